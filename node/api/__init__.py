@@ -1,0 +1,117 @@
+"""JSON API ``/api/v1``: parse → call a service → serialize.  No queries, no rules here.
+
+Every operation is declared with ``Api.operation`` so the OpenAPI document
+(``GET /api/v1/openapi.json``) is generated from the same declarations that
+validate requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from quart import Blueprint, Quart, current_app, g, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from node.api.schema import Body
+from node.errors import N_, Invalid, Unauthenticated
+from node.services.context import Actor, ServiceContext
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclasses.dataclass
+class Operation:
+    method: str
+    path: str
+    summary: str
+    body: Body | None
+    auth: str
+    tag: str
+
+
+class Api:
+    def __init__(self) -> None:
+        self.blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+        self.operations: list[Operation] = []
+
+    def operation(
+        self, method: str, path: str, *, summary: str, body: Body | None = None,
+        auth: str = "session", tag: str = "general",
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler; ``auth`` is ``session`` (logged in) or ``none``."""
+
+        def decorator(fn: Handler) -> Handler:
+            async def view(**kwargs: Any) -> Any:
+                if auth == "session" and g.get("actor") is None:
+                    raise Unauthenticated(N_("Log in first."))
+                if body is not None:
+                    kwargs["data"] = body.validate(await _json_body())
+                return await fn(**kwargs)
+
+            view.__name__ = fn.__name__
+            self.blueprint.add_url_rule(path, endpoint=fn.__name__, view_func=view, methods=[method])
+            self.operations.append(Operation(method, path, summary, body, auth, tag))
+            return fn
+
+        return decorator
+
+
+async def _json_body() -> Any:
+    if request.mimetype != "application/json":
+        raise Invalid(N_("Send the request body as application/json."))
+    try:
+        return await request.get_json(force=True)
+    except BadRequest:
+        raise Invalid(N_("The request body is not valid JSON.")) from None
+
+
+def ctx() -> ServiceContext:
+    context: ServiceContext = current_app.config["CARNET_CTX"]
+    return context
+
+
+def actor() -> Actor:
+    who: Actor = g.actor
+    return who
+
+
+async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a service off the event loop with the node's context as first argument."""
+    return await current_app.config["CARNET_STORAGE"].run(fn, ctx(), *args, **kwargs)
+
+
+def to_json(value: Any) -> Any:
+    """Service views (dataclasses) to JSON-ready values; datetimes as ISO-8601 UTC."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: to_json(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, dt.datetime):
+        return value.replace(microsecond=0).isoformat() + "Z"
+    return value
+
+
+def ok(value: Any, status: int = 200) -> Any:
+    return jsonify(to_json(value)), status
+
+
+def openapi_path(path: str) -> str:
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)
+
+
+def register(app: Quart) -> None:
+    from node.api import auth, directory, onboarding, openapi
+
+    api = Api()
+    auth.register(api)
+    onboarding.register(api)
+    directory.register(api)
+    openapi.register(api)
+    app.register_blueprint(api.blueprint)
+    app.extensions["carnet_api"] = api

@@ -1,0 +1,88 @@
+"""The OpenAPI 3.1 document, generated from the operations the API registered."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from quart import current_app, jsonify
+
+from node.api import Api, openapi_path
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+def document(api: Api, server_url: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in api.operations:
+        path = "/api/v1" + openapi_path(op.path)
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "tags": [op.tag],
+            "operationId": f"{op.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', op.path.lower()).strip('_')}",
+            "responses": {
+                "2XX": {"description": "Success", "content": {"application/json": {}}},
+                "4XX": {
+                    "description": "A clear error",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                },
+            },
+        }
+        params = re.findall(r"<(?:(\w+):)?(\w+)>", op.path)
+        if params:
+            entry["parameters"] = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1} if conv == "int" else {"type": "string", "maxLength": 64},
+                }
+                for conv, name in params
+            ]
+        if op.body is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.name}"}}},
+            }
+        if op.auth == "session":
+            entry["security"] = [{"session": [], "csrf": []}]
+        else:
+            entry["security"] = [{}]
+        paths.setdefault(path, {})[op.method.lower()] = entry
+    schemas: dict[str, Any] = {"Error": ERROR}
+    for op in api.operations:
+        if op.body is not None:
+            schemas[op.body.name] = op.body.openapi()
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Carnet node API", "version": "1"},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "carnet_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
+        },
+    }
+
+
+def register(api: Api) -> None:
+    @api.operation("GET", "/openapi.json", summary="This document", auth="none", tag="meta")
+    async def openapi_document() -> Any:
+        return jsonify(document(api, current_app.config["CARNET"].public_url))

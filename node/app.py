@@ -1,0 +1,103 @@
+"""The composition root: ``create_app`` wires config, storage, services, the JSON API and the pages.
+
+This is the only module that imports ``node.api``, ``web`` (and later
+``federation``) together.  Nothing happens at import time: configuration is
+read, the database opened and migrated, and keys loaded when the factory runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from quart import Quart, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from node.config import NodeConfig, load_config
+from node.datafolder import load_keys
+from node.errors import CarnetError
+from node.security import add_security_headers, check_csrf, load_actor
+from node.services.context import ServiceContext
+from node.storage.db import Storage, open_database
+from node.storage.migrations import migrate
+from node.workers.sms import SmsWorker
+from web.i18n import Catalogues, negotiate
+
+log = logging.getLogger("carnet")
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
+    """Build a node application.
+
+    Args:
+        overrides: configuration values that win over file and environment
+            (see ``node.config``); tests pass ``data_dir`` and ``database_url``.
+    """
+    config: NodeConfig = load_config(overrides)
+    logging.getLogger("carnet").setLevel(config.log_level)
+    keys = load_keys(config.data_dir)
+    db = open_database(config.resolved_database_url)
+    with db.connection_context():
+        migrate(db)
+    storage = Storage(db, config.db_threads)
+    catalogues = Catalogues()
+    ctx = ServiceContext(config=config, node_secret=keys.node_secret, translate=catalogues.translate)
+
+    app = Quart("carnet", static_folder=None, template_folder=None)
+    app.config.update(
+        CARNET=config,
+        CARNET_KEYS=keys,
+        CARNET_STORAGE=storage,
+        CARNET_CTX=ctx,
+        CARNET_CATALOGUES=catalogues,
+        MAX_CONTENT_LENGTH=config.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=config.max_request_bytes,
+        SESSION_COOKIE_NAME="carnet_unused",
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    from node.api import register as register_api
+    from web import register as register_web
+
+    register_api(app)
+    register_web(app)
+
+    sms_worker = SmsWorker(config, storage, ctx)
+    app.extensions["carnet_sms"] = sms_worker
+
+    @app.before_request
+    async def _prepare() -> None:
+        g.locale = negotiate(
+            request.accept_languages, request.cookies.get("carnet_lang"), config.default_locale
+        )
+        await load_actor(app)
+        await check_csrf(app)
+
+    @app.after_request
+    async def _headers(response: Response) -> Response:
+        return add_security_headers(app, response)
+
+    @app.errorhandler(CarnetError)
+    async def _domain_error(error: CarnetError) -> Any:
+        from web.errors import render_error
+
+        return await render_error(app, error)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Any:
+        from web.errors import render_http_error
+
+        return await render_http_error(app, error)
+
+    @app.before_serving
+    async def _start_workers() -> None:
+        await sms_worker.start()
+
+    @app.after_serving
+    async def _stop_workers() -> None:
+        await sms_worker.stop()
+        await asyncio.get_running_loop().run_in_executor(None, storage.close)
+
+    return app

@@ -1,0 +1,265 @@
+"""Typed node configuration.
+
+Layers, later ones winning: the defaults below → ``carnet.toml`` in the data
+folder (or the file named by ``CARNET_CONFIG``) → ``CARNET_*`` environment
+variables → the ``overrides`` mapping given to ``create_app``.  Loading happens
+in the factory (or the CLI), never at import time.
+
+Environment names are the field names upper-cased with a ``CARNET_`` prefix;
+section fields join with a double underscore: ``CARNET_SMS__BACKEND=http``.
+``DATABASE_URL`` is also honoured, as most hosting platforms set it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, get_type_hints
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message says which and why."""
+
+
+@dataclasses.dataclass
+class SmsConfig:
+    #: ``console`` writes texts to the log and to ``sms-outbox.jsonl`` in the data
+    #: folder (development, demo, tests); ``http`` posts them to a provider.
+    backend: Literal["console", "http"] = "console"
+    #: Provider endpoint for the ``http`` backend (JSON POST).
+    http_url: str = ""
+    #: Bearer token sent as ``Authorization: Bearer …`` to the provider.
+    http_token: str = ""
+    #: Sender name or number passed to the provider.
+    http_sender: str = "Carnet"
+    #: JSON field names of the provider's request and response.
+    http_to_field: str = "to"
+    http_text_field: str = "text"
+    http_sender_field: str = "from"
+    http_reference_field: str = "reference"
+    http_id_field: str = "id"
+    #: Attempts per text before it is marked failed (network errors, 429, 5xx).
+    http_max_attempts: int = 3
+    #: Seconds of the first retry delay; doubles at each attempt.
+    http_retry_base_delay: float = 0.5
+    #: Seconds before a provider request times out.
+    http_timeout: float = 10.0
+    #: Shared secret the provider sends back in ``X-Carnet-Sms-Secret`` on delivery
+    #: status callbacks (``POST /api/v1/sms/status``); empty disables the callback.
+    status_secret: str = ""
+
+
+@dataclasses.dataclass
+class NodeConfig:
+    #: Folder holding the SQLite database, the node keys and the SMS console log.
+    data_dir: Path = Path("carnet-data")
+    #: The school's display name.
+    school_name: str = "École Carnet"
+    #: The URL families type in their browser; signatures and links are built
+    #: from it, never from the ``Host`` header.
+    public_url: str = "http://127.0.0.1:8000"
+    #: ``sqlite:///path`` or ``postgresql://user:pass@host/db``; empty means the
+    #: SQLite file ``carnet.sqlite3`` in the data folder.
+    database_url: str = ""
+    #: Address and port ``carnet serve`` binds to.
+    bind: str = "127.0.0.1:8000"
+    #: Language of pages when the browser asks for none we have.
+    default_locale: Literal["fr", "en"] = "fr"
+    #: Country calling code assumed for national phone numbers (``06 12 34 56 78``).
+    default_country_code: str = "33"
+    #: Days an access code stays valid after the teacher issues it.
+    access_code_days: int = 14
+    #: Minutes an SMS code stays valid.
+    sms_code_minutes: int = 10
+    #: Wrong entries allowed per SMS code before it is dead.
+    sms_code_max_tries: int = 5
+    #: SMS codes sent to one number per hour (each needs the right access code).
+    sms_per_number_per_hour: int = 3
+    #: Access-code or SMS-code failures allowed per client address per 15 minutes.
+    failures_per_ip_per_15min: int = 20
+    #: Failed passphrase logins allowed per account per hour (NIST 800-63B §5.2.2).
+    login_failures_per_account_per_hour: int = 100
+    #: Hours a staff setup link stays valid.
+    setup_link_hours: int = 72
+    #: Days a session lives without use (idle) and at most (absolute).
+    session_idle_days: int = 14
+    session_absolute_days: int = 60
+    #: PBKDF2-SHA256 iterations clients use to derive the login secret and the
+    #: vault key from a passphrase; never below 600,000 (OWASP, DESIGN §4).
+    kdf_iterations: int = 600_000
+    #: Worker threads running storage calls and passphrase hashing off the loop.
+    db_threads: int = 8
+    #: Largest request body accepted, in bytes.
+    max_request_bytes: int = 1_048_576
+    #: Trust ``X-Forwarded-For`` from this many proxies in front of the node
+    #: (0: use the socket address; rate limits key on the client address).
+    trusted_proxies: int = 0
+    #: Log level of the ``carnet`` loggers.
+    log_level: str = "INFO"
+    sms: SmsConfig = dataclasses.field(default_factory=SmsConfig)
+
+    @property
+    def is_https(self) -> bool:
+        return urlsplit(self.public_url).scheme == "https"
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'carnet.sqlite3'}"
+
+    def validate(self) -> None:
+        """Raise ConfigError on the first invalid value."""
+        parts = urlsplit(self.public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"public_url must be an http(s) URL, got {self.public_url!r}")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ConfigError("public_url must be an origin without path, query or fragment")
+        scheme = self.resolved_database_url.split(":", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ConfigError("database_url must start with sqlite:// or postgresql://")
+        if self.kdf_iterations < 600_000:
+            raise ConfigError("kdf_iterations must be at least 600000")
+        if not self.default_country_code.isdigit() or not 1 <= len(self.default_country_code) <= 3:
+            raise ConfigError("default_country_code must be 1 to 3 digits, like 33")
+        for name in (
+            "access_code_days",
+            "sms_code_minutes",
+            "sms_code_max_tries",
+            "sms_per_number_per_hour",
+            "failures_per_ip_per_15min",
+            "login_failures_per_account_per_hour",
+            "setup_link_hours",
+            "session_idle_days",
+            "session_absolute_days",
+            "db_threads",
+            "max_request_bytes",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive number")
+        if self.sms.backend == "http" and not self.sms.http_url.startswith(("http://", "https://")):
+            raise ConfigError("sms.http_url must be set to the provider URL for the http backend")
+
+
+def _coerce(value: Any, target: Any, name: str) -> Any:
+    """Convert a TOML or environment value to the field's declared type."""
+    if dataclasses.is_dataclass(target):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{name} must be a table")
+        return _build(target, value, name + ".")
+    origin = getattr(target, "__origin__", None)
+    if origin is Literal:
+        if value not in target.__args__:
+            allowed = ", ".join(map(str, target.__args__))
+            raise ConfigError(f"{name} must be one of: {allowed}")
+        return value
+    try:
+        if target is Path:
+            return Path(value)
+        if target is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if target in (int, float, str):
+            return target(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    raise ConfigError(f"{name}: unsupported type")
+
+
+def _build(cls: Any, values: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting {prefix}{sorted(unknown)[0]}")
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    if environ.get("DATABASE_URL"):
+        layer["database_url"] = environ["DATABASE_URL"]
+    for key, value in environ.items():
+        if not key.startswith("CARNET_") or key == "CARNET_CONFIG":
+            continue
+        path = key[len("CARNET_") :].lower().split("__")
+        node = layer
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return layer
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> NodeConfig:
+    """Build the configuration from every layer and validate it.
+
+    Args:
+        overrides: values that win over everything else (tests, the CLI).
+        environ: the environment to read; ``os.environ`` when omitted.
+
+    Raises:
+        ConfigError: a value is unknown or invalid.
+    """
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    env_layer = _from_env(env)
+    data_dir = overrides.get("data_dir") or env_layer.get("data_dir") or NodeConfig.data_dir
+    config_file = Path(env.get("CARNET_CONFIG") or Path(data_dir) / "carnet.toml")
+    layers: dict[str, Any] = {}
+    if config_file.is_file():
+        try:
+            layers = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
+    layers = _merge(layers, env_layer)
+    layers = _merge(layers, overrides)
+    layers.setdefault("data_dir", str(data_dir))
+    config: NodeConfig = _build(NodeConfig, layers)
+    config.validate()
+    return config
+
+
+def dump_toml(values: Mapping[str, Any]) -> str:
+    """Render a flat-or-one-level mapping as TOML (for ``carnet init``)."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, table in tables:
+        lines.append(f"\n[{name}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

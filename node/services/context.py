@@ -1,0 +1,53 @@
+"""What every service call needs besides its arguments: settings, the node secret, a clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from node.config import NodeConfig
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, the form every timestamp column stores."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _identity(locale: str, message: str) -> str:
+    return message
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    config: NodeConfig
+    #: 32 random bytes from the data folder; keys HMACs of access and SMS codes.
+    node_secret: bytes
+    #: ``translate(locale, msgid)`` for texts the node sends itself (SMS).
+    translate: Callable[[str, str], str] = _identity
+    clock: Callable[[], dt.datetime] = field(default=utcnow)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated person a service acts for."""
+
+    account_id: int
+    role: str
+    display_name: str
+    session_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_teacher(self) -> bool:
+        return self.role == "teacher"
+
+    @property
+    def is_guardian(self) -> bool:
+        return self.role == "guardian"

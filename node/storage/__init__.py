@@ -1,0 +1,1 @@
+"""Storage layer: peewee models and the queries over them (see ``db`` for the rules)."""

@@ -1,0 +1,116 @@
+"""Accounts, sessions and one-time staff setup links.
+
+An account holds what the node needs to authenticate a person and to route
+encrypted content to them: a login (e-mail for staff, E.164 phone for
+guardians), an Argon2id hash of the *login secret* (derived in the browser
+from the passphrase; the passphrase itself never reaches the node), public
+keys, and the encrypted key vault the node cannot open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from node.storage.db import BaseModel
+
+ROLES = ("admin", "teacher", "guardian")
+#: ``pending``: created, no credentials yet; ``active``: can log in; ``disabled``: cannot.
+STATUSES = ("pending", "active", "disabled")
+
+
+class Account(BaseModel):
+    role = peewee.CharField(max_length=16)
+    display_name = peewee.CharField(max_length=120)
+    login = peewee.CharField(max_length=254, unique=True)
+    phone = peewee.CharField(max_length=16, null=True)
+    email = peewee.CharField(max_length=254, null=True)
+    status = peewee.CharField(max_length=16)
+    kdf_salt = peewee.CharField(max_length=64, null=True)
+    kdf_iterations = peewee.IntegerField(null=True)
+    login_verifier = peewee.CharField(max_length=255, null=True)
+    sign_pk = peewee.CharField(max_length=64, null=True)
+    enc_pk = peewee.CharField(max_length=64, null=True)
+    vault = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField()
+    activated_at = peewee.DateTimeField(null=True)
+    disabled_at = peewee.DateTimeField(null=True)
+
+
+class Session(BaseModel):
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    account = peewee.ForeignKeyField(Account, backref="sessions", on_delete="CASCADE")
+    created_at = peewee.DateTimeField()
+    last_seen_at = peewee.DateTimeField()
+    expires_at = peewee.DateTimeField()
+    revoked_at = peewee.DateTimeField(null=True)
+    user_agent = peewee.CharField(max_length=200, default="")
+
+
+class SetupLink(BaseModel):
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    account = peewee.ForeignKeyField(Account, backref="setup_links", on_delete="CASCADE")
+    created_at = peewee.DateTimeField()
+    expires_at = peewee.DateTimeField()
+    used_at = peewee.DateTimeField(null=True)
+
+
+def select_account_by_login(login: str) -> Account | None:
+    return Account.get_or_none(Account.login == login)
+
+
+def select_account(account_id: int) -> Account | None:
+    return Account.get_or_none(Account.id == account_id)
+
+
+def select_staff() -> list[Account]:
+    query = Account.select().where(Account.role.in_(("admin", "teacher")))
+    return list(query.order_by(Account.role, Account.display_name))
+
+
+def count_admins() -> int:
+    return Account.select().where(Account.role == "admin").count()
+
+
+def select_live_session(token_hash: str, now: dt.datetime) -> Session | None:
+    """The session for this token if it is neither revoked nor expired, with its account."""
+    query = (
+        Session.select(Session, Account)
+        .join(Account)
+        .where(
+            (Session.token_hash == token_hash)
+            & Session.revoked_at.is_null()
+            & (Session.expires_at > now)
+        )
+    )
+    return query.first()
+
+
+def revoke_sessions(account_id: int, now: dt.datetime, keep_id: int | None = None) -> int:
+    query = Session.update(revoked_at=now).where(
+        (Session.account == account_id) & Session.revoked_at.is_null()
+    )
+    if keep_id is not None:
+        query = query.where(Session.id != keep_id)
+    return int(query.execute())
+
+
+def select_sessions(account_id: int, now: dt.datetime) -> list[Session]:
+    query = Session.select().where(
+        (Session.account == account_id) & Session.revoked_at.is_null() & (Session.expires_at > now)
+    )
+    return list(query.order_by(Session.last_seen_at.desc()))
+
+
+def select_setup_link(token_hash: str) -> SetupLink | None:
+    query = SetupLink.select(SetupLink, Account).join(Account).where(
+        SetupLink.token_hash == token_hash
+    )
+    return query.first()
+
+
+def expire_setup_links(account_id: int, now: dt.datetime) -> None:
+    SetupLink.update(used_at=now).where(
+        (SetupLink.account == account_id) & SetupLink.used_at.is_null()
+    ).execute()

@@ -1,0 +1,134 @@
+"""Database wiring: one peewee proxy, SQLite (WAL) or PostgreSQL, and write transactions.
+
+Storage rule: modules under ``node.storage`` hold peewee models and the small
+functions that read and write them.  They import nothing from quart, httpx,
+``federation`` or ``web``.  Code on the event loop never calls them directly:
+it goes through ``Storage.run`` (a thread pool), so a slow query or a
+passphrase hash never blocks the loop that serves pages.
+
+One node per process: the models are bound to the module-level proxy, which
+``open_database`` initializes.  Multi-node tests run real processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import peewee
+
+#: The database every model is bound to; ``open_database`` initializes it.
+database_proxy = peewee.DatabaseProxy()
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Per-connection SQLite settings.  ``synchronous=FULL`` makes every commit
+#: durable (accounts, codes and, later, alerts must survive power loss);
+#: ``busy_timeout`` lets writers queue instead of failing with "database is locked".
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+}
+
+
+def make_database(url: str) -> peewee.Database:
+    """Build (without connecting) the peewee database for a ``sqlite://`` or ``postgresql://`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative/file or sqlite:////absolute/file (SQLAlchemy's convention).
+        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            raise ValueError("a SQLite URL looks like sqlite:///path/to/carnet.sqlite3")
+        path = unquote(url[len("sqlite:///") :])
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    if parts.scheme in ("postgresql", "postgres"):
+        return peewee.PostgresqlDatabase(
+            unquote(parts.path.lstrip("/")),
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            host=parts.hostname,
+            port=parts.port,
+            autorollback=True,
+            # Keep a dropped server from hanging a worker thread forever.
+            keepalives=1,
+            keepalives_idle=30,
+            connect_timeout=10,
+        )
+    raise ValueError(f"unsupported database URL scheme {parts.scheme!r}")
+
+
+def is_sqlite(db: peewee.Database | None = None) -> bool:
+    target = db if db is not None else database_proxy.obj
+    return isinstance(target, peewee.SqliteDatabase)
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that intends to write.
+
+    On SQLite it starts with ``BEGIN IMMEDIATE`` so that a transaction that
+    reads and then writes cannot fail with SQLITE_BUSY half-way (the classic
+    WAL footgun); PostgreSQL needs nothing special.
+    """
+    db = database_proxy.obj
+    if is_sqlite(db):
+        with db.atomic("IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield
+
+
+class Storage:
+    """Runs synchronous storage work off the event loop, one connection per call.
+
+    ``run`` copies the caller's context variables into the worker thread (as
+    Quart's ``run_sync`` does) and scopes a connection to the call, as peewee
+    advises for threaded use.
+    """
+
+    def __init__(self, db: peewee.Database, threads: int) -> None:
+        self.db = db
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="carnet-db")
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        call = functools.partial(ctx.run, self._call, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, call)
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self.db.connection_context():
+            return fn(*args, **kwargs)
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """The synchronous twin of ``run`` for the CLI and scripts."""
+        return self._call(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if not self.db.is_closed():
+            self.db.close()
+
+
+def open_database(url: str) -> peewee.Database:
+    """Create the database for ``url`` and bind every model to it."""
+    db = make_database(url)
+    database_proxy.initialize(db)
+    return db
+
+
+class BaseModel(peewee.Model):
+    """Every model lives in the node's one database."""
+
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False

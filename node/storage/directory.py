@@ -1,0 +1,173 @@
+"""Classes, children, guardianships and guardian invitations.
+
+A guardianship links one guardian account to one child; a child may have
+several guardians (separated parents each have their own account and the
+same rights).  An invitation is the teacher's authorization for one phone
+number to become a guardian of one child; its access code is stored only as
+an HMAC, so the node cannot print it again (the teacher issues a new one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from node.storage.accounts import Account
+from node.storage.db import BaseModel
+
+
+class SchoolClass(BaseModel):
+    name = peewee.CharField(max_length=80)
+    school_year = peewee.CharField(max_length=9)
+    teacher = peewee.ForeignKeyField(Account, backref="classes")
+    created_at = peewee.DateTimeField()
+    archived_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "school_class"
+
+
+class Child(BaseModel):
+    school_class = peewee.ForeignKeyField(
+        SchoolClass, column_name="class_id", backref="children", on_delete="CASCADE"
+    )
+    first_name = peewee.CharField(max_length=60)
+    last_name = peewee.CharField(max_length=60)
+    created_at = peewee.DateTimeField()
+
+
+class GuardianInvitation(BaseModel):
+    child = peewee.ForeignKeyField(Child, backref="invitations", on_delete="CASCADE")
+    issued_by = peewee.ForeignKeyField(Account)
+    display_name = peewee.CharField(max_length=120)
+    phone = peewee.CharField(max_length=16)
+    code_hash = peewee.CharField(max_length=64, null=True)
+    created_at = peewee.DateTimeField()
+    code_issued_at = peewee.DateTimeField(null=True)
+    expires_at = peewee.DateTimeField(null=True)
+    used_at = peewee.DateTimeField(null=True)
+    revoked_at = peewee.DateTimeField(null=True)
+    account = peewee.ForeignKeyField(Account, null=True)
+
+    class Meta:
+        table_name = "guardian_invitation"
+
+
+class Guardianship(BaseModel):
+    child = peewee.ForeignKeyField(Child, backref="guardianships", on_delete="CASCADE")
+    account = peewee.ForeignKeyField(Account, backref="guardianships", on_delete="CASCADE")
+    invitation = peewee.ForeignKeyField(GuardianInvitation, null=True)
+    created_at = peewee.DateTimeField()
+
+
+def select_class(class_id: int) -> SchoolClass | None:
+    return SchoolClass.get_or_none(SchoolClass.id == class_id)
+
+
+def select_classes_of_teacher(teacher_id: int) -> list[SchoolClass]:
+    query = SchoolClass.select().where(
+        (SchoolClass.teacher == teacher_id) & SchoolClass.archived_at.is_null()
+    )
+    return list(query.order_by(SchoolClass.school_year.desc(), SchoolClass.name))
+
+
+def select_all_classes() -> list[SchoolClass]:
+    query = SchoolClass.select(SchoolClass, Account).join(Account)
+    return list(query.where(SchoolClass.archived_at.is_null()).order_by(SchoolClass.name))
+
+
+def select_child(child_id: int) -> Child | None:
+    query = Child.select(Child, SchoolClass).join(SchoolClass).where(Child.id == child_id)
+    return query.first()
+
+
+def select_children_of_class(class_id: int) -> list[Child]:
+    query = Child.select().where(Child.school_class == class_id)
+    return list(query.order_by(Child.last_name, Child.first_name, Child.id))
+
+
+def select_invitations_of_class(class_id: int) -> list[GuardianInvitation]:
+    query = (
+        GuardianInvitation.select()
+        .join(Child)
+        .where((Child.school_class == class_id) & GuardianInvitation.revoked_at.is_null())
+    )
+    return list(query.order_by(GuardianInvitation.created_at, GuardianInvitation.id))
+
+
+def select_guardianships_of_class(class_id: int) -> list[Guardianship]:
+    query = (
+        Guardianship.select(Guardianship, Account)
+        .join(Account)
+        .switch(Guardianship)
+        .join(Child)
+        .where(Child.school_class == class_id)
+    )
+    return list(query)
+
+
+def select_invitation(invitation_id: int) -> GuardianInvitation | None:
+    query = (
+        GuardianInvitation.select(GuardianInvitation, Child, SchoolClass)
+        .join(Child)
+        .join(SchoolClass)
+        .where(GuardianInvitation.id == invitation_id)
+    )
+    return query.first()
+
+
+def select_children_of_guardian(account_id: int) -> list[Child]:
+    query = (
+        Child.select(Child, SchoolClass, Account)
+        .join(Guardianship)
+        .switch(Child)
+        .join(SchoolClass)
+        .join(Account)
+        .where((Guardianship.account == account_id) & SchoolClass.archived_at.is_null())
+    )
+    return list(query.order_by(Child.first_name, Child.id))
+
+
+def is_guardian_of(account_id: int, child_id: int) -> bool:
+    query = Guardianship.select().where(
+        (Guardianship.account == account_id) & (Guardianship.child == child_id)
+    )
+    return bool(query.exists())
+
+
+def guardian_class_ids(account_id: int) -> set[int]:
+    query = (
+        Child.select(Child.school_class)
+        .join(Guardianship)
+        .where(Guardianship.account == account_id)
+    )
+    return {row.school_class_id for row in query}
+
+
+def select_live_invitations_of_child(child_id: int) -> list[GuardianInvitation]:
+    query = GuardianInvitation.select().where(
+        (GuardianInvitation.child == child_id) & GuardianInvitation.revoked_at.is_null()
+    )
+    return list(query)
+
+
+def select_unrevoked_invitations_for_phone(phone: str) -> list[GuardianInvitation]:
+    """Every live invitation of a number, expired or used ones included (to explain failures)."""
+    query = (
+        GuardianInvitation.select(GuardianInvitation, Child, SchoolClass)
+        .join(Child)
+        .join(SchoolClass)
+        .where(
+            (GuardianInvitation.phone == phone)
+            & GuardianInvitation.revoked_at.is_null()
+            & GuardianInvitation.code_hash.is_null(False)
+        )
+    )
+    return list(query)
+
+
+def delete_guardianship(child_id: int, account_id: int) -> None:
+    Guardianship.delete().where(
+        (Guardianship.child == child_id) & (Guardianship.account == account_id)
+    ).execute()

@@ -1,0 +1,103 @@
+"""First-login attempts (access code → SMS code → passphrase), SMS outbox and rate events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from node.storage.db import BaseModel
+from node.storage.directory import Child, GuardianInvitation, SchoolClass
+
+
+class LoginAttempt(BaseModel):
+    """One guardian's first-login attempt, bound to one invitation.
+
+    The SMS code belongs to this attempt only (ASVS 6.6.2); its hash, expiry
+    and failure count live here.  ``public_id`` is the random handle the
+    browser carries between the steps.
+    """
+
+    public_id = peewee.CharField(max_length=43, unique=True)
+    invitation = peewee.ForeignKeyField(GuardianInvitation, on_delete="CASCADE")
+    client_ip = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField()
+    expires_at = peewee.DateTimeField()
+    sms_code_hash = peewee.CharField(max_length=64, null=True)
+    sms_code_expires_at = peewee.DateTimeField(null=True)
+    sms_failures = peewee.IntegerField(default=0)
+    codes_sent = peewee.IntegerField(default=0)
+    verified_at = peewee.DateTimeField(null=True)
+    completed_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "login_attempt"
+
+
+class SmsMessage(BaseModel):
+    """The SMS outbox: written in the transaction that decides to send.
+
+    ``body`` is erased once the provider has accepted the text, so codes do
+    not stay in the database at rest.
+    """
+
+    reference = peewee.CharField(max_length=43, unique=True)
+    recipient = peewee.CharField(max_length=16)
+    purpose = peewee.CharField(max_length=32)
+    body = peewee.TextField(null=True)
+    status = peewee.CharField(max_length=16)
+    provider_id = peewee.CharField(max_length=128, null=True)
+    attempts = peewee.IntegerField(default=0)
+    error = peewee.CharField(max_length=200, null=True)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+    next_attempt_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "sms_message"
+
+
+class RateEvent(BaseModel):
+    """One counted event (a failure, a text sent) in a named rate-limit bucket."""
+
+    bucket = peewee.CharField(max_length=120)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "rate_event"
+
+
+def select_attempt(public_id: str) -> LoginAttempt | None:
+    query = (
+        LoginAttempt.select(LoginAttempt, GuardianInvitation, Child, SchoolClass)
+        .join(GuardianInvitation)
+        .join(Child)
+        .join(SchoolClass)
+        .where(LoginAttempt.public_id == public_id)
+    )
+    return query.first()
+
+
+def count_rate_events(bucket: str, since: dt.datetime) -> int:
+    query = RateEvent.select().where((RateEvent.bucket == bucket) & (RateEvent.created_at > since))
+    return int(query.count())
+
+
+def insert_rate_event(bucket: str, now: dt.datetime) -> None:
+    RateEvent.create(bucket=bucket, created_at=now)
+
+
+def delete_rate_events_before(cutoff: dt.datetime) -> int:
+    return int(RateEvent.delete().where(RateEvent.created_at < cutoff).execute())
+
+
+def select_due_sms(now: dt.datetime, limit: int = 20) -> list[SmsMessage]:
+    query = SmsMessage.select().where(
+        (SmsMessage.status == "queued")
+        & (SmsMessage.next_attempt_at.is_null() | (SmsMessage.next_attempt_at <= now))
+    )
+    return list(query.order_by(SmsMessage.id).limit(limit))
+
+
+def select_sms_by_reference(reference: str) -> SmsMessage | None:
+    return SmsMessage.get_or_none(SmsMessage.reference == reference)

@@ -1,0 +1,1 @@
+"""Background workers: asyncio tasks started with the server, each exposing ``run_once``."""

@@ -1,0 +1,80 @@
+"""Sends queued texts through the SMS gateway.
+
+The services queue a text in the same transaction that decides to send it;
+this worker picks queued texts up, hands them to the gateway and records the
+result.  ``wake()`` makes it run at once (a code was just queued); otherwise
+it polls every few seconds for retries that have come due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from node.config import NodeConfig
+from node.services import sms_outbox
+from node.services.context import ServiceContext
+from node.sms import SmsGateway, make_gateway
+from node.storage.db import Storage
+
+log = logging.getLogger("carnet.sms")
+POLL_SECONDS = 5.0
+
+
+class SmsWorker:
+    def __init__(
+        self, config: NodeConfig, storage: Storage, ctx: ServiceContext,
+        gateway: SmsGateway | None = None,
+    ) -> None:
+        self._config = config
+        self._storage = storage
+        self._ctx = ctx
+        self._gateway = gateway
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def gateway(self) -> SmsGateway:
+        if self._gateway is None:
+            self._gateway = make_gateway(self._config.sms, self._config.data_dir)
+        return self._gateway
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Send every text that is due; return how many were attempted."""
+        due = await self._storage.run(sms_outbox.due, self._ctx)
+        for text in due:
+            result = await self.gateway.send(text.recipient, text.body, reference=text.reference)
+            await self._storage.run(
+                sms_outbox.record_result, self._ctx, text.id, result.status.value,
+                result.provider_id, result.error, result.retryable,
+            )
+            if result.status.value != "sent":
+                log.warning("SMS %s not sent: %s", text.reference[:8], result.error)
+        return len(due)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # keep the worker alive; the text stays queued and is retried
+                log.exception("SMS worker pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="carnet-sms")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._gateway is not None:
+            await self._gateway.aclose()

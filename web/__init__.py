@@ -1,0 +1,44 @@
+"""Server-rendered pages (Jinja2) and static files.
+
+Rule: views parse forms, call ``node.services`` through storage's thread
+pool, and render templates; they never query models.  Crypto happens in the
+browser (``static/js/e2e``); pages that need it load small ES modules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from quart import Quart, g
+
+from web.filters import register_filters
+
+STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+def register(app: Quart) -> None:
+    from web.views import admin, auth, guardian, pages, teacher
+
+    app.static_folder = str(STATIC_DIR)
+    app.static_url_path = "/static"
+    app.add_url_rule("/static/<path:filename>", "static", app.send_static_file)
+    app.jinja_loader = jinja2.FileSystemLoader(str(TEMPLATES_DIR))
+    app.jinja_options = {**app.jinja_options, "autoescape": True}
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    catalogues = app.config["CARNET_CATALOGUES"]
+
+    def _gettext(message: str, **params: Any) -> str:
+        text = catalogues.get(g.get("locale", "en")).gettext(message)
+        return text % params if params else text
+
+    def _ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
+        text = catalogues.get(g.get("locale", "en")).ngettext(singular, plural, n)
+        return text % {"num": n, **params}
+
+    app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    register_filters(app)
+    for module in (pages, auth, admin, teacher, guardian):
+        app.register_blueprint(module.blueprint)

@@ -1,0 +1,1 @@
+"""Page views, one module per audience.  Shared helpers live in ``web.views.common``."""

@@ -1,0 +1,20 @@
+"""A guardian's home: their children, across every class of this node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, render_template
+
+from node.services import accounts, directory
+from web.views.common import call, require_actor
+
+blueprint = Blueprint("guardian", __name__)
+
+
+@blueprint.get("/home")
+async def home() -> Any:
+    actor = require_actor()
+    children = await call(directory.my_children, actor)
+    me = await call(accounts.me, actor)
+    return await render_template("guardian/home.html", children=children, me=me)

@@ -1,0 +1,42 @@
+"""The front door, language choice and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, g, redirect
+
+from web.i18n import LOCALES
+from web.views.common import form, home_path
+
+blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.get("/")
+async def index() -> Any:
+    actor = g.get("actor")
+    return redirect(home_path(actor.role) if actor else "/login")
+
+
+@blueprint.post("/language")
+async def language() -> Any:
+    data = await form()
+    locale = data.get("locale", "")
+    target = data.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = redirect(target)
+    if locale in LOCALES:
+        response.set_cookie("carnet_lang", locale, max_age=365 * 86400, samesite="Lax", path="/")
+    return response
+
+
+@blueprint.get("/healthz")
+async def healthz() -> Any:
+    return {"status": "ok"}, 200, {"Cache-Control": "no-store"}
+
+
+@blueprint.get("/favicon.ico")
+async def favicon() -> Any:
+    return redirect("/static/favicon.svg")
+
