@@ -17,7 +17,7 @@ from typing import Any
 import nacl.exceptions
 import nacl.pwhash
 
-from node.e2e import validate_vault_document, verify_account_keys_proof
+from node.services.keyring import check_vault_document, proof_is_valid
 from node.errors import N_, Invalid
 
 #: OWASP's minimum Argon2id profile (m = 19 MiB, t = 2): ~25 ms here, run off the loop.
@@ -75,7 +75,7 @@ def check_credentials(creds: Credentials, login: str, min_iterations: int) -> by
     if not isinstance(creds.vault, dict) or len(json.dumps(creds.vault)) > MAX_VAULT_BYTES:
         raise Invalid(N_("The key vault is malformed."), field="vault")
     try:
-        validate_vault_document(creds.vault)
+        check_vault_document(creds.vault)
     except ValueError:
         raise Invalid(N_("The key vault is malformed."), field="vault") from None
     if creds.vault.get("sign_pk") != creds.sign_pk or creds.vault.get("enc_pk") != creds.enc_pk:
@@ -85,7 +85,7 @@ def check_credentials(creds: Credentials, login: str, min_iterations: int) -> by
         raise Invalid(N_("The key vault does not match the passphrase settings."), field="vault")
     if wraps[0]["kdf"]["iterations"] != creds.kdf_iterations:
         raise Invalid(N_("The key vault does not match the passphrase settings."), field="vault")
-    if not verify_account_keys_proof(creds.sign_pk, creds.enc_pk, login, creds.proof):
+    if not proof_is_valid(creds.sign_pk, creds.enc_pk, login, creds.proof):
         raise Invalid(N_("The proof of key possession is invalid."), field="proof")
     return secret
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from node.e2e import fingerprint
+from node.services.keyring import fingerprint_of
 from node.errors import N_, Conflict, Invalid, NotFound
 from node.phone import mask_phone, normalize_phone
 from node.secrets_util import (
@@ -233,7 +233,7 @@ def _slip(ctx: ServiceContext, inv: store.GuardianInvitation, code: str) -> Slip
         code=code,
         expires_at=inv.expires_at,
         teacher_name=teacher.display_name,
-        teacher_fingerprint=fingerprint(teacher.sign_pk) if teacher.sign_pk else "",
+        teacher_fingerprint=fingerprint_of(teacher.sign_pk) or "",
     )
 
 

@@ -101,3 +101,10 @@ def select_due_sms(now: dt.datetime, limit: int = 20) -> list[SmsMessage]:
 
 def select_sms_by_reference(reference: str) -> SmsMessage | None:
     return SmsMessage.get_or_none(SmsMessage.reference == reference)
+
+
+def select_queued_sms_to(recipient: str) -> list[SmsMessage]:
+    query = SmsMessage.select().where(
+        (SmsMessage.recipient == recipient) & (SmsMessage.status == "queued")
+    )
+    return list(query.order_by(SmsMessage.id))

@@ -1,0 +1,172 @@
+"""The ``carnet`` command: set up, run and administer a school node.
+
+    carnet init  --data DIR --school NAME --url URL --admin-email E   create the data folder
+    carnet serve --data DIR                                           run the node (hypercorn)
+    carnet demo  --data DIR                                           seed a demo school
+    carnet admin --data DIR create-admin|setup-link|list-staff|disable|migrate
+
+Every sub-command reads the same layered configuration as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from node.config import ConfigError, dump_toml, load_config
+from node.datafolder import DataFolderError, create_keys, load_keys
+from node.errors import CarnetError
+from node.services import accounts
+from node.services.context import ServiceContext
+from node.storage.db import Storage, open_database
+from node.storage.migrations import migrate
+
+
+def _context(data_dir: Path) -> tuple[ServiceContext, Storage]:
+    config = load_config({"data_dir": str(data_dir)})
+    keys = load_keys(config.data_dir)
+    db = open_database(config.resolved_database_url)
+    with db.connection_context():
+        migrate(db)
+    return ServiceContext(config=config, node_secret=keys.node_secret), Storage(db, 1)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data
+    config_file = data_dir / "carnet.toml"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not config_file.exists():
+        values: dict[str, Any] = {"school_name": args.school, "public_url": args.url, "bind": args.bind}
+        if args.database_url:
+            values["database_url"] = args.database_url
+        load_config({"data_dir": str(data_dir), **values})  # validate before writing anything
+        config_file.write_text(dump_toml(values), encoding="utf-8")
+        print(f"Wrote {config_file}")
+    else:
+        print(f"Kept the existing {config_file}")
+    for name in create_keys(data_dir):
+        print(f"Created {data_dir / name}")
+    ctx, storage = _context(data_dir)
+    print(f"Database ready: {ctx.config.resolved_database_url.split('@')[-1]}")
+    if args.admin_email:
+        existing = storage.call(accounts.list_staff, ctx, None)
+        if any(a.role == "admin" for a in existing):
+            print("An admin already exists; use `carnet admin setup-link` for a new link.")
+        else:
+            _, token = storage.call(
+                accounts.create_staff, ctx, None, "admin", args.admin_name, args.admin_email
+            )
+            print("\nOne-time admin setup link (valid 72 hours, shown only now):")
+            print(f"  {ctx.config.public_url.rstrip('/')}/setup/{token}\n")
+    storage.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from node.app import create_app
+
+    overrides: dict[str, Any] = {"data_dir": str(args.data)}
+    if args.bind:
+        overrides["bind"] = args.bind
+    app = create_app(overrides)
+    config = app.config["CARNET"]
+    hyper = Config()
+    hyper.bind = [config.bind]
+    hyper.accesslog = None
+    hyper.graceful_timeout = 5
+    hyper.include_server_header = False
+    print(f"Carnet ({config.school_name}) serving on http://{config.bind} — public URL {config.public_url}")
+    asyncio.run(serve(app, hyper))  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from node.demo import seed_demo
+
+    ctx, storage = _context(args.data)
+    print(storage.call(seed_demo, ctx))
+    storage.close()
+    return 0
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    ctx, storage = _context(args.data)
+    try:
+        if args.action == "create-admin" or args.action == "create-teacher":
+            role = "admin" if args.action == "create-admin" else "teacher"
+            _, token = storage.call(accounts.create_staff, ctx, None, role, args.name, args.email)
+            print(f"Setup link (valid 72 hours): {ctx.config.public_url.rstrip('/')}/setup/{token}")
+        elif args.action == "setup-link":
+            account_id = storage.call(accounts.find_account_id, ctx, args.email)
+            token = storage.call(accounts.reissue_setup_link, ctx, None, account_id)
+            print(f"Setup link (valid 72 hours): {ctx.config.public_url.rstrip('/')}/setup/{token}")
+        elif args.action == "list-staff":
+            for person in storage.call(accounts.list_staff, ctx, None):
+                print(f"{person.id:>5}  {person.role:<8} {person.status:<9} {person.display_name}  {person.contact_masked}")
+        elif args.action == "disable":
+            account_id = storage.call(accounts.find_account_id, ctx, args.email)
+            view = storage.call(accounts.disable_account, ctx, None, account_id)
+            print(f"Disabled {view.display_name}; their sessions are ended.")
+        elif args.action == "migrate":
+            print("The database schema is current.")
+    finally:
+        storage.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carnet", description="Run a Carnet school node.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_data(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--data", type=Path, default=Path("carnet-data"), help="the node's data folder")
+        return p
+
+    init = with_data(sub.add_parser("init", help="create the data folder, keys and database"))
+    init.add_argument("--school", default="École Carnet", help="the school's name")
+    init.add_argument("--url", default="http://127.0.0.1:8000", help="the public URL families use")
+    init.add_argument("--bind", default="127.0.0.1:8000", help="address:port to listen on")
+    init.add_argument("--database-url", default="", help="postgresql://… (default: SQLite in the data folder)")
+    init.add_argument("--admin-email", default="", help="create the first admin with this login")
+    init.add_argument("--admin-name", default="School admin", help="the first admin's name")
+    init.set_defaults(func=cmd_init)
+
+    serve = with_data(sub.add_parser("serve", help="serve the node"))
+    serve.add_argument("--bind", default="", help="override the configured address:port")
+    serve.set_defaults(func=cmd_serve)
+
+    demo = with_data(sub.add_parser("demo", help="seed a demo school and print how to log in"))
+    demo.set_defaults(func=cmd_demo)
+
+    admin = with_data(sub.add_parser("admin", help="operator tasks without the web UI"))
+    actions = admin.add_subparsers(dest="action", required=True)
+    for name in ("create-admin", "create-teacher"):
+        p = actions.add_parser(name)
+        p.add_argument("--name", required=True)
+        p.add_argument("--email", required=True)
+    actions.add_parser("setup-link").add_argument("email")
+    actions.add_parser("list-staff")
+    actions.add_parser("disable").add_argument("email")
+    actions.add_parser("migrate")
+    admin.set_defaults(func=cmd_admin)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, DataFolderError, CarnetError) as error:
+        message = error.message if isinstance(error, CarnetError) else str(error)
+        print(f"carnet: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Shared fixtures: a fresh node per test, on SQLite or on PostgreSQL.
+
+The backend is chosen by ``CARNET_TEST_DB`` (``sqlite``, the default, or
+``postgresql``); with PostgreSQL, ``CARNET_TEST_POSTGRES_DSN`` names a server
+where each xdist worker gets its own database, emptied between tests.
+``scripts/test`` starts a throwaway cluster and runs the suite on both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import peewee
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from node.app import create_app
+from node.datafolder import create_keys
+from node.services.context import ServiceContext
+from node.storage.db import Storage
+
+PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def backend() -> str:
+    return os.environ.get("CARNET_TEST_DB", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str | None]:
+    """One database per xdist worker on the test cluster, created once."""
+    if backend() != "postgresql":
+        yield None
+        return
+    dsn = os.environ["CARNET_TEST_POSTGRES_DSN"].rstrip("/")
+    name = f"carnet_test_{worker_id}".replace("-", "_")
+    admin = peewee.PostgresqlDatabase(
+        "postgres", **_pg_params(dsn)
+    )
+    admin.connect()
+    admin.connection().autocommit = True
+    admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    admin.close()
+    yield f"{dsn}/{name}"
+
+
+def _pg_params(dsn: str) -> dict[str, Any]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(dsn)
+    return {"user": parts.username, "password": parts.password, "host": parts.hostname, "port": parts.port}
+
+
+def _empty_postgres(url: str) -> None:
+    db = peewee.PostgresqlDatabase(url.rsplit("/", 1)[1], **_pg_params(url.rsplit("/", 1)[0]))
+    with db.connection_context():
+        tables = [t for t in db.get_tables() if t != "schema_version"]
+        if tables:
+            db.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "node"
+    create_keys(folder)
+    return folder
+
+
+@pytest.fixture
+def node_config(data_dir: Path, postgres_url: str | None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "public_url": PUBLIC_URL,
+        "school_name": "École des Tests",
+        "default_locale": "en",
+    }
+    if postgres_url:
+        _empty_postgres(postgres_url)
+        config["database_url"] = postgres_url
+    return config
+
+
+@pytest.fixture
+async def app(node_config: dict[str, Any]) -> AsyncIterator[Quart]:
+    application = create_app(node_config)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def client(app: Quart) -> Client:
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app: Quart) -> ServiceContext:
+    context: ServiceContext = app.config["CARNET_CTX"]
+    return context
+
+
+@pytest.fixture
+def storage(app: Quart) -> Storage:
+    store: Storage = app.config["CARNET_STORAGE"]
+    return store
