@@ -44,7 +44,8 @@ WHITESPACE = frozenset(
 class PassphraseError(ValueError):
     """A passphrase breaks the policy. ``code`` is stable, the message is for humans.
 
-    Codes: ``not_string``, ``too_short``, ``too_long``, ``blank``.
+    Codes: ``not_string``, ``invalid_text`` (lone surrogates), ``too_short``,
+    ``too_long``, ``blank``.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -71,6 +72,12 @@ def check_passphrase(passphrase: str) -> str:
     """
     if not isinstance(passphrase, str):
         raise PassphraseError("not_string", "The passphrase must be text.")
+    try:
+        passphrase.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PassphraseError(
+            "invalid_text", "The passphrase contains invalid characters."
+        ) from None
     nfc = unicodedata.normalize("NFC", passphrase)
     if len(nfc) < MIN_PASSPHRASE_CHARS:
         raise PassphraseError(
