@@ -1,0 +1,108 @@
+// Shared page helpers: the CSRF token, JSON calls to /api/v1, translated
+// messages handed over by the template, and log-out (which also removes this
+// browser's keys: the vault on the node lets the person unlock them again).
+
+import { wipeAll } from '../e2e/keystore.js';
+
+export function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]').content;
+}
+
+function setCsrfToken(token) {
+  document.querySelector('meta[name="csrf-token"]').content = token;
+  for (const input of document.querySelectorAll('input[name="csrf_token"]')) input.value = token;
+}
+
+/** Messages translated server-side, from <script type="application/json" id="js-messages">. */
+export function messages() {
+  const node = document.getElementById('js-messages');
+  return node ? JSON.parse(node.textContent) : {};
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.error?.code;
+    this.field = body?.error?.field;
+  }
+}
+
+/** POST (or GET when body is undefined) JSON to /api/v1; throws ApiError with the node's message. */
+export async function api(path, body, { method } = {}) {
+  const init = {
+    method: method || (body === undefined ? 'GET' : 'POST'),
+    headers: { Accept: 'application/json', 'X-CSRF-Token': csrfToken() },
+    credentials: 'same-origin',
+  };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(`/api/v1${path}`, init);
+  } catch {
+    throw new ApiError(0, { error: { message: messages().network || 'Network error' } });
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data);
+  if (data && typeof data.csrf_token === 'string') setCsrfToken(data.csrf_token);
+  return data;
+}
+
+/** Show an error in the form's alert box (role=alert, so screen readers announce it). */
+export function showError(form, message) {
+  const box = form.querySelector('.alert.error');
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+export function busy(form, on, progressId) {
+  for (const button of form.querySelectorAll('button')) button.disabled = on;
+  form.setAttribute('aria-busy', on ? 'true' : 'false');
+  if (progressId) document.getElementById(progressId).hidden = !on;
+}
+
+export function keyStoreName(accountId) {
+  return `${location.origin}|${accountId}`;
+}
+
+export function homeFor(role) {
+  return { admin: '/admin', teacher: '/classes', guardian: '/home' }[role] || '/';
+}
+
+/** Check the browser has the WebCrypto algorithms Carnet needs. */
+export async function cryptoSupported() {
+  try {
+    await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign']);
+    await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function wireLogout() {
+  for (const form of document.querySelectorAll('form[data-logout]')) {
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      try {
+        await wipeAll();
+      } finally {
+        form.submit();
+      }
+    });
+  }
+}
+
+function wireConfirms() {
+  for (const form of document.querySelectorAll('form[data-confirm]')) {
+    form.addEventListener('submit', (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+}
+
+wireLogout();
+wireConfirms();
