@@ -43,7 +43,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         migrate(db)
     storage = Storage(db, config.db_threads)
     catalogues = Catalogues()
-    ctx = ServiceContext(config=config, node_secret=keys.node_secret, translate=catalogues.translate)
+    ctx = ServiceContext(
+        config=config, node_secret=keys.node_secret, translate=catalogues.translate
+    )
 
     app = Quart("carnet", static_folder=None, template_folder=None)
     app.config.update(

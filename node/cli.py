@@ -39,7 +39,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     config_file = data_dir / "carnet.toml"
     data_dir.mkdir(parents=True, exist_ok=True)
     if not config_file.exists():
-        values: dict[str, Any] = {"school_name": args.school, "public_url": args.url, "bind": args.bind}
+        values: dict[str, Any] = {
+            "school_name": args.school,
+            "public_url": args.url,
+            "bind": args.bind,
+        }
         if args.database_url:
             values["database_url"] = args.database_url
         load_config({"data_dir": str(data_dir), **values})  # validate before writing anything
@@ -81,8 +85,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     hyper.accesslog = None
     hyper.graceful_timeout = 5
     hyper.include_server_header = False
-    print(f"Carnet ({config.school_name}) serving on http://{config.bind} — public URL {config.public_url}")
-    asyncio.run(serve(app, hyper))  # type: ignore[arg-type]
+    print(
+        f"Carnet ({config.school_name}) serving on http://{config.bind} — public URL {config.public_url}"
+    )
+    asyncio.run(serve(app, hyper))
     return 0
 
 
@@ -108,7 +114,9 @@ def cmd_admin(args: argparse.Namespace) -> int:
             print(f"Setup link (valid 72 hours): {ctx.config.public_url.rstrip('/')}/setup/{token}")
         elif args.action == "list-staff":
             for person in storage.call(accounts.list_staff, ctx, None):
-                print(f"{person.id:>5}  {person.role:<8} {person.status:<9} {person.display_name}  {person.contact_masked}")
+                print(
+                    f"{person.id:>5}  {person.role:<8} {person.status:<9} {person.display_name}  {person.contact_masked}"
+                )
         elif args.action == "disable":
             account_id = storage.call(accounts.find_account_id, ctx, args.email)
             view = storage.call(accounts.disable_account, ctx, None, account_id)
@@ -125,14 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_data(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--data", type=Path, default=Path("carnet-data"), help="the node's data folder")
+        p.add_argument(
+            "--data", type=Path, default=Path("carnet-data"), help="the node's data folder"
+        )
         return p
 
     init = with_data(sub.add_parser("init", help="create the data folder, keys and database"))
     init.add_argument("--school", default="École Carnet", help="the school's name")
     init.add_argument("--url", default="http://127.0.0.1:8000", help="the public URL families use")
     init.add_argument("--bind", default="127.0.0.1:8000", help="address:port to listen on")
-    init.add_argument("--database-url", default="", help="postgresql://… (default: SQLite in the data folder)")
+    init.add_argument(
+        "--database-url", default="", help="postgresql://… (default: SQLite in the data folder)"
+    )
     init.add_argument("--admin-email", default="", help="create the first admin with this login")
     init.add_argument("--admin-name", default="School admin", help="the first admin's name")
     init.set_defaults(func=cmd_init)

@@ -43,7 +43,9 @@ def _activate(ctx: ServiceContext, phone: str, code: str) -> None:
     if verified.existing_kdf_salt:
         from node.refclient import login_secret
 
-        secret = login_secret(DEMO_PASSPHRASE, verified.existing_kdf_salt, verified.existing_kdf_iterations or 0)
+        secret = login_secret(
+            DEMO_PASSPHRASE, verified.existing_kdf_salt, verified.existing_kdf_iterations or 0
+        )
         onboarding.complete_existing(ctx, attempt.attempt_id, secret, "127.0.0.1", "carnet demo")
     else:
         client = new_account(verified.login, DEMO_PASSPHRASE, ctx.config.kdf_iterations)

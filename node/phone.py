@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from node.errors import Invalid, N_
+from node.errors import N_, Invalid
 
 _SEPARATORS = re.compile(r"[\s.\-()/\u00a0\u202f]")
 
@@ -40,7 +40,9 @@ def normalize_phone(raw: str, default_country_code: str = "33") -> str:
         digits = default_country_code + text[1:]
     else:
         raise Invalid(
-            N_("Write the number with its country code (+33 6 12 34 56 78) or as a national number starting with 0."),
+            N_(
+                "Write the number with its country code (+33 6 12 34 56 78) or as a national number starting with 0."
+            ),
             field="phone",
         )
     if not digits.isascii() or not digits.isdigit():

@@ -63,7 +63,10 @@ def set_cookie(app: Quart, response: Response, base: str, value: str, max_age: i
 
 def delete_cookie(app: Quart, response: Response, base: str) -> None:
     response.delete_cookie(
-        cookie_name(app, base), path="/", secure=app.config["CARNET"].is_https, httponly=True,
+        cookie_name(app, base),
+        path="/",
+        secure=app.config["CARNET"].is_https,
+        httponly=True,
         samesite="Lax",
     )
 
@@ -75,7 +78,7 @@ def client_ip(app: Quart) -> str:
         forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
         forwarded = [p for p in forwarded if p]
         if len(forwarded) >= hops:
-            return forwarded[-hops][:64]
+            return str(forwarded[-hops])[:64]
     return (request.remote_addr or "unknown")[:64]
 
 

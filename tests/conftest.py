@@ -38,9 +38,7 @@ def postgres_url(worker_id: str) -> Iterator[str | None]:
         return
     dsn = os.environ["CARNET_TEST_POSTGRES_DSN"].rstrip("/")
     name = f"carnet_test_{worker_id}".replace("-", "_")
-    admin = peewee.PostgresqlDatabase(
-        "postgres", **_pg_params(dsn)
-    )
+    admin = peewee.PostgresqlDatabase("postgres", **_pg_params(dsn))
     admin.connect()
     admin.connection().autocommit = True
     admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}"')
@@ -53,7 +51,12 @@ def _pg_params(dsn: str) -> dict[str, Any]:
     from urllib.parse import urlsplit
 
     parts = urlsplit(dsn)
-    return {"user": parts.username, "password": parts.password, "host": parts.hostname, "port": parts.port}
+    return {
+        "user": parts.username,
+        "password": parts.password,
+        "host": parts.hostname,
+        "port": parts.port,
+    }
 
 
 def _empty_postgres(url: str) -> None:
@@ -61,7 +64,9 @@ def _empty_postgres(url: str) -> None:
     with db.connection_context():
         tables = [t for t in db.get_tables() if t != "schema_version"]
         if tables:
-            db.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+            db.execute_sql(
+                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+            )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from node.refclient import ClientAccount, credentials_json, login_secret, new_account
+from node.refclient import ClientAccount, login_secret, new_account
 from node.services import accounts, directory, onboarding
 from node.services.context import Actor, ServiceContext
 from node.storage.db import Storage
@@ -29,21 +29,45 @@ def client_account(login: str) -> ClientAccount:
     return new_account(login, PASSPHRASE)
 
 
-def make_staff(storage: Storage, ctx: ServiceContext, role: str = "teacher", name: str = "Mme Teacher", email: str = "teacher@school.test", by: Actor | None = None) -> Actor:
+def make_staff(
+    storage: Storage,
+    ctx: ServiceContext,
+    role: str = "teacher",
+    name: str = "Mme Teacher",
+    email: str = "teacher@school.test",
+    by: Actor | None = None,
+) -> Actor:
     _, token = storage.call(accounts.create_staff, ctx, by, role, name, email)
     grant = storage.call(accounts.complete_setup, ctx, token, client_account(email).credentials)
     return grant.actor
 
 
-def make_class(storage: Storage, ctx: ServiceContext, teacher: Actor, name: str = "CE1 A") -> directory.ClassView:
+def make_class(
+    storage: Storage, ctx: ServiceContext, teacher: Actor, name: str = "CE1 A"
+) -> directory.ClassView:
     return storage.call(directory.create_class, ctx, teacher, name, "2026-2027")
 
 
-def make_child(storage: Storage, ctx: ServiceContext, teacher: Actor, class_id: int, first: str = "Léa", last: str = "Martin") -> directory.ChildView:
+def make_child(
+    storage: Storage,
+    ctx: ServiceContext,
+    teacher: Actor,
+    class_id: int,
+    first: str = "Léa",
+    last: str = "Martin",
+) -> directory.ChildView:
     return storage.call(directory.add_child, ctx, teacher, class_id, first, last)
 
 
-def invite(storage: Storage, ctx: ServiceContext, teacher: Actor, child_id: int, phone: str = "+33639980001", name: str = "Camille Martin", code: str | None = None) -> directory.Slip:
+def invite(
+    storage: Storage,
+    ctx: ServiceContext,
+    teacher: Actor,
+    child_id: int,
+    phone: str = "+33639980001",
+    name: str = "Camille Martin",
+    code: str | None = None,
+) -> directory.Slip:
     return storage.call(directory.register_guardian, ctx, teacher, child_id, name, phone, code)
 
 
@@ -57,15 +81,25 @@ def queued_code(storage: Storage, phone: str) -> str:
     return match[1]
 
 
-def make_guardian(storage: Storage, ctx: ServiceContext, slip_code: str, phone: str = "+33639980001") -> Actor:
+def make_guardian(
+    storage: Storage, ctx: ServiceContext, slip_code: str, phone: str = "+33639980001"
+) -> Actor:
     """Run the whole first login (access code → SMS → passphrase) through the services."""
     attempt = storage.call(onboarding.start, ctx, phone, slip_code, "192.0.2.1", "en")
-    verified = storage.call(onboarding.verify_sms, ctx, attempt.attempt_id, queued_code(storage, phone), "192.0.2.1")
+    verified = storage.call(
+        onboarding.verify_sms, ctx, attempt.attempt_id, queued_code(storage, phone), "192.0.2.1"
+    )
     if verified.existing_kdf_salt:
-        secret = login_secret(PASSPHRASE, verified.existing_kdf_salt, verified.existing_kdf_iterations)
-        grant = storage.call(onboarding.complete_existing, ctx, attempt.attempt_id, secret, "192.0.2.1")
+        secret = login_secret(
+            PASSPHRASE, verified.existing_kdf_salt, verified.existing_kdf_iterations
+        )
+        grant = storage.call(
+            onboarding.complete_existing, ctx, attempt.attempt_id, secret, "192.0.2.1"
+        )
     else:
-        grant = storage.call(onboarding.complete_new, ctx, attempt.attempt_id, client_account(phone).credentials)
+        grant = storage.call(
+            onboarding.complete_new, ctx, attempt.attempt_id, client_account(phone).credentials
+        )
     return grant.actor
 
 
@@ -97,9 +131,13 @@ async def api_login(client: Client, login: str) -> dict[str, Any]:
     """Log a test client in through the JSON API, as the browser's login page does."""
     token = await csrf(client)
     headers = {"X-CSRF-Token": token}
-    pre = await (await client.post("/api/v1/auth/prelogin", json={"login": login}, headers=headers)).get_json()
+    pre = await (
+        await client.post("/api/v1/auth/prelogin", json={"login": login}, headers=headers)
+    ).get_json()
     secret = login_secret(PASSPHRASE, pre["salt"], pre["iterations"])
-    response = await client.post("/api/v1/auth/login", json={"login": login, "login_secret": secret}, headers=headers)
+    response = await client.post(
+        "/api/v1/auth/login", json={"login": login, "login_secret": secret}, headers=headers
+    )
     assert response.status_code == 200, await response.get_data()
     body: dict[str, Any] = await response.get_json()
     return body

@@ -31,11 +31,11 @@ def register(app: Quart) -> None:
     catalogues = app.config["CARNET_CATALOGUES"]
 
     def _gettext(message: str, **params: Any) -> str:
-        text = catalogues.get(g.get("locale", "en")).gettext(message)
+        text: str = catalogues.get(g.get("locale", "en")).gettext(message)
         return text % params if params else text
 
     def _ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
-        text = catalogues.get(g.get("locale", "en")).ngettext(singular, plural, n)
+        text: str = catalogues.get(g.get("locale", "en")).ngettext(singular, plural, n)
         return text % {"num": n, **params}
 
     app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]

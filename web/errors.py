@@ -7,11 +7,11 @@ from typing import Any
 from quart import Quart, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from node.errors import CarnetError, N_, RateLimited
+from node.errors import N_, CarnetError, RateLimited
 
 
 def error_message(app: Quart, error: CarnetError) -> str:
-    text = app.config["CARNET_CATALOGUES"].translate(g.get("locale", "en"), error.message)
+    text: str = app.config["CARNET_CATALOGUES"].translate(g.get("locale", "en"), error.message)
     try:
         return text.format(**error.params) if error.params else text
     except (KeyError, IndexError, ValueError):

@@ -39,8 +39,14 @@ class Api:
         self.operations: list[Operation] = []
 
     def operation(
-        self, method: str, path: str, *, summary: str, body: Body | None = None,
-        auth: str = "session", tag: str = "general",
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        body: Body | None = None,
+        auth: str = "session",
+        tag: str = "general",
     ) -> Callable[[Handler], Handler]:
         """Register a handler; ``auth`` is ``session`` (logged in) or ``none``."""
 
@@ -53,7 +59,9 @@ class Api:
                 return await fn(**kwargs)
 
             view.__name__ = fn.__name__
-            self.blueprint.add_url_rule(path, endpoint=fn.__name__, view_func=view, methods=[method])
+            self.blueprint.add_url_rule(
+                path, endpoint=fn.__name__, view_func=view, methods=[method]
+            )
             self.operations.append(Operation(method, path, summary, body, auth, tag))
             return fn
 

@@ -17,7 +17,11 @@ PRELOGIN = Body("Prelogin", {"login": string(254, description="e-mail or phone n
 LOGIN = Body("Login", {"login": string(254), "login_secret": string(64)})
 NEW_STAFF = Body(
     "NewStaff",
-    {"role": string(16, description="admin or teacher"), "display_name": string(200), "email": string(254)},
+    {
+        "role": string(16, description="admin or teacher"),
+        "display_name": string(200),
+        "email": string(254),
+    },
 )
 ACCOUNT_ID = Body("AccountId", {"account_id": integer(1, 2**53)})
 
@@ -31,8 +35,11 @@ def session_response(grant: SessionGrant, status: int = 200) -> Any:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     config = app.config["CARNET"]
     body = {
-        "account": {"id": grant.actor.account_id, "role": grant.actor.role,
-                    "display_name": grant.actor.display_name},
+        "account": {
+            "id": grant.actor.account_id,
+            "role": grant.actor.role,
+            "display_name": grant.actor.display_name,
+        },
         "vault": grant.vault,
         "csrf_token": csrf_token(app, grant.token),
     }
@@ -43,11 +50,13 @@ def session_response(grant: SessionGrant, status: int = 200) -> Any:
 
 
 def setup_url(token: str) -> str:
-    return current_app.config["CARNET"].public_url.rstrip("/") + "/setup/" + token
+    return accounts.setup_url(current_app.config["CARNET_CTX"], token)
 
 
 def register(api: Api) -> None:
-    @api.operation("GET", "/session", summary="Who is logged in, and the CSRF token", auth="none", tag="auth")
+    @api.operation(
+        "GET", "/session", summary="Who is logged in, and the CSRF token", auth="none", tag="auth"
+    )
     async def get_session() -> Any:
         from quart import g
 
@@ -56,17 +65,34 @@ def register(api: Api) -> None:
         account = to_json(await call(accounts.me, who)) if who else None
         return jsonify({"account": account, "csrf_token": csrf_token(app)})
 
-    @api.operation("POST", "/auth/prelogin", summary="Key derivation settings for a login", body=PRELOGIN, auth="none", tag="auth")
+    @api.operation(
+        "POST",
+        "/auth/prelogin",
+        summary="Key derivation settings for a login",
+        body=PRELOGIN,
+        auth="none",
+        tag="auth",
+    )
     async def prelogin(data: dict[str, Any]) -> Any:
         return ok(await call(accounts.prelogin, data["login"]))
 
-    @api.operation("POST", "/auth/login", summary="Log in with the login secret", body=LOGIN, auth="none", tag="auth")
+    @api.operation(
+        "POST",
+        "/auth/login",
+        summary="Log in with the login secret",
+        body=LOGIN,
+        auth="none",
+        tag="auth",
+    )
     async def login(data: dict[str, Any]) -> Any:
         from quart import request
 
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         grant = await call(
-            accounts.login, data["login"], data["login_secret"], client_ip(app),
+            accounts.login,
+            data["login"],
+            data["login_secret"],
+            client_ip(app),
             request.headers.get("User-Agent", ""),
         )
         return session_response(grant)
@@ -87,11 +113,20 @@ def register(api: Api) -> None:
     async def my_vault() -> Any:
         return jsonify({"vault": await call(accounts.vault_of, actor())})
 
-    @api.operation("GET", "/setup/<token>", summary="What a staff setup link is for", auth="none", tag="auth")
+    @api.operation(
+        "GET", "/setup/<token>", summary="What a staff setup link is for", auth="none", tag="auth"
+    )
     async def setup_info(token: str) -> Any:
         return ok(await call(accounts.inspect_setup_link, token))
 
-    @api.operation("POST", "/setup/<token>", summary="Set a staff passphrase and keys", body=CREDENTIALS, auth="none", tag="auth")
+    @api.operation(
+        "POST",
+        "/setup/<token>",
+        summary="Set a staff passphrase and keys",
+        body=CREDENTIALS,
+        auth="none",
+        tag="auth",
+    )
     async def setup_complete(token: str, data: dict[str, Any]) -> Any:
         from quart import request
 
@@ -104,18 +139,30 @@ def register(api: Api) -> None:
     async def list_staff() -> Any:
         return ok(await call(accounts.list_staff, actor()))
 
-    @api.operation("POST", "/staff", summary="Create a teacher or admin (admin)", body=NEW_STAFF, tag="staff")
+    @api.operation(
+        "POST", "/staff", summary="Create a teacher or admin (admin)", body=NEW_STAFF, tag="staff"
+    )
     async def create_staff(data: dict[str, Any]) -> Any:
         view, token = await call(
             accounts.create_staff, actor(), data["role"], data["display_name"], data["email"]
         )
         return ok({"account": view, "setup_url": setup_url(token)}, 201)
 
-    @api.operation("POST", "/staff/<int:account_id>/setup-link", summary="New setup link for a staff member who has not set up (admin)", tag="staff")
+    @api.operation(
+        "POST",
+        "/staff/<int:account_id>/setup-link",
+        summary="New setup link for a staff member who has not set up (admin)",
+        tag="staff",
+    )
     async def reissue_setup(account_id: int) -> Any:
         token = await call(accounts.reissue_setup_link, actor(), account_id)
         return ok({"setup_url": setup_url(token)}, 201)
 
-    @api.operation("POST", "/accounts/<int:account_id>/disable", summary="Disable an account and end its sessions (admin)", tag="staff")
+    @api.operation(
+        "POST",
+        "/accounts/<int:account_id>/disable",
+        summary="Disable an account and end its sessions (admin)",
+        tag="staff",
+    )
     async def disable(account_id: int) -> Any:
         return ok(await call(accounts.disable_account, actor(), account_id))

@@ -12,8 +12,12 @@ NEW_CLASS = Body(
     "NewClass",
     {
         "name": string(200),
-        "school_year": string(9, required=False, description="like 2026-2027; default: the current one"),
-        "teacher_id": integer(1, 2**53, required=False, description="admins only: the class's teacher"),
+        "school_year": string(
+            9, required=False, description="like 2026-2027; default: the current one"
+        ),
+        "teacher_id": integer(
+            1, 2**53, required=False, description="admins only: the class's teacher"
+        ),
     },
 )
 NEW_CHILD = Body("NewChild", {"first_name": string(200), "last_name": string(200)})
@@ -22,7 +26,9 @@ NEW_GUARDIAN = Body(
     {
         "display_name": string(200),
         "phone": string(40),
-        "code": string(80, required=False, description="a typed access code; default: generated (83 bits)"),
+        "code": string(
+            80, required=False, description="a typed access code; default: generated (83 bits)"
+        ),
     },
 )
 NEW_CODE = Body("NewCode", {"code": string(80, required=False)})
@@ -40,34 +46,70 @@ def register(api: Api) -> None:
         )
         return ok(view, 201)
 
-    @api.operation("GET", "/classes/<int:class_id>", summary="A class with its children and guardians", tag="classes")
+    @api.operation(
+        "GET",
+        "/classes/<int:class_id>",
+        summary="A class with its children and guardians",
+        tag="classes",
+    )
     async def get_class(class_id: int) -> Any:
         view = await call(directory.get_class, actor(), class_id)
         roster = await call(directory.class_roster, actor(), class_id)
         return ok({"class": view, "children": roster})
 
-    @api.operation("POST", "/classes/<int:class_id>/children", summary="Add a child to a class", body=NEW_CHILD, tag="classes")
+    @api.operation(
+        "POST",
+        "/classes/<int:class_id>/children",
+        summary="Add a child to a class",
+        body=NEW_CHILD,
+        tag="classes",
+    )
     async def add_child(class_id: int, data: dict[str, Any]) -> Any:
-        view = await call(directory.add_child, actor(), class_id, data["first_name"], data["last_name"])
+        view = await call(
+            directory.add_child, actor(), class_id, data["first_name"], data["last_name"]
+        )
         return ok(view, 201)
 
-    @api.operation("POST", "/children/<int:child_id>/guardians", summary="Register a guardian and issue an access-code slip", body=NEW_GUARDIAN, tag="guardians")
+    @api.operation(
+        "POST",
+        "/children/<int:child_id>/guardians",
+        summary="Register a guardian and issue an access-code slip",
+        body=NEW_GUARDIAN,
+        tag="guardians",
+    )
     async def register_guardian(child_id: int, data: dict[str, Any]) -> Any:
         slip = await call(
-            directory.register_guardian, actor(), child_id, data["display_name"], data["phone"],
+            directory.register_guardian,
+            actor(),
+            child_id,
+            data["display_name"],
+            data["phone"],
             data["code"],
         )
         return ok(slip, 201)
 
-    @api.operation("POST", "/guardians/<int:invitation_id>/code", summary="Issue a new access code (the old one dies)", body=NEW_CODE, tag="guardians")
+    @api.operation(
+        "POST",
+        "/guardians/<int:invitation_id>/code",
+        summary="Issue a new access code (the old one dies)",
+        body=NEW_CODE,
+        tag="guardians",
+    )
     async def reissue_code(invitation_id: int, data: dict[str, Any]) -> Any:
         return ok(await call(directory.reissue_code, actor(), invitation_id, data["code"]), 201)
 
-    @api.operation("DELETE", "/guardians/<int:invitation_id>", summary="Withdraw an invitation or unlink a guardian", tag="guardians")
+    @api.operation(
+        "DELETE",
+        "/guardians/<int:invitation_id>",
+        summary="Withdraw an invitation or unlink a guardian",
+        tag="guardians",
+    )
     async def remove_guardian(invitation_id: int) -> Any:
         await call(directory.remove_guardian, actor(), invitation_id)
         return ok({"ok": True})
 
-    @api.operation("GET", "/me/children", summary="My children and their classes (guardians)", tag="guardians")
+    @api.operation(
+        "GET", "/me/children", summary="My children and their classes (guardians)", tag="guardians"
+    )
     async def my_children() -> Any:
         return ok(await call(directory.my_children, actor()))

@@ -24,32 +24,81 @@ def _app() -> Any:
 
 
 def register(api: Api) -> None:
-    @api.operation("POST", "/onboarding/start", summary="Check phone and access code; text an SMS code", body=START, auth="none", tag="onboarding")
+    @api.operation(
+        "POST",
+        "/onboarding/start",
+        summary="Check phone and access code; text an SMS code",
+        body=START,
+        auth="none",
+        tag="onboarding",
+    )
     async def start(data: dict[str, Any]) -> Any:
-        view = await call(onboarding.start, data["phone"], data["code"], client_ip(_app()), g.locale)
+        view = await call(
+            onboarding.start, data["phone"], data["code"], client_ip(_app()), g.locale
+        )
         _app().extensions["carnet_sms"].wake()
         return ok({"attempt_id": view.attempt_id, "phone_masked": view.phone_masked}, 201)
 
-    @api.operation("POST", "/onboarding/resend", summary="Text a new SMS code", body=ATTEMPT, auth="none", tag="onboarding")
+    @api.operation(
+        "POST",
+        "/onboarding/resend",
+        summary="Text a new SMS code",
+        body=ATTEMPT,
+        auth="none",
+        tag="onboarding",
+    )
     async def resend(data: dict[str, Any]) -> Any:
         view = await call(onboarding.resend, data["attempt_id"], client_ip(_app()), g.locale)
         _app().extensions["carnet_sms"].wake()
         return ok({"attempt_id": view.attempt_id, "phone_masked": view.phone_masked})
 
-    @api.operation("POST", "/onboarding/verify", summary="Check the SMS code", body=VERIFY, auth="none", tag="onboarding")
+    @api.operation(
+        "POST",
+        "/onboarding/verify",
+        summary="Check the SMS code",
+        body=VERIFY,
+        auth="none",
+        tag="onboarding",
+    )
     async def verify(data: dict[str, Any]) -> Any:
-        return ok(await call(onboarding.verify_sms, data["attempt_id"], data["sms_code"], client_ip(_app())))
+        return ok(
+            await call(
+                onboarding.verify_sms, data["attempt_id"], data["sms_code"], client_ip(_app())
+            )
+        )
 
-    @api.operation("POST", "/onboarding/complete", summary="Create the guardian account with its keys and vault", body=COMPLETE, auth="none", tag="onboarding")
+    @api.operation(
+        "POST",
+        "/onboarding/complete",
+        summary="Create the guardian account with its keys and vault",
+        body=COMPLETE,
+        auth="none",
+        tag="onboarding",
+    )
     async def complete(data: dict[str, Any]) -> Any:
         creds = credentials(CREDENTIALS.validate(data["credentials"]))
-        grant = await call(onboarding.complete_new, data["attempt_id"], creds, request.headers.get("User-Agent", ""))
+        grant = await call(
+            onboarding.complete_new,
+            data["attempt_id"],
+            creds,
+            request.headers.get("User-Agent", ""),
+        )
         return session_response(grant, 201)
 
-    @api.operation("POST", "/onboarding/complete-existing", summary="Add the child to my existing account", body=EXISTING, auth="none", tag="onboarding")
+    @api.operation(
+        "POST",
+        "/onboarding/complete-existing",
+        summary="Add the child to my existing account",
+        body=EXISTING,
+        auth="none",
+        tag="onboarding",
+    )
     async def complete_existing(data: dict[str, Any]) -> Any:
         grant = await call(
-            onboarding.complete_existing, data["attempt_id"], data["login_secret"],
-            client_ip(_app()), request.headers.get("User-Agent", ""),
+            onboarding.complete_existing,
+            data["attempt_id"],
+            data["login_secret"],
+            client_ip(_app()),
+            request.headers.get("User-Agent", ""),
         )
         return session_response(grant)

@@ -38,7 +38,9 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
                 "2XX": {"description": "Success", "content": {"application/json": {}}},
                 "4XX": {
                     "description": "A clear error",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
                 },
             },
         }
@@ -49,14 +51,18 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer", "minimum": 1} if conv == "int" else {"type": "string", "maxLength": 64},
+                    "schema": {"type": "integer", "minimum": 1}
+                    if conv == "int"
+                    else {"type": "string", "maxLength": 64},
                 }
                 for conv, name in params
             ]
         if op.body is not None:
             entry["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.name}"}}},
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.name}"}}
+                },
             }
         if op.auth == "session":
             entry["security"] = [{"session": [], "csrf": []}]

@@ -38,8 +38,12 @@ class Field:
         return out
 
 
-def string(max_length: int, required: bool = True, description: str = "", nullable: bool = False) -> Field:
-    return Field("string", required, max_length=max_length, description=description, nullable=nullable)
+def string(
+    max_length: int, required: bool = True, description: str = "", nullable: bool = False
+) -> Field:
+    return Field(
+        "string", required, max_length=max_length, description=description, nullable=nullable
+    )
 
 
 def integer(minimum: int, maximum: int, required: bool = True, description: str = "") -> Field:

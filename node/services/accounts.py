@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from node.services.keyring import fingerprint_of
 from node.errors import N_, Conflict, Gone, Invalid, NotFound, PermissionDenied, Unauthenticated
 from node.phone import mask_email, mask_phone, normalize_phone
 from node.secrets_util import fake_salt, new_token, token_hash
@@ -28,6 +27,7 @@ from node.services.credentials import (
     hash_login_secret,
     verify_login_secret,
 )
+from node.services.keyring import fingerprint_of
 from node.storage import accounts as store
 from node.storage.db import write_transaction
 
@@ -101,6 +101,11 @@ def clean_name(raw: Any, field: str = "display_name", max_length: int = 120) -> 
     return text
 
 
+def setup_url(ctx: ServiceContext, token: str) -> str:
+    """The link a new staff member opens once to choose their passphrase."""
+    return ctx.config.public_url.rstrip("/") + "/setup/" + token
+
+
 def _issue_setup_link(ctx: ServiceContext, account: store.Account) -> str:
     now = ctx.now()
     store.expire_setup_links(account.id, now)
@@ -167,7 +172,11 @@ def _live_setup_link(ctx: ServiceContext, token: str) -> store.SetupLink:
     if link is None:
         raise NotFound(N_("This setup link is not valid."))
     if link.used_at is not None or link.expires_at <= ctx.now():
-        raise Gone(N_("This setup link has expired or was already used. Ask the school admin for a new one."))
+        raise Gone(
+            N_(
+                "This setup link has expired or was already used. Ask the school admin for a new one."
+            )
+        )
     return link
 
 
@@ -239,7 +248,7 @@ def prelogin(ctx: ServiceContext, raw_login: Any) -> KdfParams:
     account = store.select_account_by_login(login)
     if account is None or account.status != "active" or not account.kdf_salt:
         return KdfParams(fake_salt(ctx.node_secret, login), ctx.config.kdf_iterations)
-    return KdfParams(account.kdf_salt, account.kdf_iterations)
+    return KdfParams(account.kdf_salt, account.kdf_iterations or ctx.config.kdf_iterations)
 
 
 def login(

@@ -8,8 +8,8 @@ the vault is derived separately, so the node never holds it.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +17,8 @@ from typing import Any
 import nacl.exceptions
 import nacl.pwhash
 
-from node.services.keyring import check_vault_document, proof_is_valid
 from node.errors import N_, Invalid
+from node.services.keyring import check_vault_document, proof_is_valid
 
 #: OWASP's minimum Argon2id profile (m = 19 MiB, t = 2): ~25 ms here, run off the loop.
 ARGON2_OPSLIMIT = 2
@@ -38,7 +38,11 @@ def b64url_bytes(value: Any, length: int, field: str) -> bytes:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
         raise Invalid(N_("This field must be base64url text."), field=field) from None
-    if "=" in value or len(raw) != length or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != value:
+    if (
+        "=" in value
+        or len(raw) != length
+        or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != value
+    ):
         raise Invalid(N_("This field has the wrong length or encoding."), field=field)
     return raw
 

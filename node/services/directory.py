@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from node.services.keyring import fingerprint_of
 from node.errors import N_, Conflict, Invalid, NotFound
 from node.phone import mask_phone, normalize_phone
 from node.secrets_util import (
@@ -27,6 +26,7 @@ from node.secrets_util import (
 from node.services import policy
 from node.services.accounts import clean_name
 from node.services.context import Actor, ServiceContext
+from node.services.keyring import fingerprint_of
 from node.storage import accounts as account_store
 from node.storage import directory as store
 from node.storage.db import write_transaction
@@ -103,13 +103,21 @@ def _class_view(c: store.SchoolClass) -> ClassView:
 def _child_view(child: store.Child) -> ChildView:
     c = child.school_class
     return ChildView(
-        child.id, child.first_name, child.last_name, c.id, c.name, c.school_year,
+        child.id,
+        child.first_name,
+        child.last_name,
+        c.id,
+        c.name,
+        c.school_year,
         c.teacher.display_name,
     )
 
 
 def create_class(
-    ctx: ServiceContext, actor: Actor, name: Any, school_year: Any = None,
+    ctx: ServiceContext,
+    actor: Actor,
+    name: Any,
+    school_year: Any = None,
     teacher_id: int | None = None,
 ) -> ClassView:
     """A teacher creates their own class; an admin may create one for a teacher."""
@@ -183,7 +191,10 @@ def class_roster(ctx: ServiceContext, actor: Actor, class_id: int) -> list[Roste
     for inv in store.select_invitations_of_class(school_class.id):
         by_child.setdefault(inv.child_id, []).append(
             GuardianEntry(
-                inv.id, inv.display_name, mask_phone(inv.phone), _guardian_status(inv, now),
+                inv.id,
+                inv.display_name,
+                mask_phone(inv.phone),
+                _guardian_status(inv, now),
                 inv.expires_at,
             )
         )
@@ -200,7 +211,9 @@ def _check_typed_code(raw: Any) -> str:
     code = normalize_access_code(raw)
     if not _TYPED_CODE.match(code):
         raise Invalid(
-            N_("A typed access code needs 8 to 32 letters and digits (spaces and dashes are ignored)."),
+            N_(
+                "A typed access code needs 8 to 32 letters and digits (spaces and dashes are ignored)."
+            ),
             field="code",
         )
     return format_access_code(code)
@@ -218,7 +231,8 @@ def _issue_code(ctx: ServiceContext, inv: store.GuardianInvitation, typed: Any) 
 
 def _slip(ctx: ServiceContext, inv: store.GuardianInvitation, code: str) -> Slip:
     child = store.select_child(inv.child_id)
-    assert child is not None
+    # A slip is built only right after a code was issued: the child and the expiry exist.
+    assert child is not None and inv.expires_at is not None
     school_class = child.school_class
     teacher = school_class.teacher
     return Slip(
@@ -238,7 +252,11 @@ def _slip(ctx: ServiceContext, inv: store.GuardianInvitation, code: str) -> Slip
 
 
 def register_guardian(
-    ctx: ServiceContext, actor: Actor, child_id: int, display_name: Any, phone: Any,
+    ctx: ServiceContext,
+    actor: Actor,
+    child_id: int,
+    display_name: Any,
+    phone: Any,
     code: Any = None,
 ) -> Slip:
     """Authorize one phone number as a guardian of one child and issue its access code."""
@@ -252,7 +270,10 @@ def register_guardian(
         if len(existing) >= MAX_GUARDIANS_PER_CHILD:
             raise Conflict(N_("This child already has the most guardians allowed."))
         inv = store.GuardianInvitation.create(
-            child=child, issued_by=actor.account_id, display_name=name, phone=number,
+            child=child,
+            issued_by=actor.account_id,
+            display_name=name,
+            phone=number,
             created_at=ctx.now(),
         )
         issued = _issue_code(ctx, inv, code)

@@ -69,7 +69,9 @@ class VerifiedAttempt:
 def _sms_text(ctx: ServiceContext, locale: str, code: str) -> str:
     template = ctx.translate(
         locale,
-        N_("{school}: your Carnet code is {code}. It expires in {minutes} minutes. Never share it, not even with the school."),
+        N_(
+            "{school}: your Carnet code is {code}. It expires in {minutes} minutes. Never share it, not even with the school."
+        ),
     )
     return template.format(
         school=ctx.config.school_name, code=code, minutes=ctx.config.sms_code_minutes
@@ -79,9 +81,7 @@ def _sms_text(ctx: ServiceContext, locale: str, code: str) -> str:
 def _send_new_code(ctx: ServiceContext, attempt: store.LoginAttempt, locale: str) -> str:
     """Give the attempt a fresh SMS code (the previous one dies) and queue the text."""
     phone = attempt.invitation.phone
-    ratelimit.check(
-        ctx, f"sms:{phone}", ctx.config.sms_per_number_per_hour, ratelimit.ONE_HOUR
-    )
+    ratelimit.check(ctx, f"sms:{phone}", ctx.config.sms_per_number_per_hour, ratelimit.ONE_HOUR)
     code = generate_sms_code()
     now = ctx.now()
     attempt.sms_code_hash = keyed_hash(ctx.node_secret, SMS_CODE_PURPOSE, attempt.public_id + code)
@@ -112,27 +112,42 @@ def start(
     now = ctx.now()
     matched = None
     for inv in directory_store.select_unrevoked_invitations_for_phone(phone):
-        if hmac.compare_digest(inv.code_hash, code_hash):
+        if inv.code_hash and hmac.compare_digest(inv.code_hash, code_hash):
             matched = inv
     if matched is None:
-        _fail(ctx, client_ip, Unauthenticated(
-            N_("This phone number and access code do not match. Check both, or ask the teacher for a new code."),
-            field="code",
-        ))
+        _fail(
+            ctx,
+            client_ip,
+            Unauthenticated(
+                N_(
+                    "This phone number and access code do not match. Check both, or ask the teacher for a new code."
+                ),
+                field="code",
+            ),
+        )
     assert matched is not None
     if matched.used_at is not None:
-        _fail(ctx, client_ip, Gone(
-            N_("This access code was already used. If you did not use it, tell the teacher."),
-            field="code",
-        ))
+        _fail(
+            ctx,
+            client_ip,
+            Gone(
+                N_("This access code was already used. If you did not use it, tell the teacher."),
+                field="code",
+            ),
+        )
     if matched.expires_at is None or matched.expires_at <= now:
-        _fail(ctx, client_ip, Gone(
-            N_("This access code has expired. Ask the teacher for a new one."), field="code"
-        ))
+        _fail(
+            ctx,
+            client_ip,
+            Gone(N_("This access code has expired. Ask the teacher for a new one."), field="code"),
+        )
     with write_transaction():
         attempt = store.LoginAttempt.create(
-            public_id=new_token(), invitation=matched, client_ip=client_ip[:64],
-            created_at=now, expires_at=now + ATTEMPT_LIFETIME,
+            public_id=new_token(),
+            invitation=matched,
+            client_ip=client_ip[:64],
+            created_at=now,
+            expires_at=now + ATTEMPT_LIFETIME,
         )
         attempt.invitation = matched
         reference = _send_new_code(ctx, attempt, locale)
@@ -142,7 +157,8 @@ def start(
 def _live_attempt(ctx: ServiceContext, attempt_id: Any) -> store.LoginAttempt:
     attempt = (
         store.select_attempt(attempt_id)
-        if isinstance(attempt_id, str) and 0 < len(attempt_id) <= 64 else None
+        if isinstance(attempt_id, str) and 0 < len(attempt_id) <= 64
+        else None
     )
     if attempt is None:
         raise NotFound(N_("This sign-in attempt does not exist. Start again."))
@@ -178,7 +194,9 @@ def normalize_sms_code(raw: Any) -> str:
     return code
 
 
-def verify_sms(ctx: ServiceContext, attempt_id: Any, raw_code: Any, client_ip: str) -> VerifiedAttempt:
+def verify_sms(
+    ctx: ServiceContext, attempt_id: Any, raw_code: Any, client_ip: str
+) -> VerifiedAttempt:
     """Check the SMS code: single use, bound to this attempt, limited tries."""
     code = normalize_sms_code(raw_code)
     ratelimit.check_ip(ctx, client_ip)
@@ -243,7 +261,9 @@ def _verified_attempt(ctx: ServiceContext, attempt_id: Any) -> store.LoginAttemp
 
 
 def _finish(
-    ctx: ServiceContext, attempt: store.LoginAttempt, account: account_store.Account,
+    ctx: ServiceContext,
+    attempt: store.LoginAttempt,
+    account: account_store.Account,
     user_agent: str,
 ) -> SessionGrant:
     inv = attempt.invitation
@@ -275,8 +295,13 @@ def complete_new(
             raise Conflict(N_("You already have an account: enter your passphrase instead."))
         inv = attempt.invitation
         account = account_store.Account(
-            role="guardian", display_name=inv.display_name, login=phone, phone=phone,
-            status="active", created_at=ctx.now(), activated_at=ctx.now(),
+            role="guardian",
+            display_name=inv.display_name,
+            login=phone,
+            phone=phone,
+            status="active",
+            created_at=ctx.now(),
+            activated_at=ctx.now(),
         )
         _store_credentials(account, creds, verifier)
         account.save()
@@ -293,9 +318,7 @@ def complete_existing(
     if account is None or account.status != "active":
         raise Conflict(N_("There is no account to add this child to: choose a passphrase."))
     bucket = f"fail-login:{account.id}"
-    ratelimit.check(
-        ctx, bucket, ctx.config.login_failures_per_account_per_hour, ratelimit.ONE_HOUR
-    )
+    ratelimit.check(ctx, bucket, ctx.config.login_failures_per_account_per_hour, ratelimit.ONE_HOUR)
     if not verify_login_secret(account.login_verifier, secret):
         with write_transaction():
             ratelimit.hit(ctx, bucket)

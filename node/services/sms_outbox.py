@@ -32,8 +32,13 @@ def enqueue(ctx: ServiceContext, recipient: str, purpose: str, body: str) -> str
     now = ctx.now()
     reference = new_token()[:43]
     store.SmsMessage.create(
-        reference=reference, recipient=recipient, purpose=purpose, body=body,
-        status="queued", created_at=now, updated_at=now,
+        reference=reference,
+        recipient=recipient,
+        purpose=purpose,
+        body=body,
+        status="queued",
+        created_at=now,
+        updated_at=now,
     )
     return reference
 
@@ -46,8 +51,12 @@ def due(ctx: ServiceContext, limit: int = 20) -> list[QueuedText]:
 
 
 def record_result(
-    ctx: ServiceContext, message_id: int, status: str, provider_id: str | None,
-    error: str | None, retryable: bool,
+    ctx: ServiceContext,
+    message_id: int,
+    status: str,
+    provider_id: str | None,
+    error: str | None,
+    retryable: bool,
 ) -> None:
     """Store what the gateway said; schedule a retry while retries remain."""
     with write_transaction():

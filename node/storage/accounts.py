@@ -104,8 +104,8 @@ def select_sessions(account_id: int, now: dt.datetime) -> list[Session]:
 
 
 def select_setup_link(token_hash: str) -> SetupLink | None:
-    query = SetupLink.select(SetupLink, Account).join(Account).where(
-        SetupLink.token_hash == token_hash
+    query = (
+        SetupLink.select(SetupLink, Account).join(Account).where(SetupLink.token_hash == token_hash)
     )
     return query.first()
 

@@ -102,8 +102,9 @@ class Storage:
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        call = functools.partial(ctx.run, self._call, fn, *args, **kwargs)
-        return await loop.run_in_executor(self._executor, call)
+        call = functools.partial(ctx.run, self._call, fn, *args, **kwargs)  # type: ignore[arg-type]
+        result: T = await loop.run_in_executor(self._executor, call)
+        return result
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self.db.connection_context():
@@ -128,6 +129,9 @@ def open_database(url: str) -> peewee.Database:
 
 class BaseModel(peewee.Model):
     """Every model lives in the node's one database."""
+
+    # peewee creates these at class creation; declared so type checkers know them.
+    id: int
 
     class Meta:
         database = database_proxy

@@ -9,8 +9,6 @@ an HMAC, so the node cannot print it again (the teacher issues a new one).
 
 from __future__ import annotations
 
-import datetime as dt
-
 import peewee
 
 from node.storage.accounts import Account
@@ -21,6 +19,7 @@ class SchoolClass(BaseModel):
     name = peewee.CharField(max_length=80)
     school_year = peewee.CharField(max_length=9)
     teacher = peewee.ForeignKeyField(Account, backref="classes")
+    teacher_id: int
     created_at = peewee.DateTimeField()
     archived_at = peewee.DateTimeField(null=True)
 
@@ -32,6 +31,7 @@ class Child(BaseModel):
     school_class = peewee.ForeignKeyField(
         SchoolClass, column_name="class_id", backref="children", on_delete="CASCADE"
     )
+    school_class_id: int
     first_name = peewee.CharField(max_length=60)
     last_name = peewee.CharField(max_length=60)
     created_at = peewee.DateTimeField()
@@ -39,6 +39,8 @@ class Child(BaseModel):
 
 class GuardianInvitation(BaseModel):
     child = peewee.ForeignKeyField(Child, backref="invitations", on_delete="CASCADE")
+    child_id: int
+    account_id: int | None
     issued_by = peewee.ForeignKeyField(Account)
     display_name = peewee.CharField(max_length=120)
     phone = peewee.CharField(max_length=16)

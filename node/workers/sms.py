@@ -24,7 +24,10 @@ POLL_SECONDS = 5.0
 
 class SmsWorker:
     def __init__(
-        self, config: NodeConfig, storage: Storage, ctx: ServiceContext,
+        self,
+        config: NodeConfig,
+        storage: Storage,
+        ctx: ServiceContext,
         gateway: SmsGateway | None = None,
     ) -> None:
         self._config = config
@@ -47,10 +50,24 @@ class SmsWorker:
         """Send every text that is due; return how many were attempted."""
         due = await self._storage.run(sms_outbox.due, self._ctx)
         for text in due:
-            result = await self.gateway.send(text.recipient, text.body, reference=text.reference)
+            try:
+                result = await self.gateway.send(
+                    text.recipient, text.body, reference=text.reference
+                )
+            except ValueError as error:  # a number the gateway refuses: fail this text only
+                await self._storage.run(
+                    sms_outbox.record_result, self._ctx, text.id, "failed", None, str(error), False
+                )
+                log.warning("SMS %s refused by the gateway: %s", text.reference[:8], error)
+                continue
             await self._storage.run(
-                sms_outbox.record_result, self._ctx, text.id, result.status.value,
-                result.provider_id, result.error, result.retryable,
+                sms_outbox.record_result,
+                self._ctx,
+                text.id,
+                result.status.value,
+                result.provider_id,
+                result.error,
+                result.retryable,
             )
             if result.status.value != "sent":
                 log.warning("SMS %s not sent: %s", text.reference[:8], result.error)

@@ -9,7 +9,9 @@ from node.storage.db import Storage
 from tests.factories import api_login, csrf, invite, make_guardian, make_school
 
 
-async def test_guardian_sees_own_child_after_first_login(client: Client, storage: Storage, ctx: ServiceContext) -> None:
+async def test_guardian_sees_own_child_after_first_login(
+    client: Client, storage: Storage, ctx: ServiceContext
+) -> None:
     school = make_school(storage, ctx)
     slip = invite(storage, ctx, school.teacher, school.child_id)
     make_guardian(storage, ctx, slip.code)

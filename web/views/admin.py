@@ -15,10 +15,12 @@ blueprint = Blueprint("admin", __name__)
 
 
 def _setup_url(token: str) -> str:
-    return current_app.config["CARNET"].public_url.rstrip("/") + "/setup/" + token
+    return accounts.setup_url(current_app.config["CARNET_CTX"], token)
 
 
-async def _page(error: str | None = None, values: dict[str, str] | None = None, status: int = 200) -> Any:
+async def _page(
+    error: str | None = None, values: dict[str, str] | None = None, status: int = 200
+) -> Any:
     actor = require_actor()
     staff = await call(accounts.list_staff, actor)
     classes = await call(directory.list_classes, actor)
@@ -39,11 +41,14 @@ async def create_staff() -> Any:
     data = await form()
     try:
         view, token = await call(
-            accounts.create_staff, actor, field(data, "role", 16), field(data, "display_name"),
+            accounts.create_staff,
+            actor,
+            field(data, "role", 16),
+            field(data, "display_name"),
             field(data, "email"),
         )
     except CarnetError as error:
-        return await _page(error_message(current_app, error), data, error.status)  # type: ignore[arg-type]
+        return await _page(error_message(current_app, error), data, error.status)
     return await render_template("admin/setup_link.html", account=view, url=_setup_url(token))
 
 
@@ -52,7 +57,9 @@ async def reissue(account_id: int) -> Any:
     actor = require_actor()
     token = await call(accounts.reissue_setup_link, actor, account_id)
     staff = {s.id: s for s in await call(accounts.list_staff, actor)}
-    return await render_template("admin/setup_link.html", account=staff[account_id], url=_setup_url(token))
+    return await render_template(
+        "admin/setup_link.html", account=staff[account_id], url=_setup_url(token)
+    )
 
 
 @blueprint.post("/admin/accounts/<int:account_id>/disable")

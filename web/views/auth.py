@@ -48,5 +48,5 @@ async def logout() -> Any:
     if actor is not None:
         await call(accounts.logout, actor)
     response = redirect("/login?bye=1")
-    delete_cookie(current_app._get_current_object(), response, "carnet_session")  # type: ignore[attr-defined]
+    delete_cookie(current_app._get_current_object(), response, "carnet_session")  # type: ignore[attr-defined, arg-type]
     return response

@@ -39,4 +39,3 @@ async def healthz() -> Any:
 @blueprint.get("/favicon.ico")
 async def favicon() -> Any:
     return redirect("/static/favicon.svg")
-

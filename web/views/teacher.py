@@ -14,12 +14,17 @@ from web.views.common import call, field, form, require_actor
 blueprint = Blueprint("teacher", __name__)
 
 
-async def _classes_page(error: str | None = None, values: dict[str, str] | None = None, status: int = 200) -> Any:
+async def _classes_page(
+    error: str | None = None, values: dict[str, str] | None = None, status: int = 200
+) -> Any:
     actor = require_actor()
     classes = await call(directory.list_classes, actor)
     default_year = directory.current_school_year(current_app.config["CARNET_CTX"].now().date())
     html = await render_template(
-        "teacher/classes.html", classes=classes, error=error, values=values or {},
+        "teacher/classes.html",
+        classes=classes,
+        error=error,
+        values=values or {},
         default_year=default_year,
     )
     return html, status
@@ -36,23 +41,33 @@ async def create_class() -> Any:
     data = await form()
     try:
         view = await call(
-            directory.create_class, actor, field(data, "name"), field(data, "school_year", 20) or None
+            directory.create_class,
+            actor,
+            field(data, "name"),
+            field(data, "school_year", 20) or None,
         )
     except CarnetError as error:
-        return await _classes_page(error_message(current_app, error), data, error.status)  # type: ignore[arg-type]
+        return await _classes_page(error_message(current_app, error), data, error.status)
     return redirect(f"/classes/{view.id}")
 
 
 async def _class_page(
-    class_id: int, error: str | None = None, error_scope: str = "", values: dict[str, str] | None = None,
+    class_id: int,
+    error: str | None = None,
+    error_scope: str = "",
+    values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Any:
     actor = require_actor()
     view = await call(directory.get_class, actor, class_id)
     roster = await call(directory.class_roster, actor, class_id)
     html = await render_template(
-        "teacher/class.html", school_class=view, roster=roster, error=error,
-        error_scope=error_scope, values=values or {},
+        "teacher/class.html",
+        school_class=view,
+        roster=roster,
+        error=error,
+        error_scope=error_scope,
+        values=values or {},
     )
     return html, status
 
@@ -67,11 +82,19 @@ async def add_child(class_id: int) -> Any:
     actor = require_actor()
     data = await form()
     try:
-        await call(directory.add_child, actor, class_id, field(data, "first_name"), field(data, "last_name"))
+        await call(
+            directory.add_child,
+            actor,
+            class_id,
+            field(data, "first_name"),
+            field(data, "last_name"),
+        )
     except CarnetError as error:
         if error.status in (404, 403):
             raise
-        return await _class_page(class_id, error_message(current_app, error), "child", data, error.status)  # type: ignore[arg-type]
+        return await _class_page(
+            class_id, error_message(current_app, error), "child", data, error.status
+        )
     return redirect(f"/classes/{class_id}#children")
 
 
@@ -86,15 +109,21 @@ async def register_guardian(child_id: int) -> Any:
     data = await form()
     try:
         slip = await call(
-            directory.register_guardian, actor, child_id, field(data, "display_name"),
-            field(data, "phone", 40), field(data, "code", 80) or None,
+            directory.register_guardian,
+            actor,
+            child_id,
+            field(data, "display_name"),
+            field(data, "phone", 40),
+            field(data, "code", 80) or None,
         )
     except CarnetError as error:
         class_id = data.get("class_id", "")
         if error.status in (404, 403) or not class_id.isdigit():
             raise
         scope = f"guardian-{child_id}"
-        return await _class_page(int(class_id), error_message(current_app, error), scope, data, error.status)  # type: ignore[arg-type]
+        return await _class_page(
+            int(class_id), error_message(current_app, error), scope, data, error.status
+        )
     return await _slip_page(slip)
 
 
