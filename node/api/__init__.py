@@ -37,6 +37,8 @@ class Api:
     def __init__(self) -> None:
         self.blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
         self.operations: list[Operation] = []
+        #: Endpoints called by machines with a shared secret instead of a session.
+        self.csrf_exempt: set[str] = set()
 
     def operation(
         self,
@@ -48,7 +50,12 @@ class Api:
         auth: str = "session",
         tag: str = "general",
     ) -> Callable[[Handler], Handler]:
-        """Register a handler; ``auth`` is ``session`` (logged in) or ``none``."""
+        """Register a handler.
+
+        ``auth`` is ``session`` (logged in), ``none`` (public, CSRF-checked) or
+        ``provider``: a machine caller authenticated by a shared secret in the
+        handler, exempt from CSRF because it never carries browser cookies.
+        """
 
         def decorator(fn: Handler) -> Handler:
             async def view(**kwargs: Any) -> Any:
@@ -63,6 +70,8 @@ class Api:
                 path, endpoint=fn.__name__, view_func=view, methods=[method]
             )
             self.operations.append(Operation(method, path, summary, body, auth, tag))
+            if auth == "provider":
+                self.csrf_exempt.add(f"{self.blueprint.name}.{fn.__name__}")
             return fn
 
         return decorator
@@ -114,12 +123,14 @@ def openapi_path(path: str) -> str:
 
 
 def register(app: Quart) -> None:
-    from node.api import auth, directory, onboarding, openapi
+    from node.api import auth, directory, onboarding, openapi, sms
 
     api = Api()
     auth.register(api)
     onboarding.register(api)
     directory.register(api)
     openapi.register(api)
+    sms.register(api)
     app.register_blueprint(api.blueprint)
     app.extensions["carnet_api"] = api
+    app.config["CARNET_CSRF_EXEMPT"] = frozenset(api.csrf_exempt)

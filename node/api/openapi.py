@@ -66,6 +66,8 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
             }
         if op.auth == "session":
             entry["security"] = [{"session": [], "csrf": []}]
+        elif op.auth == "provider":
+            entry["security"] = [{"smsProvider": []}]
         else:
             entry["security"] = [{}]
         paths.setdefault(path, {})[op.method.lower()] = entry
@@ -83,6 +85,7 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "carnet_session"},
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                "smsProvider": {"type": "apiKey", "in": "header", "name": "X-Carnet-Sms-Secret"},
             },
         },
     }

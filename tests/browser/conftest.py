@@ -1,0 +1,134 @@
+"""Browser tests: a real ``carnet serve`` process and Debian's Chromium driven by Playwright.
+
+The node runs in its own process with its own data folder on 127.0.0.1, as a
+school would run it; the console SMS backend writes texts to
+``sms-outbox.jsonl``, which plays the parents' phones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServedNode:
+    url: str
+    data_dir: Path
+    admin_setup_url: str
+    process: subprocess.Popen[bytes]
+
+    def sms_codes_for(self, phone_e164: str) -> list[str]:
+        path = self.data_dir / "sms-outbox.jsonl"
+        if not path.exists():
+            return []
+        codes = []
+        for line in path.read_text().splitlines():
+            text = json.loads(line)
+            if text["to"] == phone_e164:
+                match = re.search(r"\b(\d{6})\b", text["text"])
+                if match:
+                    codes.append(match[1])
+        return codes
+
+    def wait_for_sms(self, phone_e164: str, count: int, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            codes = self.sms_codes_for(phone_e164)
+            if len(codes) >= count:
+                return codes[count - 1]
+            time.sleep(0.1)
+        raise AssertionError(f"no SMS number {count} arrived for the test phone")
+
+
+def _carnet(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+@pytest.fixture
+def served_node(tmp_path: Path) -> Iterator[ServedNode]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path / "school"
+    out = _carnet(
+        "init", "--data", str(data_dir), "--school", "École Jules Ferry", "--url", url,
+        "--bind", f"127.0.0.1:{port}", "--admin-email", "direction@ecole.test",
+        "--admin-name", "Claire Directrice",
+    )
+    setup_url = re.search(r"(http://\S+/setup/\S+)", out)
+    assert setup_url is not None, out
+    env = {**os.environ, "CARNET_DEFAULT_LOCALE": "en"}
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "serve", "--data", str(data_dir)],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError((tmp_path / "server.log").read_text())
+        time.sleep(0.1)
+    yield ServedNode(url, data_dir, setup_url[1], process)
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser: Browser, locale: str = "en-GB") -> Page:
+    """A fresh browser profile (its own cookies and IndexedDB), like another person's phone."""
+    context = browser.new_context(locale=locale, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.js_errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
