@@ -113,6 +113,8 @@ test('account keys proof: known answer and verification', async () => {
   assert.equal(await e2e.verifyAccountKeysProof(signPk, encPk, s.login + 'x', s.signature), false);
   assert.equal(await e2e.verifyAccountKeysProof(signPk, signPk, s.login, s.signature), false);
   assert.equal(await e2e.verifyAccountKeysProof(signPk, encPk, '', s.signature), false);
+  const other = await e2e.importAccountKeys(await e2e.generateAccountKeys());
+  await assert.rejects(e2e.accountKeysProof(other.sign, signPk, encPk, s.login), (err) => err.code === 'key_mismatch');
   await assert.rejects(
     e2e.importAccountKeys({ signSk: b64d(s.sign_sk), signPk: encPk, encSk: b64d(s.enc_sk), encPk }),
     (err) => err.code === 'key_mismatch',

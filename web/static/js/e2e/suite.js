@@ -470,7 +470,13 @@ function accountKeysStatement(signPk, encPk, login) {
 
 /** Registration proof of possession: signs {enc_pk, login, sign_pk} under "carnet-e2e-1/account-keys". */
 export async function accountKeysProof(signKey, signPk, encPk, login) {
-  return signObject(signKey, CONTEXT_ACCOUNT_KEYS, accountKeysStatement(signPk, encPk, login));
+  const statement = accountKeysStatement(signPk, encPk, login);
+  const proof = await signObject(signKey, CONTEXT_ACCOUNT_KEYS, statement);
+  // The CryptoKey is non-extractable, so check the pairing by verifying.
+  if (!(await verifyObject(signPk, CONTEXT_ACCOUNT_KEYS, statement, proof))) {
+    throw fail('key_mismatch', 'the signing key does not match signPk');
+  }
+  return proof;
 }
 
 export async function verifyAccountKeysProof(signPk, encPk, login, signature) {
