@@ -144,7 +144,9 @@ def add_security_headers(app: Quart, response: Response) -> Response:
     headers: dict[str, Any] = {
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        # same-origin, not no-referrer: with no-referrer browsers send "Origin: null"
+        # on same-site form posts, which the CSRF origin check must refuse.
+        "Referrer-Policy": "same-origin",
         "X-Frame-Options": "DENY",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",

@@ -272,9 +272,9 @@ def _finish(
         directory_store.Guardianship.create(
             child=inv.child_id, account=account, invitation=inv, created_at=now
         )
+    # ``used_at`` kills the code; its HMAC stays so a reuse gets "already used".
     inv.used_at = now
     inv.account = account
-    inv.code_hash = None  # the access code is dead
     inv.save()
     attempt.completed_at = now
     attempt.save()

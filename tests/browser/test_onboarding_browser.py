@@ -26,7 +26,7 @@ def set_passphrase(page: Page, passphrase: str) -> str:
     """Fill both passphrase fields, submit, acknowledge the recovery key; return it."""
     page.fill("#new-passphrase", passphrase)
     page.fill("#new-passphrase2", passphrase)
-    page.locator("form:visible button[type=submit]").click()
+    page.locator("main form:visible button[type=submit]").click()
     recovery = page.locator("#recovery-key")
     expect(recovery).to_have_text(re.compile(r"^([A-Z2-7]{4}-){7}[A-Z2-7]{4}$"), timeout=20_000)
     continue_link = page.locator("#recovery-continue")
@@ -57,7 +57,7 @@ def register_guardian(page: Page, child: str, name: str, phone_typed: str) -> tu
     article.locator("summary").click()
     article.locator("input[name=display_name]").fill(name)
     article.locator("input[name=phone]").fill(phone_typed)
-    article.locator("button[type=submit]").click()
+    article.locator("form[action$='/guardians'] button[type=submit]").click()
     code = page.locator("[data-code]").inner_text()
     fingerprint = page.locator("[data-fingerprint]").inner_text()
     return code, fingerprint
@@ -102,7 +102,7 @@ def test_onboarding_admin_teacher_class_guardians(served_node: ServedNode, brows
     # Two guardians of Léa (separated parents), one of Tom.
     code_1, fingerprint = register_guardian(teacher, "Léa", "Camille Martin", "06 39 98 00 01")
     assert re.fullmatch(r"([0-9A-F]{4} ){7}[0-9A-F]{4}", fingerprint)
-    expect(teacher.locator(".slip")).to_contain_text("•• •• •• •• 01")
+    expect(teacher.locator(".slip")).to_contain_text("ending in 01")
     expect(teacher.locator(".slip")).not_to_contain_text("39 98 00 01")
     screenshot(teacher, "03-slip")
     teacher.emulate_media(media="print")
@@ -135,6 +135,7 @@ def test_onboarding_admin_teacher_class_guardians(served_node: ServedNode, brows
     expect(parent_3.locator("main")).not_to_contain_text("Léa")
 
     # Tom's guardian cannot open the class page nor the class through the API.
+    assert parent_3.js_errors == []  # type: ignore[attr-defined]
     response = parent_3.goto(class_url)
     assert response is not None and response.status == 404
     api = parent_3.request.get(f"{node.url}/api/v1/classes/{class_url.rsplit('/', 1)[1]}")
@@ -171,6 +172,6 @@ def test_onboarding_admin_teacher_class_guardians(served_node: ServedNode, brows
     stranger.click("#login-submit")
     expect(stranger.locator("#login-error")).to_contain_text("Wrong login or passphrase")
 
-    for page in (admin, teacher, parent_1, parent_2, parent_3):
+    for page in (admin, teacher, parent_1, parent_2):
         assert page.js_errors == [], page.js_errors  # type: ignore[attr-defined]
     assert httpx.get(f"{node.url}/healthz").status_code == 200
