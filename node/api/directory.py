@@ -99,6 +99,15 @@ def register(api: Api) -> None:
         return ok(await call(directory.reissue_code, actor(), invitation_id, data["code"]), 201)
 
     @api.operation(
+        "POST",
+        "/classes/<int:class_id>/slips",
+        summary="New codes and slips for every guardian who has not joined yet",
+        tag="guardians",
+    )
+    async def class_slips(class_id: int) -> Any:
+        return ok(await call(directory.reissue_codes_for_class, actor(), class_id), 201)
+
+    @api.operation(
         "DELETE",
         "/guardians/<int:invitation_id>",
         summary="Withdraw an invitation or unlink a guardian",

@@ -77,6 +77,7 @@ class Slip:
     """Everything printed on an access-code slip; the code exists only here, once."""
 
     invitation_id: int
+    class_id: int
     school_name: str
     node_url: str
     class_name: str
@@ -237,6 +238,7 @@ def _slip(ctx: ServiceContext, inv: store.GuardianInvitation, code: str) -> Slip
     teacher = school_class.teacher
     return Slip(
         invitation_id=inv.id,
+        class_id=school_class.id,
         school_name=ctx.config.school_name,
         node_url=ctx.config.public_url,
         class_name=school_class.name,
@@ -291,6 +293,20 @@ def reissue_code(ctx: ServiceContext, actor: Actor, invitation_id: int, code: An
             raise Conflict(N_("This guardian has already joined."))
         issued = _issue_code(ctx, inv, code)
         return _slip(ctx, inv, issued)
+
+
+def reissue_codes_for_class(ctx: ServiceContext, actor: Actor, class_id: int) -> list[Slip]:
+    """New codes for every guardian of the class who has not joined yet, for one print run.
+
+    Earlier codes of those guardians die; guardians who joined are untouched.
+    """
+    with write_transaction():
+        school_class = policy.require_class_manager(actor, store.select_class(class_id))
+        slips = []
+        for inv in store.select_invitations_of_class(school_class.id):
+            if inv.used_at is None:
+                slips.append(_slip(ctx, inv, _issue_code(ctx, inv, None)))
+        return slips
 
 
 def remove_guardian(ctx: ServiceContext, actor: Actor, invitation_id: int) -> None:

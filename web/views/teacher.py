@@ -98,9 +98,9 @@ async def add_child(class_id: int) -> Any:
     return redirect(f"/classes/{class_id}#children")
 
 
-async def _slip_page(slip: directory.Slip) -> Any:
-    g.no_store = True  # the code must not stay in a cache
-    return await render_template("teacher/slip.html", slips=[slip])
+async def _slip_page(*slips: directory.Slip) -> Any:
+    g.no_store = True  # the codes must not stay in a cache
+    return await render_template("teacher/slip.html", slips=slips)
 
 
 @blueprint.post("/children/<int:child_id>/guardians")
@@ -125,6 +125,14 @@ async def register_guardian(child_id: int) -> Any:
             int(class_id), error_message(current_app, error), scope, data, error.status
         )
     return await _slip_page(slip)
+
+
+@blueprint.post("/classes/<int:class_id>/slips")
+async def class_slips(class_id: int) -> Any:
+    slips = await call(directory.reissue_codes_for_class, require_actor(), class_id)
+    if not slips:
+        return redirect(f"/classes/{class_id}")
+    return await _slip_page(*slips)
 
 
 @blueprint.post("/guardians/<int:invitation_id>/code")
