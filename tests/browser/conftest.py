@@ -82,9 +82,19 @@ def served_node(tmp_path: Path) -> Iterator[ServedNode]:
     url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path / "school"
     out = _carnet(
-        "init", "--data", str(data_dir), "--school", "École Jules Ferry", "--url", url,
-        "--bind", f"127.0.0.1:{port}", "--admin-email", "direction@ecole.test",
-        "--admin-name", "Claire Directrice",
+        "init",
+        "--data",
+        str(data_dir),
+        "--school",
+        "École Jules Ferry",
+        "--url",
+        url,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--admin-email",
+        "direction@ecole.test",
+        "--admin-name",
+        "Claire Directrice",
     )
     setup_url = re.search(r"(http://\S+/setup/\S+)", out)
     assert setup_url is not None, out
@@ -92,7 +102,9 @@ def served_node(tmp_path: Path) -> Iterator[ServedNode]:
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "serve", "--data", str(data_dir)],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     deadline = time.monotonic() + 20
     while True:

@@ -38,7 +38,15 @@ def set_passphrase(page: Page, passphrase: str) -> str:
     return key
 
 
-def first_login(page: Page, node: ServedNode, phone_typed: str, phone: str, code: str, passphrase: str, sms_index: int = 1) -> None:
+def first_login(
+    page: Page,
+    node: ServedNode,
+    phone_typed: str,
+    phone: str,
+    code: str,
+    passphrase: str,
+    sms_index: int = 1,
+) -> None:
     page.goto(f"{node.url}/welcome")
     page.fill("#phone", phone_typed)
     page.fill("#code", code)
@@ -63,7 +71,9 @@ def register_guardian(page: Page, child: str, name: str, phone_typed: str) -> tu
     return code, fingerprint
 
 
-def test_onboarding_admin_teacher_class_guardians(served_node: ServedNode, browser: Browser) -> None:
+def test_onboarding_admin_teacher_class_guardians(
+    served_node: ServedNode, browser: Browser
+) -> None:
     node = served_node
 
     # The admin opens the one-time link printed by `carnet init` and sets up.
