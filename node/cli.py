@@ -55,16 +55,21 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"Created {data_dir / name}")
     ctx, storage = _context(data_dir)
     print(f"Database ready: {ctx.config.resolved_database_url.split('@')[-1]}")
-    if args.admin_email:
-        existing = storage.call(accounts.list_staff, ctx, None)
-        if any(a.role == "admin" for a in existing):
-            print("An admin already exists; use `carnet admin setup-link` for a new link.")
-        else:
-            _, token = storage.call(
-                accounts.create_staff, ctx, None, "admin", args.admin_name, args.admin_email
-            )
-            print("\nOne-time admin setup link (valid 72 hours, shown only now):")
-            print(f"  {ctx.config.public_url.rstrip('/')}/setup/{token}\n")
+    has_admin = any(a.role == "admin" for a in storage.call(accounts.list_staff, ctx, None))
+    email = args.admin_email
+    if not has_admin and not email and sys.stdin.isatty():
+        email = input("E-mail address of the school admin (their login): ").strip()
+    if has_admin:
+        print("An admin already exists; `carnet admin setup-link EMAIL` issues a new link.")
+    elif email:
+        _, token = storage.call(accounts.create_staff, ctx, None, "admin", args.admin_name, email)
+        print("\nOne-time admin setup link (valid 72 hours, shown only now):")
+        print(f"  {accounts.setup_url(ctx, token)}\n")
+    else:
+        print(
+            "No admin yet. Create one with:\n"
+            f"  carnet admin --data {data_dir} create-admin --name NAME --email EMAIL"
+        )
     storage.close()
     return 0
 
@@ -107,11 +112,11 @@ def cmd_admin(args: argparse.Namespace) -> int:
         if args.action == "create-admin" or args.action == "create-teacher":
             role = "admin" if args.action == "create-admin" else "teacher"
             _, token = storage.call(accounts.create_staff, ctx, None, role, args.name, args.email)
-            print(f"Setup link (valid 72 hours): {ctx.config.public_url.rstrip('/')}/setup/{token}")
+            print(f"Setup link (valid 72 hours): {accounts.setup_url(ctx, token)}")
         elif args.action == "setup-link":
             account_id = storage.call(accounts.find_account_id, ctx, args.email)
             token = storage.call(accounts.reissue_setup_link, ctx, None, account_id)
-            print(f"Setup link (valid 72 hours): {ctx.config.public_url.rstrip('/')}/setup/{token}")
+            print(f"Setup link (valid 72 hours): {accounts.setup_url(ctx, token)}")
         elif args.action == "list-staff":
             for person in storage.call(accounts.list_staff, ctx, None):
                 print(
