@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Blueprint, Quart, current_app, g, jsonify, request
-from werkzeug.exceptions import BadRequest
 
+from federation.canonical import CanonicalJSONError, parse_json_strict
 from node.api.schema import Body
 from node.errors import N_, Invalid, Unauthenticated
 from node.services.context import Actor, ServiceContext
@@ -78,11 +78,14 @@ class Api:
 
 
 async def _json_body() -> Any:
+    """The body as strict JSON: no duplicate keys, NaN, floats, or nesting past 64 levels."""
     if request.mimetype != "application/json":
         raise Invalid(N_("Send the request body as application/json."))
+    raw = await request.get_data(as_text=False)
+    assert isinstance(raw, bytes)
     try:
-        return await request.get_json(force=True)
-    except BadRequest:
+        return parse_json_strict(raw)
+    except CanonicalJSONError:
         raise Invalid(N_("The request body is not valid JSON.")) from None
 
 
