@@ -22,6 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import peewee
+from playhouse.pool import PooledPostgresqlDatabase
 
 #: The database every model is bound to; ``open_database`` initializes it.
 database_proxy = peewee.DatabaseProxy()
@@ -50,8 +51,12 @@ def make_database(url: str) -> peewee.Database:
         path = unquote(url[len("sqlite:///") :])
         return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     if parts.scheme in ("postgresql", "postgres"):
-        return peewee.PostgresqlDatabase(
+        # Pooled: ``connection_context`` then returns the connection to the pool
+        # instead of paying a new PostgreSQL handshake on every storage call.
+        return PooledPostgresqlDatabase(
             unquote(parts.path.lstrip("/")),
+            max_connections=32,
+            stale_timeout=300,
             user=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             host=parts.hostname,
@@ -116,7 +121,9 @@ class Storage:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-        if not self.db.is_closed():
+        if isinstance(self.db, PooledPostgresqlDatabase):
+            self.db.close_all()
+        elif not self.db.is_closed():
             self.db.close()
 
 
