@@ -22,6 +22,7 @@ from node.security import add_security_headers, check_csrf, load_actor
 from node.services.context import ServiceContext
 from node.storage.db import Storage, open_database
 from node.storage.migrations import migrate
+from node.workers.housekeeping import HousekeepingWorker
 from node.workers.sms import SmsWorker
 from web.i18n import Catalogues, negotiate
 
@@ -68,6 +69,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
 
     sms_worker = SmsWorker(config, storage, ctx)
     app.extensions["carnet_sms"] = sms_worker
+    housekeeping_worker = HousekeepingWorker(storage, ctx)
+    app.extensions["carnet_housekeeping"] = housekeeping_worker
 
     @app.before_request
     async def _prepare() -> None:
@@ -96,10 +99,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     @app.before_serving
     async def _start_workers() -> None:
         await sms_worker.start()
+        await housekeeping_worker.start()
 
     @app.after_serving
     async def _stop_workers() -> None:
         await sms_worker.stop()
+        await housekeeping_worker.stop()
         await asyncio.get_running_loop().run_in_executor(None, storage.close)
 
     return app

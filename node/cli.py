@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["bind"] = args.bind
     app = create_app(overrides)
     config = app.config["CARNET"]
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     hyper = Config()
     hyper.bind = [config.bind]
     hyper.accesslog = None

@@ -46,8 +46,9 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 def create_keys(folder: Path) -> list[str]:
     """Create every missing secret file; return the names created.  Never overwrites."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "blobs").mkdir(exist_ok=True)
+    # Only the node's own user may enter the folder: it holds the database too.
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (folder / "blobs").mkdir(mode=0o700, exist_ok=True)
     created = []
     if not (folder / SECRET_FILE).exists():
         _write_secret(folder / SECRET_FILE, secrets.token_bytes(32))

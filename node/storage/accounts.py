@@ -103,6 +103,18 @@ def select_sessions(account_id: int, now: dt.datetime) -> list[Session]:
     return list(query.order_by(Session.last_seen_at.desc()))
 
 
+def delete_sessions_ended_before(cutoff: dt.datetime) -> int:
+    query = Session.delete().where(
+        (Session.expires_at < cutoff)
+        | (Session.revoked_at.is_null(False) & (Session.revoked_at < cutoff))
+    )
+    return int(query.execute())
+
+
+def delete_setup_links_expired_before(cutoff: dt.datetime) -> int:
+    return int(SetupLink.delete().where(SetupLink.expires_at < cutoff).execute())
+
+
 def select_setup_link(token_hash: str) -> SetupLink | None:
     query = (
         SetupLink.select(SetupLink, Account).join(Account).where(SetupLink.token_hash == token_hash)

@@ -127,6 +127,12 @@ class Storage:
             self.db.close()
 
 
+def ping() -> bool:
+    """One round trip to the database; raises when it is unreachable."""
+    row = database_proxy.obj.execute_sql("SELECT 1").fetchone()
+    return bool(row and row[0] == 1)
+
+
 def open_database(url: str) -> peewee.Database:
     """Create the database for ``url`` and bind every model to it."""
     db = make_database(url)

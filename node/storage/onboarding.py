@@ -67,6 +67,10 @@ class RateEvent(BaseModel):
         table_name = "rate_event"
 
 
+def delete_attempts_expired_before(cutoff: dt.datetime) -> int:
+    return int(LoginAttempt.delete().where(LoginAttempt.expires_at < cutoff).execute())
+
+
 def select_attempt(public_id: str) -> LoginAttempt | None:
     query = (
         LoginAttempt.select(LoginAttempt, GuardianInvitation, Child, SchoolClass)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from quart import Blueprint, g, redirect
 
+from node.services import housekeeping
 from web.i18n import LOCALES
-from web.views.common import form, home_path
+from web.views.common import call, form, home_path
 
+log = logging.getLogger("carnet.web")
 blueprint = Blueprint("pages", __name__)
 
 
@@ -33,6 +36,12 @@ async def language() -> Any:
 
 @blueprint.get("/healthz")
 async def healthz() -> Any:
+    """Up and able to query its database (for Docker, systemd and load balancers)."""
+    try:
+        await call(housekeeping.database_ok)
+    except Exception:  # any storage failure means "not healthy": say so, do not crash
+        log.exception("health check: database unreachable")
+        return {"status": "database unreachable"}, 503, {"Cache-Control": "no-store"}
     return {"status": "ok"}, 200, {"Cache-Control": "no-store"}
 
 

@@ -1,0 +1,45 @@
+"""Forgetting what is no longer needed: rate-limit events, finished attempts, dead sessions.
+
+Runs periodically from the server (``node.workers.housekeeping``).  Nothing
+here is needed once it has expired, and keeping it would only grow the
+database and the amount of personal data held (GDPR data minimisation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from node.services import ratelimit
+from node.services.context import ServiceContext
+from node.storage import accounts as account_store
+from node.storage import onboarding as store
+from node.storage.db import ping, write_transaction
+
+#: Keep expired rows this long for troubleshooting before deleting them.
+GRACE = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Purged:
+    rate_events: int
+    attempts: int
+    sessions: int
+    setup_links: int
+
+
+def purge_expired(ctx: ServiceContext) -> Purged:
+    """Delete expired rate events, login attempts, sessions and setup links."""
+    now = ctx.now()
+    with write_transaction():
+        return Purged(
+            rate_events=ratelimit.purge(ctx),
+            attempts=store.delete_attempts_expired_before(now - GRACE),
+            sessions=account_store.delete_sessions_ended_before(now - GRACE),
+            setup_links=account_store.delete_setup_links_expired_before(now - GRACE),
+        )
+
+
+def database_ok(ctx: ServiceContext) -> bool:
+    """A trivial query, for the health check."""
+    return ping()
