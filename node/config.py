@@ -8,6 +8,9 @@ in the factory (or the CLI), never at import time.
 Environment names are the field names upper-cased with a ``CARNET_`` prefix;
 section fields join with a double underscore: ``CARNET_SMS__BACKEND=http``.
 ``DATABASE_URL`` is also honoured, as most hosting platforms set it.
+Variables under ``CARNET_TEST_``, ``CARNET_DEMO_`` and ``CARNET_PG_`` belong
+to the project's scripts, not to the node, and are ignored; any other unknown
+``CARNET_*`` name is an error, so a typo never passes silently.
 """
 
 from __future__ import annotations
@@ -194,12 +197,18 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Environment prefixes used by scripts/test and scripts/demo, never settings.
+SCRIPT_PREFIXES = ("CARNET_TEST_", "CARNET_DEMO_", "CARNET_PG_")
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     layer: dict[str, Any] = {}
     if environ.get("DATABASE_URL"):
         layer["database_url"] = environ["DATABASE_URL"]
     for key, value in environ.items():
         if not key.startswith("CARNET_") or key == "CARNET_CONFIG":
+            continue
+        if key.startswith(SCRIPT_PREFIXES):
             continue
         path = key[len("CARNET_") :].lower().split("__")
         node = layer

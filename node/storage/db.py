@@ -61,7 +61,6 @@ def make_database(url: str) -> peewee.Database:
             password=unquote(parts.password) if parts.password else None,
             host=parts.hostname,
             port=parts.port,
-            autorollback=True,
             # Keep a dropped server from hanging a worker thread forever.
             keepalives=1,
             keepalives_idle=30,

@@ -228,3 +228,13 @@ def test_dump_toml_round_trips_through_load_config(tmp_path: Path) -> None:
 def test_every_field_has_a_documented_default() -> None:
     config = NodeConfig()
     config.validate()  # the defaults alone make a valid configuration
+
+
+def test_script_variables_are_not_settings() -> None:
+    from node.config import load_config
+
+    config = load_config(
+        {"data_dir": "/tmp/carnet-x"},
+        environ={"CARNET_TEST_DB": "postgresql", "CARNET_DEMO_DATA": "x", "CARNET_PG_USER": "pg"},
+    )
+    assert config.school_name == "École Carnet"
