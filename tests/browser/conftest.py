@@ -122,8 +122,14 @@ def served_node(tmp_path: Path) -> Iterator[ServedNode]:
     log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    """Chromium for one test.
+
+    Function-scoped on purpose: sync Playwright keeps an asyncio loop running
+    while it is open, which would break the async tests that run after it in
+    the same worker.
+    """
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
