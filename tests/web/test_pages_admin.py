@@ -39,7 +39,11 @@ async def admin_page(client: Client) -> tuple[str, str]:
     response = await client.get("/admin")
     assert response.status_code == 200
     text = await response.get_data(as_text=True)
-    match = re.search(r'<form method="post" action="/admin/staff".*?name="csrf_token" value="([0-9a-f]{64})"', text, re.S)
+    match = re.search(
+        r'<form method="post" action="/admin/staff".*?name="csrf_token" value="([0-9a-f]{64})"',
+        text,
+        re.S,
+    )
     assert match is not None
     return text, match[1]
 
@@ -95,7 +99,11 @@ async def test_bad_staff_form_re_renders_with_the_message_and_stores_nothing(
         ({"display_name": "X", "email": "not-an-email", "role": "teacher"}, 400, "valid e-mail"),
         ({"display_name": "", "email": "x@school.test", "role": "teacher"}, 400, "Enter a name."),
         ({"display_name": "X", "email": "x@school.test", "role": "guardian"}, 400, "Unknown role."),
-        ({"display_name": "X", "email": "dubois@school.test", "role": "teacher"}, 409, "already exists"),
+        (
+            {"display_name": "X", "email": "dubois@school.test", "role": "teacher"},
+            409,
+            "already exists",
+        ),
     ):
         response = await client.post("/admin/staff", form={"csrf_token": token, **fields})
         assert response.status_code == status, fields
@@ -140,7 +148,9 @@ async def test_new_setup_link_for_a_pending_teacher(
     assert action in text
     response = await client.post(action, form={"csrf_token": token})
     assert response.status_code == 200
-    match = re.search(r'<code id="setup-url">[^<]*/setup/([^<]+)</code>', await response.get_data(as_text=True))
+    match = re.search(
+        r'<code id="setup-url">[^<]*/setup/([^<]+)</code>', await response.get_data(as_text=True)
+    )
     assert match is not None and match[1] != first
     from node.errors import Gone
 
@@ -162,8 +172,12 @@ async def test_teacher_cannot_use_the_admin_page(
     token = await csrf(client)
     response = await client.post(
         "/admin/staff",
-        form={"csrf_token": token, "display_name": "Moi", "email": "moi@school.test", "role": "admin"},
+        form={
+            "csrf_token": token,
+            "display_name": "Moi",
+            "email": "moi@school.test",
+            "role": "admin",
+        },
     )
     assert response.status_code == 403
     assert "Moi" not in [name for name, _ in staff_logins(storage, ctx)]
-

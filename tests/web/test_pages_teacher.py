@@ -83,7 +83,9 @@ async def test_teacher_creates_class_adds_child_and_prints_a_slip(
 
     text, token = await page(client, class_path)
     assert "CM1 Soleil" in text and "2026-2027" in text
-    response = await submit(client, f"{class_path}/children", token, first_name="Inès", last_name="Roy")
+    response = await submit(
+        client, f"{class_path}/children", token, first_name="Inès", last_name="Roy"
+    )
     assert response.status_code == 302
     roster = storage.call(directory.class_roster, ctx, school.teacher, class_id)
     assert [(e.child.first_name, e.child.last_name) for e in roster] == [("Inès", "Roy")]
@@ -123,9 +125,9 @@ async def test_teacher_creates_class_adds_child_and_prints_a_slip(
 async def test_slip_fingerprint_is_the_teachers_key(
     client: Client, storage: Storage, ctx: ServiceContext
 ) -> None:
-    from tests.factories import client_account
     from node.e2e.encoding import b64url_decode
     from node.e2e.keys import fingerprint
+    from tests.factories import client_account
 
     school = make_school(storage, ctx)
     await login(client, "dubois@school.test")
@@ -252,7 +254,10 @@ async def test_teacher_pages_of_another_teacher_are_404(
     assert (await client.get(f"/classes/{other_class.id}")).status_code == 404
     for path, fields in (
         (f"/classes/{other_class.id}/children", {"first_name": "X", "last_name": "Y"}),
-        (f"/children/{other_child.id}/guardians", {"display_name": "X", "phone": "0639980099", "class_id": str(school.class_id)}),
+        (
+            f"/children/{other_child.id}/guardians",
+            {"display_name": "X", "phone": "0639980099", "class_id": str(school.class_id)},
+        ),
         (f"/guardians/{other_slip.invitation_id}/code", {}),
         (f"/guardians/{other_slip.invitation_id}/remove", {"class_id": str(school.class_id)}),
         (f"/classes/{other_class.id}/slips", {}),

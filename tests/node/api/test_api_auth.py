@@ -166,7 +166,9 @@ async def test_prelogin_does_not_reveal_a_pending_account(
     from node.services import accounts
 
     school = make_school(storage, ctx)
-    storage.call(accounts.create_staff, ctx, school.admin, "teacher", "Mme Neuve", "neuve@school.test")
+    storage.call(
+        accounts.create_staff, ctx, school.admin, "teacher", "Mme Neuve", "neuve@school.test"
+    )
     pending = await prelogin(client, "neuve@school.test")
     assert pending == await prelogin(client, "neuve@school.test")
     response = await login(client, "neuve@school.test", WRONG)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
@@ -165,9 +166,7 @@ async def test_a_token_from_before_login_is_refused_after_login(
         "/api/v1/classes", json={"name": "CM1"}, headers={"X-CSRF-Token": anonymous_token}
     )
     assert response.status_code == 403
-    response = await client.post(
-        "/classes", form={"csrf_token": anonymous_token, "name": "CM1"}
-    )
+    response = await client.post("/classes", form={"csrf_token": anonymous_token, "name": "CM1"})
     assert response.status_code == 403
     classes = await (await client.get("/api/v1/classes")).get_json()
     assert [c["name"] for c in classes] == ["CE1 A"]
@@ -197,4 +196,3 @@ async def test_the_token_is_required_even_without_a_csrf_cookie(
     cookieless.cookie_jar = None  # type: ignore[attr-defined]
     response = await cookieless.post("/api/v1/auth/prelogin", json={"login": "a@b.test"})
     assert response.status_code == 403
-

@@ -110,7 +110,12 @@ async def test_teacher_cannot_touch_another_teachers_class(
     missing = 10**6
     probes = [
         ("GET", "/api/v1/classes/{}", world.class_a, None),
-        ("POST", "/api/v1/classes/{}/children", world.class_a, {"first_name": "X", "last_name": "Y"}),
+        (
+            "POST",
+            "/api/v1/classes/{}/children",
+            world.class_a,
+            {"first_name": "X", "last_name": "Y"},
+        ),
         ("POST", "/api/v1/classes/{}/slips", world.class_a, None),
         (
             "POST",
@@ -132,7 +137,9 @@ async def test_teacher_cannot_touch_another_teachers_class(
         # Someone else's id must answer exactly like an id that does not exist.
         theirs, absent = await response.get_json(), await nowhere.get_json()
         if theirs != absent:
-            revealing.append((method, template, theirs["error"]["message"], absent["error"]["message"]))
+            revealing.append(
+                (method, template, theirs["error"]["message"], absent["error"]["message"])
+            )
 
     assert roster_snapshot(storage, ctx, world) == before
     # The old code was neither replaced nor revoked: the parent can still start.
@@ -147,7 +154,10 @@ async def test_teacher_can_manage_own_class_and_admin_every_class(
     world = two_classes(storage, ctx)
     await login(client, "teacher@school.test")
     response = await send(
-        client, "POST", f"/api/v1/classes/{world.class_b}/children", {"first_name": "Inès", "last_name": "Petit"}
+        client,
+        "POST",
+        f"/api/v1/classes/{world.class_b}/children",
+        {"first_name": "Inès", "last_name": "Petit"},
     )
     assert response.status_code == 201
     assert (await response.get_json())["class_name"] == "CM2 B"
@@ -167,7 +177,10 @@ async def test_teacher_cannot_create_a_class_for_someone_else(
     world = two_classes(storage, ctx)
     await login(client, "teacher@school.test")
     response = await send(
-        client, "POST", "/api/v1/classes", {"name": "Piège", "teacher_id": world.teacher_a.account_id}
+        client,
+        "POST",
+        "/api/v1/classes",
+        {"name": "Piège", "teacher_id": world.teacher_a.account_id},
     )
     assert response.status_code == 403
     classes = storage.call(directory.list_classes, ctx, world.admin)
@@ -193,8 +206,16 @@ async def test_guardian_cannot_call_teacher_or_admin_endpoints(
     # Their own child's class is still not theirs to manage.
     for method, path, body in [
         ("GET", f"/api/v1/classes/{world.class_a}", None),
-        ("POST", f"/api/v1/classes/{world.class_a}/children", {"first_name": "A", "last_name": "B"}),
-        ("POST", f"/api/v1/children/{world.child_a}/guardians", {"display_name": "X", "phone": "0639980077"}),
+        (
+            "POST",
+            f"/api/v1/classes/{world.class_a}/children",
+            {"first_name": "A", "last_name": "B"},
+        ),
+        (
+            "POST",
+            f"/api/v1/children/{world.child_a}/guardians",
+            {"display_name": "X", "phone": "0639980077"},
+        ),
         ("POST", f"/api/v1/guardians/{world.invitation_a}/code", {}),
         ("DELETE", f"/api/v1/guardians/{world.invitation_a}", None),
     ]:
@@ -213,7 +234,10 @@ async def test_teacher_gets_403_on_guardian_and_admin_endpoints(
     assert (await client.get("/api/v1/me/children")).status_code == 403
     assert (await client.get("/api/v1/staff")).status_code == 403
     response = await send(
-        client, "POST", "/api/v1/staff", {"role": "admin", "display_name": "Moi", "email": "m@x.test"}
+        client,
+        "POST",
+        "/api/v1/staff",
+        {"role": "admin", "display_name": "Moi", "email": "m@x.test"},
     )
     assert response.status_code == 403
 
@@ -256,7 +280,9 @@ async def test_two_guardians_of_one_child_each_have_their_own_account(
     app: Quart, client: Client, storage: Storage, ctx: ServiceContext
 ) -> None:
     world = two_classes(storage, ctx)
-    other_parent = invite(storage, ctx, world.teacher_a, world.child_a, phone=PHONE_A2, name="Dominique Martin")
+    other_parent = invite(
+        storage, ctx, world.teacher_a, world.child_a, phone=PHONE_A2, name="Dominique Martin"
+    )
     first = make_guardian(storage, ctx, world.code_a, PHONE_A)
     second = make_guardian(storage, ctx, other_parent.code, PHONE_A2)
     assert first.account_id != second.account_id
@@ -342,13 +368,41 @@ async def test_bad_directory_input_is_400_and_stores_nothing(
         ("/api/v1/classes", {"name": ""}, "name"),
         ("/api/v1/classes", {"name": "CM1", "school_year": "2026-2028"}, "school_year"),
         ("/api/v1/classes", {"name": "CM1", "role": "admin"}, "role"),
-        (f"/api/v1/classes/{world.class_a}/children", {"first_name": "  ", "last_name": "B"}, "first_name"),
-        (f"/api/v1/classes/{world.class_a}/children", {"first_name": "A\u202eB", "last_name": "B"}, "first_name"),
-        (f"/api/v1/classes/{world.class_a}/children", {"first_name": "A", "last_name": "B", "class_id": 2}, "class_id"),
-        (f"/api/v1/children/{world.child_a}/guardians", {"display_name": "X", "phone": "12345"}, "phone"),
-        (f"/api/v1/children/{world.child_a}/guardians", {"display_name": "X", "phone": "+881612345678"}, "phone"),
-        (f"/api/v1/children/{world.child_a}/guardians", {"display_name": "X", "phone": "0639980077", "code": "SHORT"}, "code"),
-        (f"/api/v1/children/{world.child_a}/guardians", {"display_name": "", "phone": "0639980077"}, "display_name"),
+        (
+            f"/api/v1/classes/{world.class_a}/children",
+            {"first_name": "  ", "last_name": "B"},
+            "first_name",
+        ),
+        (
+            f"/api/v1/classes/{world.class_a}/children",
+            {"first_name": "A\u202eB", "last_name": "B"},
+            "first_name",
+        ),
+        (
+            f"/api/v1/classes/{world.class_a}/children",
+            {"first_name": "A", "last_name": "B", "class_id": 2},
+            "class_id",
+        ),
+        (
+            f"/api/v1/children/{world.child_a}/guardians",
+            {"display_name": "X", "phone": "12345"},
+            "phone",
+        ),
+        (
+            f"/api/v1/children/{world.child_a}/guardians",
+            {"display_name": "X", "phone": "+881612345678"},
+            "phone",
+        ),
+        (
+            f"/api/v1/children/{world.child_a}/guardians",
+            {"display_name": "X", "phone": "0639980077", "code": "SHORT"},
+            "code",
+        ),
+        (
+            f"/api/v1/children/{world.child_a}/guardians",
+            {"display_name": "", "phone": "0639980077"},
+            "display_name",
+        ),
     ]
     for path, body, field in cases:
         response = await send(client, "POST", path, body)

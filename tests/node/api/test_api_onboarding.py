@@ -20,7 +20,7 @@ from node.storage import accounts as account_store
 from node.storage import directory as directory_store
 from node.storage import onboarding as onboarding_store
 from node.storage.db import Storage
-from tests.factories import client_account, csrf, invite, make_class, make_child, make_school
+from tests.factories import client_account, csrf, invite, make_child, make_class, make_school
 
 PHONE = "+33639980001"
 OTHER_PHONE = "+33639980002"
@@ -146,9 +146,11 @@ async def test_used_and_expired_codes_are_410(
     expired = invite(storage, ctx, school.teacher, school.child_id, phone=OTHER_PHONE, name="Sam")
     model = directory_store.GuardianInvitation
     storage.call(
-        lambda: model.update(expires_at=ctx.now().replace(year=2000))
-        .where(model.id == expired.invitation_id)
-        .execute()
+        lambda: (
+            model.update(expires_at=ctx.now().replace(year=2000))
+            .where(model.id == expired.invitation_id)
+            .execute()
+        )
     )
     response = await post(
         client, "/api/v1/onboarding/start", {"phone": OTHER_PHONE, "code": expired.code}
@@ -188,7 +190,10 @@ async def test_per_ip_limit_is_429_with_retry_after(
     slip = invite(storage, ctx, school.teacher, school.child_id)
     for _ in range(ctx.config.failures_per_ip_per_15min):
         response = await post(
-            client, "/api/v1/onboarding/start", {"phone": PHONE, "code": "GUESS-GUESS"}, "203.0.113.5"
+            client,
+            "/api/v1/onboarding/start",
+            {"phone": PHONE, "code": "GUESS-GUESS"},
+            "203.0.113.5",
         )
         assert response.status_code == 401
     response = await post(
@@ -208,7 +213,10 @@ async def test_stranger_hammering_from_one_address_does_not_lock_out_the_parent(
     statuses = set()
     for _ in range(ctx.config.failures_per_ip_per_15min + 3):
         response = await post(
-            client, "/api/v1/onboarding/start", {"phone": PHONE, "code": "GUESS-1234"}, "203.0.113.66"
+            client,
+            "/api/v1/onboarding/start",
+            {"phone": PHONE, "code": "GUESS-1234"},
+            "203.0.113.66",
         )
         statuses.add(response.status_code)
     assert statuses == {401, 429}
@@ -258,7 +266,9 @@ async def test_sms_code_errors_over_http(
 
     for short_or_long in ("12345", "1234567"):
         response = await post(
-            client, "/api/v1/onboarding/verify", {"attempt_id": attempt_id, "sms_code": short_or_long}
+            client,
+            "/api/v1/onboarding/verify",
+            {"attempt_id": attempt_id, "sms_code": short_or_long},
         )
         assert response.status_code == 400
         assert (await error_of(response))["field"] == "sms_code"
@@ -335,9 +345,7 @@ def bad_credentials() -> list[tuple[str, dict[str, Any]]]:
             "proof for another login",
             {
                 **good,
-                "proof": account_keys_proof(
-                    keys.sign_sk, keys.sign_pk, keys.enc_pk, OTHER_PHONE
-                ),
+                "proof": account_keys_proof(keys.sign_sk, keys.sign_pk, keys.enc_pk, OTHER_PHONE),
             },
         ),
         ("proof of other keys", {**good, "proof": other["proof"]}),

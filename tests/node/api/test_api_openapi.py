@@ -34,9 +34,7 @@ async def test_every_served_route_is_documented_and_nothing_else(
 ) -> None:
     document = await fetch(client)
     assert document["openapi"].startswith("3.1")
-    documented = {
-        (method, path) for path, item in document["paths"].items() for method in item
-    }
+    documented = {(method, path) for path, item in document["paths"].items() for method in item}
     served = served_operations(app)
     assert len(served) >= 20
     assert documented == served
@@ -84,8 +82,8 @@ async def test_path_parameters_and_security_are_declared(app: Quart, client: Cli
     }
     # Public operations say so; the rest need a session and the CSRF header.
     assert document["paths"]["/api/v1/auth/login"]["post"]["security"] == [{}]
-    assert document["paths"]["/api/v1/classes"]["post"]["security"] == [
-        {"session": [], "csrf": []}
+    assert document["paths"]["/api/v1/classes"]["post"]["security"] == [{"session": [], "csrf": []}]
+    operation_ids = [
+        op["operationId"] for item in document["paths"].values() for op in item.values()
     ]
-    operation_ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
     assert len(operation_ids) == len(set(operation_ids))

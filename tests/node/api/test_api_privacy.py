@@ -81,7 +81,9 @@ def school_with_guardians(storage: Storage, ctx: ServiceContext) -> Any:
     school = make_school(storage, ctx)
     joined = invite(storage, ctx, school.teacher, school.child_id, phone=JOINED)
     make_guardian(storage, ctx, joined.code, JOINED)
-    invited = invite(storage, ctx, school.teacher, school.child_id, phone=INVITED, name="Sam Martin")
+    invited = invite(
+        storage, ctx, school.teacher, school.child_id, phone=INVITED, name="Sam Martin"
+    )
     return school, invited
 
 
@@ -93,15 +95,25 @@ async def test_staff_api_and_pages_never_show_numbers_or_emails(
     await login(client, who)
     class_id = school.class_id
     seen: dict[str, str] = {}
-    for path in ("/api/v1/classes", f"/api/v1/classes/{class_id}", "/api/v1/session", "/classes", f"/classes/{class_id}"):
+    for path in (
+        "/api/v1/classes",
+        f"/api/v1/classes/{class_id}",
+        "/api/v1/session",
+        "/classes",
+        f"/classes/{class_id}",
+    ):
         seen[path] = await text_of(await client.get(path))
     if who.startswith("admin"):
         for path in ("/api/v1/staff", "/admin"):
             seen[path] = await text_of(await client.get(path))
     # Slips, as JSON and as printed pages: the last two digits only.
-    seen["reissue api"] = await text_of(await post(client, f"/api/v1/guardians/{invited.invitation_id}/code"))
+    seen["reissue api"] = await text_of(
+        await post(client, f"/api/v1/guardians/{invited.invitation_id}/code")
+    )
     seen["slips api"] = await text_of(await post(client, f"/api/v1/classes/{class_id}/slips"))
-    seen["reissue page"] = await text_of(await post_form(client, f"/guardians/{invited.invitation_id}/code"))
+    seen["reissue page"] = await text_of(
+        await post_form(client, f"/guardians/{invited.invitation_id}/code")
+    )
     seen["slips page"] = await text_of(await post_form(client, f"/classes/{class_id}/slips"))
     seen["register api"] = await text_of(
         await post(
@@ -148,7 +160,9 @@ async def test_error_messages_never_echo_a_number(
     client: Client, school_with_guardians: Any
 ) -> None:
     school, _ = school_with_guardians
-    response = await post(client, "/api/v1/onboarding/start", {"phone": INVITED, "code": "WRONG-CODE-1"})
+    response = await post(
+        client, "/api/v1/onboarding/start", {"phone": INVITED, "code": "WRONG-CODE-1"}
+    )
     assert response.status_code == 401
     assert leaks(await response.get_data(as_text=True)) == []
     await login(client, "dubois@school.test")
@@ -174,10 +188,14 @@ async def test_logs_of_a_whole_onboarding_hold_no_full_number(
     caplog.set_level(logging.DEBUG, logger="carnet")
     school = make_school(storage, ctx)
     slip = invite(storage, ctx, school.teacher, school.child_id, phone=INVITED)
-    started = await post(client, "/api/v1/onboarding/start", {"phone": "06 39 98 00 02", "code": slip.code})
+    started = await post(
+        client, "/api/v1/onboarding/start", {"phone": "06 39 98 00 02", "code": slip.code}
+    )
     assert started.status_code == 201
     attempt_id = (await started.get_json())["attempt_id"]
-    wrong = await post(client, "/api/v1/onboarding/verify", {"attempt_id": attempt_id, "sms_code": "000000"})
+    wrong = await post(
+        client, "/api/v1/onboarding/verify", {"attempt_id": attempt_id, "sms_code": "000000"}
+    )
     assert wrong.status_code in (200, 401)
     # Let the SMS worker hand the text to the console gateway, which logs it.
     outbox = data_dir / "sms-outbox.jsonl"
@@ -196,7 +214,10 @@ async def test_logs_of_a_whole_onboarding_hold_no_full_number(
     done = await post(
         client,
         "/api/v1/onboarding/complete",
-        {"attempt_id": attempt_id, "credentials": credentials_json(client_account(INVITED).credentials)},
+        {
+            "attempt_id": attempt_id,
+            "credentials": credentials_json(client_account(INVITED).credentials),
+        },
     )
     assert done.status_code == 201
     await client.get("/home")

@@ -330,9 +330,11 @@ def test_expired_sms_code_is_refused(
     right = last_code(storage, data_dir, PHONE)
     model = onboarding_store.LoginAttempt
     storage.call(
-        lambda: model.update(sms_code_expires_at=ctx.now() - dt.timedelta(seconds=1))
-        .where(model.public_id == attempt.attempt_id)
-        .execute()
+        lambda: (
+            model.update(sms_code_expires_at=ctx.now() - dt.timedelta(seconds=1))
+            .where(model.public_id == attempt.attempt_id)
+            .execute()
+        )
     )
     with pytest.raises(Gone) as caught:
         verify(storage, ctx, attempt.attempt_id, right)
@@ -347,7 +349,12 @@ def test_sms_code_expires_after_the_configured_minutes(
     attempt = start(storage, ctx, slip.code)
     right = last_code(storage, data_dir, PHONE)
     with pytest.raises(Gone):
-        verify(storage, later(ctx, minutes=ctx.config.sms_code_minutes, seconds=1), attempt.attempt_id, right)
+        verify(
+            storage,
+            later(ctx, minutes=ctx.config.sms_code_minutes, seconds=1),
+            attempt.attempt_id,
+            right,
+        )
 
 
 def test_sms_code_cannot_be_reused_after_completion(
@@ -536,4 +543,6 @@ def test_attempt_expires_after_thirty_minutes(
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
     with pytest.raises(Gone):
-        verify(storage, later(ctx, minutes=31), attempt.attempt_id, last_code(storage, data_dir, PHONE))
+        verify(
+            storage, later(ctx, minutes=31), attempt.attempt_id, last_code(storage, data_dir, PHONE)
+        )
