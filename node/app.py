@@ -22,6 +22,7 @@ from node.security import add_security_headers, check_csrf, load_actor
 from node.services.context import ServiceContext
 from node.storage.db import Storage, open_database
 from node.storage.migrations import migrate
+from node.urlids import IdConverter
 from node.workers.housekeeping import HousekeepingWorker
 from node.workers.sms import SmsWorker
 from web.i18n import Catalogues, negotiate
@@ -60,6 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         SESSION_COOKIE_NAME="carnet_unused",
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["id"] = IdConverter
 
     from node.api import register as register_api
     from web import register as register_web

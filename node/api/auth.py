@@ -7,7 +7,7 @@ from typing import Any
 from quart import current_app, jsonify
 
 from node.api import Api, actor, call, ok, to_json
-from node.api.schema import CREDENTIALS, Body, integer, string
+from node.api.schema import CREDENTIALS, Body, string
 from node.security import client_ip, csrf_token, delete_cookie, set_cookie
 from node.services import accounts
 from node.services.accounts import SessionGrant
@@ -23,7 +23,6 @@ NEW_STAFF = Body(
         "email": string(254),
     },
 )
-ACCOUNT_ID = Body("AccountId", {"account_id": integer(1, 2**53)})
 
 
 def credentials(data: dict[str, Any]) -> Credentials:
@@ -150,7 +149,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "POST",
-        "/staff/<int:account_id>/setup-link",
+        "/staff/<id:account_id>/setup-link",
         summary="New setup link for a staff member who has not set up (admin)",
         tag="staff",
     )
@@ -160,7 +159,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "POST",
-        "/accounts/<int:account_id>/disable",
+        "/accounts/<id:account_id>/disable",
         summary="Disable an account and end its sessions (admin)",
         tag="staff",
     )

@@ -7,6 +7,7 @@ from typing import Any
 from node.api import Api, actor, call, ok
 from node.api.schema import Body, integer, string
 from node.services import directory
+from node.urlids import MAX_ID
 
 NEW_CLASS = Body(
     "NewClass",
@@ -16,7 +17,7 @@ NEW_CLASS = Body(
             9, required=False, description="like 2026-2027; default: the current one"
         ),
         "teacher_id": integer(
-            1, 2**53, required=False, description="admins only: the class's teacher"
+            1, MAX_ID, required=False, description="admins only: the class's teacher"
         ),
     },
 )
@@ -48,7 +49,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "GET",
-        "/classes/<int:class_id>",
+        "/classes/<id:class_id>",
         summary="A class with its children and guardians",
         tag="classes",
     )
@@ -59,7 +60,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "POST",
-        "/classes/<int:class_id>/children",
+        "/classes/<id:class_id>/children",
         summary="Add a child to a class",
         body=NEW_CHILD,
         tag="classes",
@@ -72,7 +73,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "POST",
-        "/children/<int:child_id>/guardians",
+        "/children/<id:child_id>/guardians",
         summary="Register a guardian and issue an access-code slip",
         body=NEW_GUARDIAN,
         tag="guardians",
@@ -90,7 +91,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "POST",
-        "/guardians/<int:invitation_id>/code",
+        "/guardians/<id:invitation_id>/code",
         summary="Issue a new access code (the old one dies)",
         body=NEW_CODE,
         tag="guardians",
@@ -100,7 +101,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "POST",
-        "/classes/<int:class_id>/slips",
+        "/classes/<id:class_id>/slips",
         summary="New codes and slips for every guardian who has not joined yet",
         tag="guardians",
     )
@@ -109,7 +110,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "DELETE",
-        "/guardians/<int:invitation_id>",
+        "/guardians/<id:invitation_id>",
         summary="Withdraw an invitation or unlink a guardian",
         tag="guardians",
     )

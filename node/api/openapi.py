@@ -8,6 +8,7 @@ from typing import Any
 from quart import current_app, jsonify
 
 from node.api import Api, openapi_path
+from node.urlids import MAX_ID
 
 ERROR = {
     "type": "object",
@@ -51,8 +52,8 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer", "minimum": 1}
-                    if conv == "int"
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+                    if conv == "id"
                     else {"type": "string", "maxLength": 64},
                 }
                 for conv, name in params

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from node.errors import N_, Conflict, Invalid, NotFound
+from node.errors import N_, Conflict, Invalid
 from node.phone import mask_phone, normalize_phone
 from node.secrets_util import (
     format_access_code,
@@ -169,10 +169,18 @@ def add_child(
 
 def _managed_child(actor: Actor, child_id: int) -> store.Child:
     child = store.select_child(child_id)
-    if child is None:
-        raise NotFound(N_("No such child."))
-    policy.require_class_manager(actor, child.school_class)
+    policy.require_class_manager(actor, child.school_class if child else None, N_("No such child."))
+    assert child is not None
     return child
+
+
+def _managed_invitation(actor: Actor, invitation_id: int) -> store.GuardianInvitation:
+    inv = store.select_invitation(invitation_id)
+    live = inv is not None and inv.revoked_at is None
+    school_class = inv.child.school_class if inv is not None and live else None
+    policy.require_class_manager(actor, school_class, N_("No such guardian."))
+    assert inv is not None
+    return inv
 
 
 def _guardian_status(inv: store.GuardianInvitation, now: dt.datetime) -> str:
@@ -285,10 +293,7 @@ def register_guardian(
 def reissue_code(ctx: ServiceContext, actor: Actor, invitation_id: int, code: Any = None) -> Slip:
     """A new code for a guardian who lost the slip or let it expire; the old one dies."""
     with write_transaction():
-        inv = store.select_invitation(invitation_id)
-        if inv is None or inv.revoked_at is not None:
-            raise NotFound(N_("No such guardian."))
-        policy.require_class_manager(actor, inv.child.school_class)
+        inv = _managed_invitation(actor, invitation_id)
         if inv.used_at is not None:
             raise Conflict(N_("This guardian has already joined."))
         issued = _issue_code(ctx, inv, code)
@@ -312,10 +317,7 @@ def reissue_codes_for_class(ctx: ServiceContext, actor: Actor, class_id: int) ->
 def remove_guardian(ctx: ServiceContext, actor: Actor, invitation_id: int) -> None:
     """Withdraw an invitation, or unlink a guardian who joined, from the child."""
     with write_transaction():
-        inv = store.select_invitation(invitation_id)
-        if inv is None or inv.revoked_at is not None:
-            raise NotFound(N_("No such guardian."))
-        policy.require_class_manager(actor, inv.child.school_class)
+        inv = _managed_invitation(actor, invitation_id)
         inv.revoked_at = ctx.now()
         inv.code_hash = None
         inv.save()

@@ -202,13 +202,13 @@ def verify_sms(
     ratelimit.check_ip(ctx, client_ip)
     with write_transaction():
         attempt = _live_attempt(ctx, attempt_id)
-        if attempt.verified_at is None:
-            error = _check_sms_code(ctx, attempt, code)
-            if error is not None:
-                attempt.save()
-                ratelimit.hit(ctx, ratelimit.ip_bucket(client_ip))
-        else:
-            error = None
+        if attempt.verified_at is not None:
+            # The code was single use; answering again would accept any code.
+            raise Conflict(N_("Your phone number is already confirmed."), field="sms_code")
+        error = _check_sms_code(ctx, attempt, code)
+        if error is not None:
+            attempt.save()
+            ratelimit.hit(ctx, ratelimit.ip_bucket(client_ip))
     if error is not None:
         raise error
     return _verified_view(ctx, attempt)

@@ -32,9 +32,17 @@ def can_manage_class(actor: Actor, school_class: SchoolClass) -> bool:
     return actor.is_admin or (actor.is_teacher and school_class.teacher_id == actor.account_id)
 
 
-def require_class_manager(actor: Actor, school_class: SchoolClass | None) -> SchoolClass:
+def require_class_manager(
+    actor: Actor, school_class: SchoolClass | None, missing: str = N_("No such class.")
+) -> SchoolClass:
+    """The class, if the actor manages it.
+
+    ``missing`` is the one message for "does not exist" and "not yours" alike,
+    named after what the caller looked up (a child, a guardian), so an id
+    reveals nothing about other classes.
+    """
     if school_class is None or not can_manage_class(actor, school_class):
-        raise NotFound(N_("No such class."))
+        raise NotFound(missing)
     if school_class.archived_at is not None:
         raise PermissionDenied(N_("This class is archived."))
     return school_class

@@ -52,7 +52,7 @@ async def create_staff() -> Any:
     return await render_template("admin/setup_link.html", account=view, url=_setup_url(token))
 
 
-@blueprint.post("/admin/staff/<int:account_id>/setup-link")
+@blueprint.post("/admin/staff/<id:account_id>/setup-link")
 async def reissue(account_id: int) -> Any:
     actor = require_actor()
     token = await call(accounts.reissue_setup_link, actor, account_id)
@@ -62,7 +62,7 @@ async def reissue(account_id: int) -> Any:
     )
 
 
-@blueprint.post("/admin/accounts/<int:account_id>/disable")
+@blueprint.post("/admin/accounts/<id:account_id>/disable")
 async def disable(account_id: int) -> Any:
     await call(accounts.disable_account, require_actor(), account_id)
     return redirect("/admin")

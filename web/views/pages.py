@@ -21,12 +21,26 @@ async def index() -> Any:
     return redirect(home_path(actor.role) if actor else "/login")
 
 
+def is_local_path(target: str) -> bool:
+    """A path on this site.
+
+    Browsers read ``\\`` as ``/`` and drop tabs and newlines, so ``/\\evil``
+    or ``/\t/evil`` would lead to another site.
+    """
+    return (
+        target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(ord(ch) > 32 for ch in target)
+    )
+
+
 @blueprint.post("/language")
 async def language() -> Any:
     data = await form()
     locale = data.get("locale", "")
     target = data.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
+    if not is_local_path(target):
         target = "/"
     response = redirect(target)
     if locale in LOCALES:

@@ -72,12 +72,12 @@ async def _class_page(
     return html, status
 
 
-@blueprint.get("/classes/<int:class_id>")
+@blueprint.get("/classes/<id:class_id>")
 async def class_page(class_id: int) -> Any:
     return await _class_page(class_id)
 
 
-@blueprint.post("/classes/<int:class_id>/children")
+@blueprint.post("/classes/<id:class_id>/children")
 async def add_child(class_id: int) -> Any:
     actor = require_actor()
     data = await form()
@@ -103,7 +103,7 @@ async def _slip_page(*slips: directory.Slip) -> Any:
     return await render_template("teacher/slip.html", slips=slips)
 
 
-@blueprint.post("/children/<int:child_id>/guardians")
+@blueprint.post("/children/<id:child_id>/guardians")
 async def register_guardian(child_id: int) -> Any:
     actor = require_actor()
     data = await form()
@@ -127,7 +127,7 @@ async def register_guardian(child_id: int) -> Any:
     return await _slip_page(slip)
 
 
-@blueprint.post("/classes/<int:class_id>/slips")
+@blueprint.post("/classes/<id:class_id>/slips")
 async def class_slips(class_id: int) -> Any:
     slips = await call(directory.reissue_codes_for_class, require_actor(), class_id)
     if not slips:
@@ -135,13 +135,13 @@ async def class_slips(class_id: int) -> Any:
     return await _slip_page(*slips)
 
 
-@blueprint.post("/guardians/<int:invitation_id>/code")
+@blueprint.post("/guardians/<id:invitation_id>/code")
 async def reissue_code(invitation_id: int) -> Any:
     slip = await call(directory.reissue_code, require_actor(), invitation_id)
     return await _slip_page(slip)
 
 
-@blueprint.post("/guardians/<int:invitation_id>/remove")
+@blueprint.post("/guardians/<id:invitation_id>/remove")
 async def remove_guardian(invitation_id: int) -> Any:
     data = await form()
     await call(directory.remove_guardian, require_actor(), invitation_id)

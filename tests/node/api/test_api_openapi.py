@@ -79,6 +79,7 @@ async def test_path_parameters_and_security_are_declared(app: Quart, client: Cli
     assert document["paths"]["/api/v1/classes/{class_id}"]["get"]["parameters"][0]["schema"] == {
         "type": "integer",
         "minimum": 1,
+        "maximum": 2**53 - 1,
     }
     # Public operations say so; the rest need a session and the CSRF header.
     assert document["paths"]["/api/v1/auth/login"]["post"]["security"] == [{}]
