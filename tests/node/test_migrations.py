@@ -57,7 +57,8 @@ def empty_db(tmp_path: Path) -> Iterator[peewee.Database]:
         db = open_database(f"{dsn}/{name}")
         with db.connection_context():
             yield db
-        db.close()
+        # The node pools PostgreSQL connections: close them all before DROP DATABASE.
+        db.close_all()
     finally:
         admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
