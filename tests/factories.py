@@ -19,6 +19,7 @@ from quart.typing import TestClientProtocol as Client
 from node.refclient import ClientAccount, login_secret, new_account
 from node.services import accounts, directory, onboarding
 from node.services.context import Actor, ServiceContext
+from node.storage import onboarding as sms_store
 from node.storage.db import Storage
 
 PASSPHRASE = "correct horse battery staple"
@@ -71,12 +72,28 @@ def invite(
     return storage.call(directory.register_guardian, ctx, teacher, child_id, name, phone, code)
 
 
-def queued_code(storage: Storage, phone: str) -> str:
-    """Play the phone: the last SMS code queued for ``phone``."""
-    from node.storage import onboarding as sms_store
+def texts_to(storage: Storage, phone: str) -> list[sms_store.SmsMessage]:
+    """Every text queued or sent to ``phone``, oldest first."""
+    model = sms_store.SmsMessage
+    return storage.call(
+        lambda: list(model.select().where(model.recipient == phone).order_by(model.id))
+    )
 
-    texts = storage.call(sms_store.select_queued_sms_to, phone)
-    match = re.search(r"\b(\d{6})\b", texts[-1].body or "")
+
+def sms_code(storage: Storage, data_dir: Path, phone: str) -> str:
+    """Play the phone: the code of the last text to ``phone``, sent yet or not.
+
+    The SMS worker writes the console outbox line before it erases the body,
+    so the text is always in one of the two places.
+    """
+    message = texts_to(storage, phone)[-1]
+    body = message.body
+    if body is None:
+        lines = (data_dir / "sms-outbox.jsonl").read_text().splitlines()
+        body = next(
+            json.loads(x)["text"] for x in lines if json.loads(x)["reference"] == message.reference
+        )
+    match = re.search(r"\b(\d{6})\b", body)
     assert match is not None
     return match[1]
 
@@ -87,7 +104,11 @@ def make_guardian(
     """Run the whole first login (access code → SMS → passphrase) through the services."""
     attempt = storage.call(onboarding.start, ctx, phone, slip_code, "192.0.2.1", "en")
     verified = storage.call(
-        onboarding.verify_sms, ctx, attempt.attempt_id, queued_code(storage, phone), "192.0.2.1"
+        onboarding.verify_sms,
+        ctx,
+        attempt.attempt_id,
+        sms_code(storage, ctx.config.data_dir, phone),
+        "192.0.2.1",
     )
     if verified.existing_kdf_salt:
         secret = login_secret(

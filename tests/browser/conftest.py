@@ -52,7 +52,10 @@ class ServedNode:
             return []
         codes = []
         for line in path.read_text().splitlines():
-            text = json.loads(line)
+            try:
+                text = json.loads(line)
+            except json.JSONDecodeError:  # a line being written right now
+                continue
             if text["to"] == phone_e164:
                 match = re.search(r"\b(\d{6})\b", text["text"])
                 if match:

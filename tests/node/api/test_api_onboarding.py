@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,17 @@ from node.refclient import credentials_json
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import directory as directory_store
-from node.storage import onboarding as onboarding_store
 from node.storage.db import Storage
-from tests.factories import client_account, csrf, invite, make_child, make_class, make_school
+from tests.factories import (
+    client_account,
+    csrf,
+    invite,
+    make_child,
+    make_class,
+    make_school,
+    sms_code,
+    texts_to,
+)
 
 PHONE = "+33639980001"
 OTHER_PHONE = "+33639980002"
@@ -43,27 +50,6 @@ async def error_of(response: Any) -> dict[str, Any]:
     return error
 
 
-def texts_to(storage: Storage, phone: str) -> list[onboarding_store.SmsMessage]:
-    model = onboarding_store.SmsMessage
-    return storage.call(
-        lambda: list(model.select().where(model.recipient == phone).order_by(model.id))
-    )
-
-
-def last_code(storage: Storage, data_dir: Path, phone: str) -> str:
-    """Play the phone: the last text to ``phone``, in the database or already sent."""
-    message = texts_to(storage, phone)[-1]
-    body = message.body
-    if body is None:
-        lines = (data_dir / "sms-outbox.jsonl").read_text().splitlines()
-        body = next(
-            json.loads(x)["text"] for x in lines if json.loads(x)["reference"] == message.reference
-        )
-    match = re.search(r"\b(\d{6})\b", body)
-    assert match is not None
-    return match[1]
-
-
 def guardian_accounts(storage: Storage) -> list[account_store.Account]:
     model = account_store.Account
     return storage.call(lambda: list(model.select().where(model.role == "guardian")))
@@ -84,7 +70,7 @@ async def verified_attempt(
     response = await post(
         client,
         "/api/v1/onboarding/verify",
-        {"attempt_id": attempt_id, "sms_code": last_code(storage, data_dir, phone)},
+        {"attempt_id": attempt_id, "sms_code": sms_code(storage, data_dir, phone)},
     )
     assert response.status_code == 200, await response.get_data()
     return attempt_id
@@ -261,7 +247,7 @@ async def test_sms_code_errors_over_http(
     slip = invite(storage, ctx, school.teacher, school.child_id)
     started = await post(client, "/api/v1/onboarding/start", {"phone": PHONE, "code": slip.code})
     attempt_id = (await started.get_json())["attempt_id"]
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
 
     for short_or_long in ("12345", "1234567"):
@@ -297,7 +283,7 @@ async def test_five_wrong_sms_codes_then_the_right_one_is_410(
     slip = invite(storage, ctx, school.teacher, school.child_id)
     started = await post(client, "/api/v1/onboarding/start", {"phone": PHONE, "code": slip.code})
     attempt_id = (await started.get_json())["attempt_id"]
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     statuses = []
     for _ in range(5):
@@ -458,7 +444,7 @@ async def test_second_child_in_another_class_joins_the_existing_account(
     verified = await post(
         client,
         "/api/v1/onboarding/verify",
-        {"attempt_id": attempt_id, "sms_code": last_code(storage, data_dir, PHONE)},
+        {"attempt_id": attempt_id, "sms_code": sms_code(storage, data_dir, PHONE)},
     )
     body = await verified.get_json()
     assert body["existing_kdf_salt"] == client_account(PHONE).credentials.kdf_salt

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 from pathlib import Path
 
@@ -21,36 +20,20 @@ from node.services.context import ServiceContext
 from node.storage import directory as directory_store
 from node.storage import onboarding as onboarding_store
 from node.storage.db import Storage
-from tests.factories import School, client_account, invite, make_guardian, make_school
+from tests.factories import (
+    School,
+    client_account,
+    invite,
+    make_guardian,
+    make_school,
+    sms_code,
+    texts_to,
+)
 
 PHONE = "+33639980001"
 OTHER_PHONE = "+33639980002"
 IP = "192.0.2.1"
 OTHER_IP = "198.51.100.9"
-
-
-def texts_to(storage: Storage, phone: str) -> list[onboarding_store.SmsMessage]:
-    """Every text queued or sent to ``phone``, oldest first."""
-    query = onboarding_store.SmsMessage.select().where(
-        onboarding_store.SmsMessage.recipient == phone
-    )
-    return storage.call(lambda: list(query.order_by(onboarding_store.SmsMessage.id)))
-
-
-def last_code(storage: Storage, data_dir: Path, phone: str) -> str:
-    """Play the phone: the code of the last text to ``phone``, sent yet or not."""
-    message = texts_to(storage, phone)[-1]
-    body = message.body
-    if body is None:  # the SMS worker already handed it to the console gateway
-        outbox = (data_dir / "sms-outbox.jsonl").read_text().splitlines()
-        body = next(
-            json.loads(line)["text"]
-            for line in outbox
-            if json.loads(line)["reference"] == message.reference
-        )
-    match = re.search(r"\b(\d{6})\b", body)
-    assert match is not None
-    return match[1]
 
 
 def rate_events(storage: Storage, bucket: str) -> int:
@@ -160,7 +143,7 @@ def test_revoking_an_invitation_kills_a_running_attempt(
     attempt = start(storage, ctx, slip.code)
     storage.call(directory.remove_guardian, ctx, school.teacher, slip.invitation_id)
     with pytest.raises(Gone):
-        verify(storage, ctx, attempt.attempt_id, last_code(storage, data_dir, PHONE))
+        verify(storage, ctx, attempt.attempt_id, sms_code(storage, data_dir, PHONE))
 
 
 def test_reissued_code_kills_the_old_one(
@@ -295,7 +278,7 @@ def test_wrong_sms_code_says_how_many_tries_are_left(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     with pytest.raises(Unauthenticated) as caught:
         verify(storage, ctx, attempt.attempt_id, wrong_code_for(right))
     assert caught.value.params == {"left": 4}
@@ -310,7 +293,7 @@ def test_five_wrong_sms_codes_kill_the_code_even_for_the_right_one(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     for left in (4, 3, 2, 1):
         with pytest.raises(Unauthenticated) as caught:
             verify(storage, ctx, attempt.attempt_id, wrong_code_for(right))
@@ -327,7 +310,7 @@ def test_expired_sms_code_is_refused(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     model = onboarding_store.LoginAttempt
     storage.call(
         lambda: (
@@ -347,7 +330,7 @@ def test_sms_code_expires_after_the_configured_minutes(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     with pytest.raises(Gone):
         verify(
             storage,
@@ -362,7 +345,7 @@ def test_sms_code_cannot_be_reused_after_completion(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     verify(storage, ctx, attempt.attempt_id, right)
     storage.call(
         onboarding.complete_new, ctx, attempt.attempt_id, client_account(PHONE).credentials
@@ -377,7 +360,7 @@ def test_sms_code_cannot_be_replayed_after_verification(
     """Single use: once the phone is confirmed, the code (or any code) no longer verifies."""
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     verify(storage, ctx, attempt.attempt_id, right)
     assert attempt_row(storage, attempt.attempt_id).sms_code_hash is None
     with pytest.raises(CarnetError) as caught:
@@ -390,7 +373,7 @@ def test_wrong_sms_code_is_not_accepted_after_verification(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     verify(storage, ctx, attempt.attempt_id, right)
     with pytest.raises(CarnetError) as caught:
         verify(storage, ctx, attempt.attempt_id, wrong_code_for(right))
@@ -402,9 +385,9 @@ def test_older_code_after_resend_is_refused(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    first = last_code(storage, data_dir, PHONE)
+    first = sms_code(storage, data_dir, PHONE)
     storage.call(onboarding.resend, ctx, attempt.attempt_id, IP, "en")
-    second = last_code(storage, data_dir, PHONE)
+    second = sms_code(storage, data_dir, PHONE)
     if first == second:  # one chance in a million: nothing to tell apart
         return
     with pytest.raises(Unauthenticated):
@@ -417,9 +400,9 @@ def test_code_of_another_attempt_is_refused(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     first = start(storage, ctx, slip.code)
-    first_code = last_code(storage, data_dir, PHONE)
+    first_code = sms_code(storage, data_dir, PHONE)
     second = start(storage, ctx, slip.code)
-    second_code = last_code(storage, data_dir, PHONE)
+    second_code = sms_code(storage, data_dir, PHONE)
     if first_code == second_code:
         return
     with pytest.raises(Unauthenticated):
@@ -435,7 +418,7 @@ def test_full_width_digits_are_accepted(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    right = last_code(storage, data_dir, PHONE)
+    right = sms_code(storage, data_dir, PHONE)
     full_width = "".join(chr(ord("０") + int(d)) for d in right)
     assert onboarding.normalize_sms_code("１２３４５６") == "123456"
     assert verify(storage, ctx, attempt.attempt_id, full_width).login == PHONE
@@ -518,7 +501,7 @@ def test_resend_after_verification_is_a_conflict(
 ) -> None:
     slip = invite(storage, ctx, school.teacher, school.child_id)
     attempt = start(storage, ctx, slip.code)
-    verify(storage, ctx, attempt.attempt_id, last_code(storage, data_dir, PHONE))
+    verify(storage, ctx, attempt.attempt_id, sms_code(storage, data_dir, PHONE))
     with pytest.raises(Conflict):
         storage.call(onboarding.resend, ctx, attempt.attempt_id, IP, "en")
     assert len(texts_to(storage, PHONE)) == 1
@@ -544,5 +527,5 @@ def test_attempt_expires_after_thirty_minutes(
     attempt = start(storage, ctx, slip.code)
     with pytest.raises(Gone):
         verify(
-            storage, later(ctx, minutes=31), attempt.attempt_id, last_code(storage, data_dir, PHONE)
+            storage, later(ctx, minutes=31), attempt.attempt_id, sms_code(storage, data_dir, PHONE)
         )
