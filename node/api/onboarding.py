@@ -87,6 +87,24 @@ def register(api: Api) -> None:
 
     @api.operation(
         "POST",
+        "/onboarding/reset",
+        summary="Forgotten passphrase: new passphrase and new keys for my account",
+        body=COMPLETE,
+        auth="none",
+        tag="onboarding",
+    )
+    async def reset(data: dict[str, Any]) -> Any:
+        creds = credentials(CREDENTIALS.validate(data["credentials"]))
+        grant = await call(
+            onboarding.complete_reset,
+            data["attempt_id"],
+            creds,
+            request.headers.get("User-Agent", ""),
+        )
+        return session_response(grant)
+
+    @api.operation(
+        "POST",
         "/onboarding/complete-existing",
         summary="Add the child to my existing account",
         body=EXISTING,

@@ -156,14 +156,20 @@ def find_account_id(ctx: ServiceContext, raw_login: Any) -> int:
 
 
 def reissue_setup_link(ctx: ServiceContext, actor: Actor | None, account_id: int) -> str:
+    """A new one-time setup link; earlier links die.
+
+    For an account already set up this is the passphrase reset: whoever
+    completes the link chooses a new passphrase, new keys replace the old
+    ones and every session of the account ends.
+    """
     if actor is not None:
         policy.require_admin(actor)
     with write_transaction():
         account = store.select_account(account_id)
         if account is None or account.role == "guardian":
             raise NotFound(N_("No such staff account."))
-        if account.status != "pending":
-            raise Conflict(N_("This account is already set up."))
+        if account.status == "disabled":
+            raise Conflict(N_("This account is disabled."))
         return _issue_setup_link(ctx, account)
 
 
@@ -197,6 +203,8 @@ def complete_setup(
         link = _live_setup_link(ctx, token)  # re-check inside the transaction: single use
         account = link.account
         now = ctx.now()
+        if account.status == "active":  # a reset: sessions opened with the old passphrase end
+            store.revoke_sessions(account.id, now)
         _store_credentials(account, creds, verifier)
         account.status = "active"
         account.activated_at = now

@@ -89,6 +89,8 @@ class Slip:
     expires_at: dt.datetime
     teacher_name: str
     teacher_fingerprint: str
+    #: The guardian joined already: this code lets them choose a new passphrase.
+    is_reset: bool = False
 
 
 def current_school_year(today: dt.date) -> str:
@@ -184,7 +186,7 @@ def _managed_invitation(actor: Actor, invitation_id: int) -> store.GuardianInvit
 
 
 def _guardian_status(inv: store.GuardianInvitation, now: dt.datetime) -> str:
-    if inv.used_at is not None:
+    if inv.account_id is not None:  # joined (perhaps with a reset code pending)
         account = inv.account
         return "disabled" if account is not None and account.status == "disabled" else "active"
     if inv.expires_at is not None and inv.expires_at > now:
@@ -258,6 +260,7 @@ def _slip(ctx: ServiceContext, inv: store.GuardianInvitation, code: str) -> Slip
         expires_at=inv.expires_at,
         teacher_name=teacher.display_name,
         teacher_fingerprint=fingerprint_of(teacher.sign_pk) or "",
+        is_reset=inv.account_id is not None,
     )
 
 
@@ -291,11 +294,16 @@ def register_guardian(
 
 
 def reissue_code(ctx: ServiceContext, actor: Actor, invitation_id: int, code: Any = None) -> Slip:
-    """A new code for a guardian who lost the slip or let it expire; the old one dies."""
+    """A new code; the old one dies.
+
+    For a guardian who has not joined, it replaces a lost or expired slip.
+    For one who joined and forgot their passphrase, it is the reset: with it
+    (and the SMS code) they choose a new passphrase and new keys, and their
+    sessions end.  The child stays linked meanwhile.
+    """
     with write_transaction():
         inv = _managed_invitation(actor, invitation_id)
-        if inv.used_at is not None:
-            raise Conflict(N_("This guardian has already joined."))
+        inv.used_at = None
         issued = _issue_code(ctx, inv, code)
         return _slip(ctx, inv, issued)
 
@@ -309,7 +317,7 @@ def reissue_codes_for_class(ctx: ServiceContext, actor: Actor, class_id: int) ->
         school_class = policy.require_class_manager(actor, store.select_class(class_id))
         slips = []
         for inv in store.select_invitations_of_class(school_class.id):
-            if inv.used_at is None:
+            if inv.account_id is None:
                 slips.append(_slip(ctx, inv, _issue_code(ctx, inv, None)))
         return slips
 

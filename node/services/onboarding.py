@@ -308,6 +308,31 @@ def complete_new(
         return _finish(ctx, attempt, account, user_agent)
 
 
+def complete_reset(
+    ctx: ServiceContext, attempt_id: Any, creds: Credentials, user_agent: str = ""
+) -> SessionGrant:
+    """A guardian who forgot their passphrase starts over with new keys.
+
+    The teacher's fresh access code and the SMS code carry the same authority
+    that created the account; every session of the account ends.  What the
+    old keys could read stays unreadable to the new ones (DESIGN §4: the
+    teacher can re-share class history).
+    """
+    attempt = _verified_attempt(ctx, attempt_id)
+    phone = attempt.invitation.phone
+    secret = check_credentials(creds, phone, ctx.config.kdf_iterations)
+    verifier = hash_login_secret(secret)
+    with write_transaction():
+        attempt = _verified_attempt(ctx, attempt_id)
+        account = account_store.select_account_by_login(phone)
+        if account is None or account.status != "active":
+            raise Conflict(N_("There is no account to reset: choose a passphrase to create one."))
+        account_store.revoke_sessions(account.id, ctx.now())
+        _store_credentials(account, creds, verifier)
+        account.save()
+        return _finish(ctx, attempt, account, user_agent)
+
+
 def complete_existing(
     ctx: ServiceContext, attempt_id: Any, raw_secret: Any, client_ip: str, user_agent: str = ""
 ) -> SessionGrant:

@@ -215,6 +215,46 @@ def test_onboarding_admin_teacher_class_guardians(
     stranger.click("#login-submit")
     expect(stranger.locator("#login-error")).to_contain_text("Wrong login or passphrase")
 
-    for page in (admin, teacher, parent_1, parent_2):
+    # Sam forgot the passphrase: the teacher gives a reset slip, Sam starts over.
+    teacher.goto(class_url)
+    sam = teacher.locator("ul.guardians li", has_text="Sam Martin")
+    teacher.once("dialog", lambda dialog: dialog.accept())
+    sam.locator("form[action$='/code'] button").click()
+    expect(teacher.locator(".slip")).to_contain_text("resets your access")
+    reset_code = teacher.locator("[data-code]").inner_text()
+    sam_phone = new_page(browser)
+    sam_phone.goto(f"{node.url}/welcome")
+    sam_phone.fill("#phone", "06 39 98 00 02")
+    sam_phone.fill("#code", reset_code)
+    sam_phone.click("#step-code button[type=submit]")
+    sam_phone.fill("#sms_code", node.wait_for_sms(PHONE_2, 2))
+    sam_phone.click("#step-sms button[type=submit]")
+    sam_phone.click("#forgot-passphrase")
+    expect(sam_phone.locator("#reset-explained")).to_be_visible()
+    set_passphrase(sam_phone, "new dawn for sam")
+    sam_phone.wait_for_url(f"{node.url}/home")
+    expect(sam_phone.locator(".child-card")).to_have_count(1)
+    parent_2.reload()  # the session opened with the old passphrase has ended
+    expect(parent_2).to_have_url(re.compile(r"/login$"))
+    parent_2.fill("#login", "06 39 98 00 02")
+    parent_2.fill("#passphrase", PASS_PARENT_2)
+    parent_2.click("#login-submit")
+    expect(parent_2.locator("#login-error")).to_contain_text("Wrong login or passphrase")
+
+    # A teacher who forgot theirs gets a new setup link from the admin.
+    admin.goto(f"{node.url}/admin")
+    dubois = admin.locator("table.list tr", has_text="M. Dubois")
+    admin.once("dialog", lambda dialog: dialog.accept())
+    dubois.locator("form[action$='/setup-link'] button").click()
+    reset_link = admin.locator("#setup-url").inner_text()
+    teacher_again = new_page(browser)
+    teacher_again.goto(reset_link)
+    set_passphrase(teacher_again, "fresh chalk and ink")
+    teacher_again.wait_for_url(f"{node.url}/classes")
+    expect(teacher_again.locator("main")).to_contain_text("CE1 A")
+    teacher.goto(class_url)  # the old session ended with the reset
+    expect(teacher).to_have_url(re.compile(r"/login$"))
+
+    for page in (admin, parent_1, sam_phone, teacher_again):
         assert page.js_errors == [], page.js_errors  # type: ignore[attr-defined]
     assert httpx.get(f"{node.url}/healthz").status_code == 200

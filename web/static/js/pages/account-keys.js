@@ -14,15 +14,15 @@ import {
   openVaultWithPassphrase,
 } from '../e2e/suite.js';
 import { saveAccountKeys } from '../e2e/keystore.js';
-import { keyStoreName } from './common.js';
+import { keyStoreName, UserError } from './common.js';
 
 /** Check both passphrase fields; returns the passphrase or throws an Error with a translated message. */
 export function readNewPassphrase(first, second, msgs) {
-  if (first !== second) throw new Error(msgs.mismatch);
+  if (first !== second) throw new UserError(msgs.mismatch);
   try {
     checkPassphrase(first);
   } catch (err) {
-    throw new Error(msgs[`passphrase_${err.code}`] || err.message);
+    throw new UserError(msgs[`passphrase_${err.code}`] || msgs.failed);
   }
   return first;
 }

@@ -21,7 +21,7 @@ export function messages() {
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super(body?.error?.message || `HTTP ${status}`);
+    super(body?.error?.message || messages().failed || 'Something went wrong.');
     this.status = status;
     this.code = body?.error?.code;
     this.field = body?.error?.field;
@@ -43,12 +43,21 @@ export async function api(path, body, { method } = {}) {
   try {
     response = await fetch(`/api/v1${path}`, init);
   } catch {
-    throw new ApiError(0, { error: { message: messages().network || 'Network error' } });
+    throw new ApiError(0, { error: { message: messages().network } });
   }
   const data = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, data);
   if (data && typeof data.csrf_token === 'string') setCsrfToken(data.csrf_token);
   return data;
+}
+
+/** An error translated for the person: the node's own message, or ours; never a library's English. */
+export class UserError extends Error {}
+
+export function errorText(err) {
+  if (err instanceof ApiError || err instanceof UserError) return err.message;
+  console.error(err);
+  return messages().failed;
 }
 
 /** Show an error in the form's alert box (role=alert, so screen readers announce it). */

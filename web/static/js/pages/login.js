@@ -1,5 +1,5 @@
 // Log in: derive the login secret from the passphrase, then unlock the vault.
-import { api, busy, cryptoSupported, homeFor, messages, showError } from './common.js';
+import { api, busy, cryptoSupported, errorText, homeFor, messages, showError } from './common.js';
 import { loginSecretFor, unlockAndStore } from './account-keys.js';
 
 const form = document.getElementById('login-form');
@@ -26,7 +26,7 @@ form.addEventListener('submit', async (event) => {
     if (session.vault) await unlockAndStore(session.vault, passphrase, session.account.id);
     window.location.assign(homeFor(session.account.role));
   } catch (err) {
-    showError(form, err.message || msgs.failed);
+    showError(form, errorText(err));
     busy(form, false, 'login-progress');
   }
 });

@@ -1,5 +1,5 @@
 // Staff setup link: choose a passphrase; keys and vault are made here.
-import { api, busy, cryptoSupported, homeFor, messages, showError } from './common.js';
+import { api, busy, cryptoSupported, errorText, homeFor, messages, showError } from './common.js';
 import { createAccountSecrets, readNewPassphrase, showRecovery, storeKeys } from './account-keys.js';
 
 const section = document.getElementById('setup');
@@ -14,7 +14,7 @@ form.addEventListener('submit', async (event) => {
   try {
     passphrase = readNewPassphrase(form.querySelector('#new-passphrase').value, form.querySelector('#new-passphrase2').value, msgs);
   } catch (err) {
-    showError(form, err.message);
+    showError(form, errorText(err));
     return;
   }
   if (!(await cryptoSupported())) {
@@ -30,7 +30,7 @@ form.addEventListener('submit', async (event) => {
     form.hidden = true;
     showRecovery(recoveryKey, homeFor(session.account.role));
   } catch (err) {
-    showError(form, err.message);
+    showError(form, errorText(err));
     busy(form, false, 'passphrase-progress');
   }
 });

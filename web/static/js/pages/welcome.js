@@ -1,5 +1,5 @@
 // First login of a guardian: phone + access code → SMS code → passphrase.
-import { api, busy, cryptoSupported, messages, showError } from './common.js';
+import { api, busy, cryptoSupported, errorText, messages, showError } from './common.js';
 import { createAccountSecrets, loginSecretFor, readNewPassphrase, showRecovery, unlockAndStore, storeKeys } from './account-keys.js';
 
 const msgs = messages();
@@ -10,6 +10,7 @@ const steps = {
 };
 let attemptId = null;
 let verified = null;
+let resetting = false;
 
 function show(step) {
   for (const [name, form] of Object.entries(steps)) form.hidden = name !== step;
@@ -36,7 +37,7 @@ steps.code.addEventListener('submit', async (event) => {
     document.getElementById('sms-sent').textContent = fill(msgs.sms_sent, { phone: started.phone_masked });
     show('sms');
   } catch (err) {
-    showError(form, err.message);
+    showError(form, errorText(err));
   } finally {
     busy(form, false);
   }
@@ -55,10 +56,18 @@ steps.sms.addEventListener('submit', async (event) => {
     document.getElementById('existing-account').hidden = !existing;
     show('passphrase');
   } catch (err) {
-    showError(form, err.message);
+    showError(form, errorText(err));
   } finally {
     busy(form, false);
   }
+});
+
+document.getElementById('forgot-passphrase').addEventListener('click', () => {
+  resetting = true;
+  document.getElementById('existing-account').hidden = true;
+  document.getElementById('new-account').hidden = false;
+  document.getElementById('reset-explained').hidden = false;
+  document.getElementById('new-passphrase').focus();
 });
 
 document.getElementById('resend').addEventListener('click', async () => {
@@ -68,7 +77,7 @@ document.getElementById('resend').addEventListener('click', async () => {
     const again = await api('/onboarding/resend', { attempt_id: attemptId });
     document.getElementById('sms-sent').textContent = fill(msgs.sms_sent, { phone: again.phone_masked });
   } catch (err) {
-    showError(form, err.message);
+    showError(form, errorText(err));
   }
 });
 
@@ -80,7 +89,7 @@ steps.passphrase.addEventListener('submit', async (event) => {
     showError(form, msgs.unsupported);
     return;
   }
-  if (verified.existing_kdf_salt) {
+  if (verified.existing_kdf_salt && !resetting) {
     const passphrase = form.querySelector('#existing-passphrase').value;
     busy(form, true, 'passphrase-progress');
     try {
@@ -89,7 +98,7 @@ steps.passphrase.addEventListener('submit', async (event) => {
       await unlockAndStore(session.vault, passphrase, session.account.id);
       window.location.assign('/home');
     } catch (err) {
-      showError(form, err.message);
+      showError(form, errorText(err));
       busy(form, false, 'passphrase-progress');
     }
     return;
@@ -98,19 +107,20 @@ steps.passphrase.addEventListener('submit', async (event) => {
   try {
     passphrase = readNewPassphrase(form.querySelector('#new-passphrase').value, form.querySelector('#new-passphrase2').value, msgs);
   } catch (err) {
-    showError(form, err.message);
+    showError(form, errorText(err));
     return;
   }
   busy(form, true, 'passphrase-progress');
   try {
     const { credentials, recoveryKey, keys } = await createAccountSecrets(verified.login, passphrase, verified.kdf_iterations);
-    const session = await api('/onboarding/complete', { attempt_id: attemptId, credentials });
+    const path = resetting ? '/onboarding/reset' : '/onboarding/complete';
+    const session = await api(path, { attempt_id: attemptId, credentials });
     await storeKeys(session.account.id, keys);
     form.hidden = true;
     document.querySelector('.steps').hidden = true;
     showRecovery(recoveryKey, '/home');
   } catch (err) {
-    showError(form, err.message);
+    showError(form, errorText(err));
     busy(form, false, 'passphrase-progress');
   }
 });
