@@ -113,5 +113,15 @@ function wireConfirms() {
   }
 }
 
+/** A server-rendered form error may sit far down the page: bring it into view. */
+function revealServerError() {
+  const alert = document.querySelector('main .alert.error[role=alert]:not([hidden])');
+  if (!alert || !alert.textContent.trim()) return;
+  alert.setAttribute('tabindex', '-1');
+  alert.scrollIntoView({ block: 'center' });
+  alert.focus({ preventScroll: true });
+}
+
 wireLogout();
 wireConfirms();
+revealServerError();
