@@ -148,6 +148,12 @@ async def csrf(client: Client) -> str:
     return token
 
 
+@functools.cache
+def secret_for(salt: str, iterations: int) -> str:
+    """The login secret of ``PASSPHRASE`` for a salt (PBKDF2 is slow: computed once)."""
+    return login_secret(PASSPHRASE, salt, iterations)
+
+
 async def api_login(client: Client, login: str) -> dict[str, Any]:
     """Log a test client in through the JSON API, as the browser's login page does."""
     token = await csrf(client)
@@ -155,7 +161,7 @@ async def api_login(client: Client, login: str) -> dict[str, Any]:
     pre = await (
         await client.post("/api/v1/auth/prelogin", json={"login": login}, headers=headers)
     ).get_json()
-    secret = login_secret(PASSPHRASE, pre["salt"], pre["iterations"])
+    secret = secret_for(pre["salt"], pre["iterations"])
     response = await client.post(
         "/api/v1/auth/login", json={"login": login, "login_secret": secret}, headers=headers
     )

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from node.refclient import login_secret
 from node.services import accounts
 from node.services.context import ServiceContext
 from node.storage.db import Storage
-from tests.factories import PASSPHRASE, csrf, make_school
-
-
-@functools.cache
-def secret_for(salt: str, iterations: int) -> str:
-    return login_secret(PASSPHRASE, salt, iterations)
-
-
-async def login(client: Client, who: str) -> None:
-    token = await csrf(client)
-    headers = {"X-CSRF-Token": token}
-    pre = await (
-        await client.post("/api/v1/auth/prelogin", json={"login": who}, headers=headers)
-    ).get_json()
-    response = await client.post(
-        "/api/v1/auth/login",
-        json={"login": who, "login_secret": secret_for(pre["salt"], pre["iterations"])},
-        headers=headers,
-    )
-    assert response.status_code == 200
+from tests.factories import api_login as login
+from tests.factories import csrf, make_school
 
 
 async def admin_page(client: Client) -> tuple[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 from typing import Any
@@ -11,13 +10,11 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from node.refclient import login_secret
 from node.services import directory, onboarding
 from node.services.context import ServiceContext
 from node.storage.db import Storage
+from tests.factories import api_login as login
 from tests.factories import (
-    PASSPHRASE,
-    csrf,
     invite,
     make_child,
     make_class,
@@ -27,25 +24,6 @@ from tests.factories import (
 )
 
 FINGERPRINT = re.compile(r"^[0-9A-F]{4}( [0-9A-F]{4}){7}$")
-
-
-@functools.cache
-def secret_for(salt: str, iterations: int) -> str:
-    return login_secret(PASSPHRASE, salt, iterations)
-
-
-async def login(client: Client, who: str) -> None:
-    token = await csrf(client)
-    headers = {"X-CSRF-Token": token}
-    pre = await (
-        await client.post("/api/v1/auth/prelogin", json={"login": who}, headers=headers)
-    ).get_json()
-    response = await client.post(
-        "/api/v1/auth/login",
-        json={"login": who, "login_secret": secret_for(pre["salt"], pre["iterations"])},
-        headers=headers,
-    )
-    assert response.status_code == 200
 
 
 async def page(client: Client, path: str) -> tuple[str, str]:

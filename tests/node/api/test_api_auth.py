@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from node.refclient import credentials_json, login_secret
+from node.refclient import credentials_json
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage.db import Storage
-from tests.factories import PASSPHRASE, client_account, csrf, make_school
+from tests.factories import client_account, csrf, make_school, secret_for
 
 #: Small enough to reach in a test; the default is 100 an hour.
 ACCOUNT_LIMIT = 3
@@ -22,11 +21,6 @@ ACCOUNT_LIMIT = 3
 @pytest.fixture
 def node_config(node_config: dict[str, Any]) -> dict[str, Any]:
     return {**node_config, "login_failures_per_account_per_hour": ACCOUNT_LIMIT}
-
-
-@functools.cache
-def secret_for(salt: str, iterations: int) -> str:
-    return login_secret(PASSPHRASE, salt, iterations)
 
 
 async def post(client: Client, path: str, body: Any = None, ip: str = "192.0.2.1") -> Any:

@@ -2,40 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from node.refclient import login_secret
 from node.services.context import ServiceContext
 from node.storage.db import Storage
-from tests.factories import PASSPHRASE, csrf, invite, make_school
+from tests.factories import api_login, csrf, invite, make_school
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-@functools.cache
-def secret_for(salt: str, iterations: int) -> str:
-    return login_secret(PASSPHRASE, salt, iterations)
-
-
 async def login(client: Client, who: str) -> str:
     """Log in; return the CSRF token the login answer carries."""
-    token = await csrf(client)
-    headers = {"X-CSRF-Token": token}
-    pre = await (
-        await client.post("/api/v1/auth/prelogin", json={"login": who}, headers=headers)
-    ).get_json()
-    response = await client.post(
-        "/api/v1/auth/login",
-        json={"login": who, "login_secret": secret_for(pre["salt"], pre["iterations"])},
-        headers=headers,
-    )
-    assert response.status_code == 200
-    new_token: str = (await response.get_json())["csrf_token"]
+    new_token: str = (await api_login(client, who))["csrf_token"]
     return new_token
 
 

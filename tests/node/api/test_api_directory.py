@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -11,13 +10,12 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from node.refclient import login_secret
 from node.services import directory, onboarding
 from node.services.context import Actor, ServiceContext
 from node.storage import directory as directory_store
 from node.storage.db import Storage
+from tests.factories import api_login as login
 from tests.factories import (
-    PASSPHRASE,
     csrf,
     invite,
     make_child,
@@ -30,25 +28,6 @@ from tests.factories import (
 PHONE_A = "+33639980001"
 PHONE_B = "+33639980002"
 PHONE_A2 = "+33639980003"
-
-
-@functools.cache
-def secret_for(salt: str, iterations: int) -> str:
-    return login_secret(PASSPHRASE, salt, iterations)
-
-
-async def login(client: Client, who: str) -> None:
-    token = await csrf(client)
-    headers = {"X-CSRF-Token": token}
-    pre = await (
-        await client.post("/api/v1/auth/prelogin", json={"login": who}, headers=headers)
-    ).get_json()
-    response = await client.post(
-        "/api/v1/auth/login",
-        json={"login": who, "login_secret": secret_for(pre["salt"], pre["iterations"])},
-        headers=headers,
-    )
-    assert response.status_code == 200, await response.get_data()
 
 
 async def send(client: Client, method: str, path: str, body: Any = None) -> Any:

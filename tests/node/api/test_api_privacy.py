@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
@@ -14,12 +13,12 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from node.refclient import credentials_json, login_secret
+from node.refclient import credentials_json
 from node.services.context import ServiceContext
 from node.storage import onboarding as onboarding_store
 from node.storage.db import Storage
+from tests.factories import api_login as login
 from tests.factories import (
-    PASSPHRASE,
     client_account,
     csrf,
     invite,
@@ -45,25 +44,6 @@ def leaks(text: str, numbers: tuple[str, ...] = (JOINED, INVITED)) -> list[str]:
     found = [form for number in numbers for form in forms_of(number) if form in text]
     found += [email for email in STAFF_EMAILS if email in text]
     return found
-
-
-@functools.cache
-def secret_for(salt: str, iterations: int) -> str:
-    return login_secret(PASSPHRASE, salt, iterations)
-
-
-async def login(client: Client, who: str) -> None:
-    token = await csrf(client)
-    headers = {"X-CSRF-Token": token}
-    pre = await (
-        await client.post("/api/v1/auth/prelogin", json={"login": who}, headers=headers)
-    ).get_json()
-    response = await client.post(
-        "/api/v1/auth/login",
-        json={"login": who, "login_secret": secret_for(pre["salt"], pre["iterations"])},
-        headers=headers,
-    )
-    assert response.status_code == 200
 
 
 async def text_of(response: Any) -> str:
