@@ -281,14 +281,25 @@ def _finish(
     return _open_session(ctx, account, user_agent)
 
 
+def _checked_credentials(
+    ctx: ServiceContext, attempt_id: Any, creds: Credentials
+) -> tuple[str, str]:
+    """Check the browser's credentials for a verified attempt; hash the login secret.
+
+    Runs before the write transaction: Argon2id takes tens of milliseconds and
+    must not hold SQLite's write lock.  Returns (phone, login verifier).
+    """
+    attempt = _verified_attempt(ctx, attempt_id)
+    phone: str = attempt.invitation.phone
+    secret = check_credentials(creds, phone, ctx.config.kdf_iterations)
+    return phone, hash_login_secret(secret)
+
+
 def complete_new(
     ctx: ServiceContext, attempt_id: Any, creds: Credentials, user_agent: str = ""
 ) -> SessionGrant:
     """Create the guardian's account with the keys and vault their browser made."""
-    attempt = _verified_attempt(ctx, attempt_id)
-    phone = attempt.invitation.phone
-    secret = check_credentials(creds, phone, ctx.config.kdf_iterations)
-    verifier = hash_login_secret(secret)
+    phone, verifier = _checked_credentials(ctx, attempt_id, creds)
     with write_transaction():
         attempt = _verified_attempt(ctx, attempt_id)
         if account_store.select_account_by_login(phone) is not None:
@@ -318,10 +329,7 @@ def complete_reset(
     old keys could read stays unreadable to the new ones (DESIGN §4: the
     teacher can re-share class history).
     """
-    attempt = _verified_attempt(ctx, attempt_id)
-    phone = attempt.invitation.phone
-    secret = check_credentials(creds, phone, ctx.config.kdf_iterations)
-    verifier = hash_login_secret(secret)
+    phone, verifier = _checked_credentials(ctx, attempt_id, creds)
     with write_transaction():
         attempt = _verified_attempt(ctx, attempt_id)
         account = account_store.select_account_by_login(phone)

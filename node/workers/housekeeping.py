@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from node.services import housekeeping
 from node.services.context import ServiceContext
 from node.storage.db import Storage
+from node.workers import BackgroundTask
 
 log = logging.getLogger("carnet.housekeeping")
 INTERVAL_SECONDS = 3600.0
 
 
-class HousekeepingWorker:
+class HousekeepingWorker(BackgroundTask):
+    name = "carnet-housekeeping"
+
     def __init__(self, storage: Storage, ctx: ServiceContext) -> None:
+        super().__init__()
         self._storage = storage
         self._ctx = ctx
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> housekeeping.Purged:
         purged = await self._storage.run(housekeeping.purge_expired, self._ctx)
@@ -32,14 +34,3 @@ class HousekeepingWorker:
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("housekeeping pass failed")
             await asyncio.sleep(INTERVAL_SECONDS)
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="carnet-housekeeping")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

@@ -17,12 +17,15 @@ from node.services import sms_outbox
 from node.services.context import ServiceContext
 from node.sms import SmsGateway, make_gateway
 from node.storage.db import Storage
+from node.workers import BackgroundTask
 
 log = logging.getLogger("carnet.sms")
 POLL_SECONDS = 5.0
 
 
-class SmsWorker:
+class SmsWorker(BackgroundTask):
+    name = "carnet-sms"
+
     def __init__(
         self,
         config: NodeConfig,
@@ -30,12 +33,12 @@ class SmsWorker:
         ctx: ServiceContext,
         gateway: SmsGateway | None = None,
     ) -> None:
+        super().__init__()
         self._config = config
         self._storage = storage
         self._ctx = ctx
         self._gateway = gateway
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def gateway(self) -> SmsGateway:
@@ -83,15 +86,7 @@ class SmsWorker:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             self._wake.clear()
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="carnet-sms")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         if self._gateway is not None:
             await self._gateway.aclose()
