@@ -24,6 +24,7 @@ def _staff(ctx: ServiceContext, admin: Actor | None, role: str, name: str, email
     view, token = accounts.create_staff(ctx, admin, role, name, email)
     client = new_account(email, DEMO_PASSPHRASE, ctx.config.kdf_iterations)
     grant = accounts.complete_setup(ctx, token, client.credentials, "carnet demo")
+    accounts.logout(ctx, grant.actor)  # the seeding is not a device of theirs
     return grant.actor
 
 
@@ -46,10 +47,13 @@ def _activate(ctx: ServiceContext, phone: str, code: str) -> None:
         secret = login_secret(
             DEMO_PASSPHRASE, verified.existing_kdf_salt, verified.existing_kdf_iterations or 0
         )
-        onboarding.complete_existing(ctx, attempt.attempt_id, secret, "127.0.0.1", "carnet demo")
+        grant = onboarding.complete_existing(
+            ctx, attempt.attempt_id, secret, "127.0.0.1", "carnet demo"
+        )
     else:
         client = new_account(verified.login, DEMO_PASSPHRASE, ctx.config.kdf_iterations)
-        onboarding.complete_new(ctx, attempt.attempt_id, client.credentials, "carnet demo")
+        grant = onboarding.complete_new(ctx, attempt.attempt_id, client.credentials, "carnet demo")
+    accounts.logout(ctx, grant.actor)
 
 
 def seed_demo(ctx: ServiceContext) -> str:

@@ -108,6 +108,23 @@ def register(api: Api) -> None:
     async def me() -> Any:
         return ok(await call(accounts.me, actor()))
 
+    @api.operation("GET", "/me/sessions", summary="My open sessions", tag="auth")
+    async def my_sessions() -> Any:
+        return ok(await call(accounts.my_sessions, actor()))
+
+    @api.operation(
+        "DELETE", "/me/sessions/<id:session_id>", summary="End one of my sessions", tag="auth"
+    )
+    async def end_session(session_id: int) -> Any:
+        await call(accounts.end_session, actor(), session_id)
+        return ok({"ok": True})
+
+    @api.operation(
+        "POST", "/me/sessions/end-others", summary="Log out everywhere but here", tag="auth"
+    )
+    async def end_other_sessions() -> Any:
+        return ok({"ended": await call(accounts.end_other_sessions, actor())})
+
     @api.operation("GET", "/me/vault", summary="My encrypted key vault", tag="auth")
     async def my_vault() -> Any:
         return jsonify({"vault": await call(accounts.vault_of, actor())})

@@ -311,6 +311,73 @@ def logout(ctx: ServiceContext, actor: Actor) -> None:
         ).execute()
 
 
+@dataclass(frozen=True)
+class SessionView:
+    id: int
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    #: A short description of the browser, as the browser itself announced it.
+    device: str
+    current: bool
+
+
+def _device(user_agent: str) -> str:
+    """ "Firefox on Android", "Chrome on Windows"…: enough to recognize one's own devices."""
+    ua = user_agent.lower()
+    browser = next(
+        (
+            name
+            for key, name in (
+                ("edg/", "Edge"),
+                ("firefox", "Firefox"),
+                ("chrom", "Chrome"),
+                ("safari", "Safari"),
+            )
+            if key in ua
+        ),
+        "",
+    )
+    system = next(
+        (
+            name
+            for key, name in (
+                ("android", "Android"),
+                ("iphone", "iPhone"),
+                ("ipad", "iPad"),
+                ("windows", "Windows"),
+                ("mac os", "macOS"),
+                ("linux", "Linux"),
+            )
+            if key in ua
+        ),
+        "",
+    )
+    return " · ".join(part for part in (browser, system) if part)
+
+
+def my_sessions(ctx: ServiceContext, actor: Actor) -> list[SessionView]:
+    """The caller's open sessions, most recently used first (ASVS 7.5.2)."""
+    return [
+        SessionView(
+            s.id, s.created_at, s.last_seen_at, _device(s.user_agent), s.id == actor.session_id
+        )
+        for s in store.select_sessions(actor.account_id, ctx.now())
+    ]
+
+
+def end_session(ctx: ServiceContext, actor: Actor, session_id: int) -> None:
+    """End one of the caller's own sessions (a lost phone, a shared computer)."""
+    with write_transaction():
+        if not store.revoke_own_session(actor.account_id, session_id, ctx.now()):
+            raise NotFound(N_("No such session."))
+
+
+def end_other_sessions(ctx: ServiceContext, actor: Actor) -> int:
+    """Log out everywhere but here; returns how many sessions ended."""
+    with write_transaction():
+        return store.revoke_sessions(actor.account_id, ctx.now(), keep_id=actor.session_id)
+
+
 def me(ctx: ServiceContext, actor: Actor) -> AccountView:
     account = store.select_account(actor.account_id)
     if account is None:

@@ -96,6 +96,13 @@ def revoke_sessions(account_id: int, now: dt.datetime, keep_id: int | None = Non
     return int(query.execute())
 
 
+def revoke_own_session(account_id: int, session_id: int, now: dt.datetime) -> bool:
+    query = Session.update(revoked_at=now).where(
+        (Session.id == session_id) & (Session.account == account_id) & Session.revoked_at.is_null()
+    )
+    return bool(query.execute())
+
+
 def select_sessions(account_id: int, now: dt.datetime) -> list[Session]:
     query = Session.select().where(
         (Session.account == account_id) & Session.revoked_at.is_null() & (Session.expires_at > now)
