@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
@@ -72,6 +73,8 @@ class NodeConfig:
     bind: str = "127.0.0.1:8000"
     #: Language of pages when the browser asks for none we have.
     default_locale: Literal["fr", "en"] = "fr"
+    #: The school's time zone (IANA name): pages show times in it; storage keeps UTC.
+    timezone: str = "Europe/Paris"
     #: Country calling code assumed for national phone numbers (``06 12 34 56 78``).
     default_country_code: str = "33"
     #: Days an access code stays valid after the teacher issues it.
@@ -128,6 +131,12 @@ class NodeConfig:
         scheme = self.resolved_database_url.split(":", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ConfigError("database_url must start with sqlite:// or postgresql://")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"timezone must be an IANA time zone like Europe/Paris, got {self.timezone!r}"
+            ) from None
         if self.kdf_iterations < 600_000:
             raise ConfigError("kdf_iterations must be at least 600000")
         if not self.default_country_code.isdigit() or not 1 <= len(self.default_country_code) <= 3:

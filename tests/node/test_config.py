@@ -238,3 +238,10 @@ def test_script_variables_are_not_settings() -> None:
         environ={"CARNET_TEST_DB": "postgresql", "CARNET_DEMO_DATA": "x", "CARNET_PG_USER": "pg"},
     )
     assert config.school_name == "École Carnet"
+
+
+def test_timezone_must_exist() -> None:
+    from node.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="IANA time zone"):
+        load_config({"data_dir": "/tmp/carnet-x", "timezone": "Mars/Olympus_Mons"}, environ={})
