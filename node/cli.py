@@ -38,7 +38,8 @@ def _context(data_dir: Path) -> tuple[ServiceContext, Storage]:
 def cmd_init(args: argparse.Namespace) -> int:
     data_dir: Path = args.data
     config_file = data_dir / "carnet.toml"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Only the node's user may enter a new data folder: it holds the database and keys.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not config_file.exists():
         values: dict[str, Any] = {
             "school_name": args.school,

@@ -106,3 +106,9 @@ def test_demo_seeds_once_and_prints_logins(
     assert "dubois@demo.carnet.test" in first and "06 39 98 00 01" in first
     assert main(["demo", "--data", str(data)]) == 0
     assert capsys.readouterr().out == first
+
+
+def test_init_creates_a_private_data_folder(tmp_path: Path) -> None:
+    data = tmp_path / "new-school"
+    assert main(["init", "--data", str(data), "--admin-email", "a@b.test"]) == 0
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
