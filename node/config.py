@@ -87,7 +87,10 @@ class NodeConfig:
     sms_per_number_per_hour: int = 3
     #: Access-code or SMS-code failures allowed per client address per 15 minutes.
     failures_per_ip_per_15min: int = 20
-    #: Failed passphrase logins allowed per account per hour (NIST 800-63B §5.2.2).
+    #: Failed passphrase logins allowed per login and client address per 15 minutes.
+    login_failures_per_address_per_15min: int = 10
+    #: Failed passphrase logins per account per hour (NIST 800-63B §5.2.2); past it,
+    #: only addresses that already failed are refused, so strangers cannot lock anyone out.
     login_failures_per_account_per_hour: int = 100
     #: Hours a staff setup link stays valid.
     setup_link_hours: int = 72
@@ -148,6 +151,7 @@ class NodeConfig:
             "sms_per_number_per_hour",
             "failures_per_ip_per_15min",
             "login_failures_per_account_per_hour",
+            "login_failures_per_address_per_15min",
             "setup_link_hours",
             "session_idle_days",
             "session_absolute_days",

@@ -31,6 +31,8 @@ def normalize_phone(raw: str, default_country_code: str = "33") -> str:
     if len(raw) > 40:
         raise Invalid(N_("This phone number is too long."), field="phone")
     text = unicodedata.normalize("NFKC", raw).strip()
+    # "+33 (0)6 12 …": the bracketed trunk zero is dialled only inside the country.
+    text = text.replace("(0)", "")
     text = _SEPARATORS.sub("", text)
     if text.startswith("+"):
         digits = text[1:]

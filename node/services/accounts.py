@@ -173,9 +173,9 @@ def reissue_setup_link(ctx: ServiceContext, actor: Actor | None, account_id: int
         return _issue_setup_link(ctx, account)
 
 
-def _live_setup_link(ctx: ServiceContext, token: str) -> store.SetupLink:
-    link = store.select_setup_link(token_hash(token)) if len(token) <= 64 else None
-    if link is None:
+def _live_setup_link(ctx: ServiceContext, token: str, lock: bool = False) -> store.SetupLink:
+    link = store.select_setup_link(token_hash(token), lock) if len(token) <= 64 else None
+    if link is None or link.account.status == "disabled":
         raise NotFound(N_("This setup link is not valid."))
     if link.used_at is not None or link.expires_at <= ctx.now():
         raise Gone(
@@ -200,7 +200,7 @@ def complete_setup(
     secret = check_credentials(creds, link.account.login, ctx.config.kdf_iterations)
     verifier = hash_login_secret(secret)
     with write_transaction():
-        link = _live_setup_link(ctx, token)  # re-check inside the transaction: single use
+        link = _live_setup_link(ctx, token, lock=True)  # re-check, locked: single use
         account = link.account
         now = ctx.now()
         if account.status == "active":  # a reset: sessions opened with the old passphrase end
@@ -265,23 +265,13 @@ def login(
     """Check the login secret and open a session (a new token: no fixation)."""
     login_value = normalize_login(ctx, raw_login)
     secret = b64url_bytes(raw_secret, 32, "login_secret")
-    ratelimit.check_ip(ctx, client_ip)
+    ratelimit.check_login(ctx, login_value, client_ip)
     account = store.select_account_by_login(login_value)
-    account_bucket = f"fail-login:{account.id}" if account is not None else None
-    if account_bucket:
-        ratelimit.check(
-            ctx,
-            account_bucket,
-            ctx.config.login_failures_per_account_per_hour,
-            ratelimit.ONE_HOUR,
-        )
     verifier = account.login_verifier if account is not None else None
     ok = verify_login_secret(verifier, secret) and account is not None
     if not ok or account is None or account.status != "active":
         with write_transaction():
-            ratelimit.hit(ctx, ratelimit.ip_bucket(client_ip))
-            if account_bucket:
-                ratelimit.hit(ctx, account_bucket)
+            ratelimit.record_login_failure(ctx, login_value, client_ip)
         raise Unauthenticated(N_("Wrong login or passphrase."))
     with write_transaction():
         return _open_session(ctx, account, user_agent)
@@ -408,11 +398,16 @@ def disable_account(ctx: ServiceContext, actor: Actor | None, account_id: int) -
         account = store.select_account(account_id)
         if account is None:
             raise NotFound(N_("No such account."))
-        if account.role == "admin" and store.count_admins() <= 1:
+        if (
+            account.role == "admin"
+            and account.status == "active"
+            and store.count_active_admins() <= 1
+        ):
             raise PermissionDenied(N_("The school needs at least one admin."))
         now = ctx.now()
         account.status = "disabled"
         account.disabled_at = now
         account.save()
         store.revoke_sessions(account.id, now)
+        store.expire_setup_links(account.id, now)  # an open link must not revive the account
     return account_view(account)

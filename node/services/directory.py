@@ -31,8 +31,9 @@ from node.storage import accounts as account_store
 from node.storage import directory as store
 from node.storage.db import write_transaction
 
-_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
-_TYPED_CODE = re.compile(r"^[A-Z0-9]{8,32}$")
+# fullmatch and [0-9]: "$" would accept a trailing newline and "\d" Arabic-Indic digits.
+_YEAR = re.compile(r"([0-9]{4})-([0-9]{4})")
+_TYPED_CODE = re.compile(r"[A-Z0-9]{8,32}")
 MAX_GUARDIANS_PER_CHILD = 8
 ACCESS_CODE_PURPOSE = "access-code"
 
@@ -127,7 +128,7 @@ def create_class(
     policy.require_teacher(actor)
     clean = clean_name(name, "name", 80)
     year = school_year or current_school_year(ctx.now().date())
-    match = _YEAR.match(year) if isinstance(year, str) else None
+    match = _YEAR.fullmatch(year) if isinstance(year, str) else None
     if not match or int(match[2]) != int(match[1]) + 1 or not 2000 <= int(match[1]) <= 2100:
         raise Invalid(N_("The school year looks like 2026-2027."), field="school_year")
     owner = actor.account_id
@@ -220,7 +221,7 @@ def _check_typed_code(raw: Any) -> str:
     if not isinstance(raw, str):
         raise Invalid(N_("The access code must be text."), field="code")
     code = normalize_access_code(raw)
-    if not _TYPED_CODE.match(code):
+    if not _TYPED_CODE.fullmatch(code):
         raise Invalid(
             N_(
                 "A typed access code needs 8 to 32 letters and digits (spaces and dashes are ignored)."

@@ -154,9 +154,11 @@ def start(
     return AttemptView(attempt.public_id, mask_phone(phone), reference)
 
 
-def _live_attempt(ctx: ServiceContext, attempt_id: Any) -> store.LoginAttempt:
+def _live_attempt(ctx: ServiceContext, attempt_id: Any, lock: bool = False) -> store.LoginAttempt:
+    """The attempt if it can go on; ``lock`` (inside a write transaction) serializes
+    concurrent requests on it, so a try counter never loses an update."""
     attempt = (
-        store.select_attempt(attempt_id)
+        store.select_attempt(attempt_id, lock)
         if isinstance(attempt_id, str) and 0 < len(attempt_id) <= 64
         else None
     )
@@ -175,7 +177,7 @@ def _live_attempt(ctx: ServiceContext, attempt_id: Any) -> store.LoginAttempt:
 def resend(ctx: ServiceContext, attempt_id: Any, client_ip: str, locale: str) -> AttemptView:
     ratelimit.check_ip(ctx, client_ip)
     with write_transaction():
-        attempt = _live_attempt(ctx, attempt_id)
+        attempt = _live_attempt(ctx, attempt_id, lock=True)
         if attempt.verified_at is not None:
             raise Conflict(N_("Your phone number is already confirmed."))
         if attempt.codes_sent >= MAX_CODES_PER_ATTEMPT:
@@ -201,7 +203,7 @@ def verify_sms(
     code = normalize_sms_code(raw_code)
     ratelimit.check_ip(ctx, client_ip)
     with write_transaction():
-        attempt = _live_attempt(ctx, attempt_id)
+        attempt = _live_attempt(ctx, attempt_id, lock=True)
         if attempt.verified_at is not None:
             # The code was single use; answering again would accept any code.
             raise Conflict(N_("Your phone number is already confirmed."), field="sms_code")
@@ -253,8 +255,10 @@ def _verified_view(ctx: ServiceContext, attempt: store.LoginAttempt) -> Verified
     )
 
 
-def _verified_attempt(ctx: ServiceContext, attempt_id: Any) -> store.LoginAttempt:
-    attempt = _live_attempt(ctx, attempt_id)
+def _verified_attempt(
+    ctx: ServiceContext, attempt_id: Any, lock: bool = False
+) -> store.LoginAttempt:
+    attempt = _live_attempt(ctx, attempt_id, lock)
     if attempt.verified_at is None:
         raise Conflict(N_("Confirm your phone number with the SMS code first."))
     return attempt
@@ -301,7 +305,7 @@ def complete_new(
     """Create the guardian's account with the keys and vault their browser made."""
     phone, verifier = _checked_credentials(ctx, attempt_id, creds)
     with write_transaction():
-        attempt = _verified_attempt(ctx, attempt_id)
+        attempt = _verified_attempt(ctx, attempt_id, lock=True)
         if account_store.select_account_by_login(phone) is not None:
             raise Conflict(N_("You already have an account: enter your passphrase instead."))
         inv = attempt.invitation
@@ -331,7 +335,7 @@ def complete_reset(
     """
     phone, verifier = _checked_credentials(ctx, attempt_id, creds)
     with write_transaction():
-        attempt = _verified_attempt(ctx, attempt_id)
+        attempt = _verified_attempt(ctx, attempt_id, lock=True)
         account = account_store.select_account_by_login(phone)
         if account is None or account.status != "active":
             raise Conflict(N_("There is no account to reset: choose a passphrase to create one."))
@@ -350,13 +354,11 @@ def complete_existing(
     account = account_store.select_account_by_login(attempt.invitation.phone)
     if account is None or account.status != "active":
         raise Conflict(N_("There is no account to add this child to: choose a passphrase."))
-    bucket = f"fail-login:{account.id}"
-    ratelimit.check(ctx, bucket, ctx.config.login_failures_per_account_per_hour, ratelimit.ONE_HOUR)
+    ratelimit.check_login(ctx, account.login, client_ip)
     if not verify_login_secret(account.login_verifier, secret):
         with write_transaction():
-            ratelimit.hit(ctx, bucket)
-            ratelimit.hit(ctx, ratelimit.ip_bucket(client_ip))
+            ratelimit.record_login_failure(ctx, account.login, client_ip)
         raise Unauthenticated(N_("Wrong passphrase."), field="passphrase")
     with write_transaction():
-        attempt = _verified_attempt(ctx, attempt_id)
+        attempt = _verified_attempt(ctx, attempt_id, lock=True)
         return _finish(ctx, attempt, account, user_agent)

@@ -90,6 +90,9 @@ def apply_status_callback(ctx: ServiceContext, reference: str, status: str) -> b
             return False
         message.status = status
         message.updated_at = ctx.now()
+        if status != "queued":  # no code stays at rest once the provider has reported
+            message.body = None
+            message.next_attempt_at = None
         message.save()
         return True
 

@@ -13,7 +13,7 @@ import datetime as dt
 
 import peewee
 
-from node.storage.db import BaseModel
+from node.storage.db import BaseModel, locked
 
 ROLES = ("admin", "teacher", "guardian")
 #: ``pending``: created, no credentials yet; ``active``: can log in; ``disabled``: cannot.
@@ -69,8 +69,8 @@ def select_staff() -> list[Account]:
     return list(query.order_by(Account.role, Account.display_name))
 
 
-def count_admins() -> int:
-    return Account.select().where(Account.role == "admin").count()
+def count_active_admins() -> int:
+    return Account.select().where((Account.role == "admin") & (Account.status == "active")).count()
 
 
 def select_live_session(token_hash: str, now: dt.datetime) -> Session | None:
@@ -122,11 +122,11 @@ def delete_setup_links_expired_before(cutoff: dt.datetime) -> int:
     return int(SetupLink.delete().where(SetupLink.expires_at < cutoff).execute())
 
 
-def select_setup_link(token_hash: str) -> SetupLink | None:
+def select_setup_link(token_hash: str, lock: bool = False) -> SetupLink | None:
     query = (
         SetupLink.select(SetupLink, Account).join(Account).where(SetupLink.token_hash == token_hash)
     )
-    return query.first()
+    return locked(query, lock).first()
 
 
 def expire_setup_links(account_id: int, now: dt.datetime) -> None:

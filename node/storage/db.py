@@ -91,6 +91,17 @@ def write_transaction() -> Iterator[None]:
             yield
 
 
+def locked(query: Any, lock: bool = True, of: Any = None) -> Any:
+    """``SELECT … FOR UPDATE`` on PostgreSQL, so concurrent requests on one row queue.
+
+    SQLite needs nothing: a write transaction there (``BEGIN IMMEDIATE``)
+    already holds the whole database, and it has no ``FOR UPDATE``.
+    """
+    if not lock or is_sqlite():
+        return query
+    return query.for_update(of=of) if of is not None else query.for_update()
+
+
 class Storage:
     """Runs synchronous storage work off the event loop, one connection per call.
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import peewee
 
-from node.storage.db import BaseModel
+from node.storage.db import BaseModel, locked
 from node.storage.directory import Child, GuardianInvitation, SchoolClass
 
 
@@ -71,7 +71,8 @@ def delete_attempts_expired_before(cutoff: dt.datetime) -> int:
     return int(LoginAttempt.delete().where(LoginAttempt.expires_at < cutoff).execute())
 
 
-def select_attempt(public_id: str) -> LoginAttempt | None:
+def select_attempt(public_id: str, lock: bool = False) -> LoginAttempt | None:
+    """The attempt with its invitation, child and class; ``lock`` holds the attempt row."""
     query = (
         LoginAttempt.select(LoginAttempt, GuardianInvitation, Child, SchoolClass)
         .join(GuardianInvitation)
@@ -79,7 +80,7 @@ def select_attempt(public_id: str) -> LoginAttempt | None:
         .join(SchoolClass)
         .where(LoginAttempt.public_id == public_id)
     )
-    return query.first()
+    return locked(query, lock, of=LoginAttempt).first()
 
 
 def count_rate_events(bucket: str, since: dt.datetime) -> int:

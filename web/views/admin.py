@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, current_app, redirect, render_template
+from quart import Blueprint, current_app, g, redirect, render_template
 
 from node.errors import CarnetError
 from node.services import accounts, directory
@@ -49,6 +49,7 @@ async def create_staff() -> Any:
         )
     except CarnetError as error:
         return await _page(error_message(current_app, error), data, error.status)
+    g.no_store = True  # the one-time link must not stay in a cache
     return await render_template("admin/setup_link.html", account=view, url=_setup_url(token))
 
 
@@ -57,6 +58,7 @@ async def reissue(account_id: int) -> Any:
     actor = require_actor()
     token = await call(accounts.reissue_setup_link, actor, account_id)
     staff = {s.id: s for s in await call(accounts.list_staff, actor)}
+    g.no_store = True
     return await render_template(
         "admin/setup_link.html", account=staff[account_id], url=_setup_url(token)
     )
