@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import current_app, jsonify
+from quart import current_app, g, jsonify, request
 
 from node.api import Api, actor, call, ok, to_json
 from node.api.schema import CREDENTIALS, Body, string
-from node.security import client_ip, csrf_token, delete_cookie, set_cookie
+from node.security import client_ip, cookie_name, csrf_token, delete_cookie, set_cookie
 from node.services import accounts
 from node.services.accounts import SessionGrant
 from node.services.credentials import Credentials
@@ -29,9 +29,16 @@ def credentials(data: dict[str, Any]) -> Credentials:
     return Credentials(**data)
 
 
-def session_response(grant: SessionGrant, status: int = 200) -> Any:
-    """The JSON answer to a successful login: account, vault and the new CSRF token."""
+async def session_response(grant: SessionGrant, status: int = 200) -> Any:
+    """The JSON answer to a successful login: account, vault and the new CSRF token.
+
+    A session this browser held before (another person on a shared computer)
+    ends now, so switching people never leaves a live session behind.
+    """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    previous = request.cookies.get(cookie_name(app, "carnet_session"), "")
+    if previous:
+        await call(accounts.end_session_token, previous)
     config = app.config["CARNET"]
     body = {
         "account": {
@@ -57,8 +64,6 @@ def register(api: Api) -> None:
         "GET", "/session", summary="Who is logged in, and the CSRF token", auth="none", tag="auth"
     )
     async def get_session() -> Any:
-        from quart import g
-
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         who = g.get("actor")
         account = to_json(await call(accounts.me, who)) if who else None
@@ -84,8 +89,6 @@ def register(api: Api) -> None:
         tag="auth",
     )
     async def login(data: dict[str, Any]) -> Any:
-        from quart import request
-
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         grant = await call(
             accounts.login,
@@ -94,7 +97,7 @@ def register(api: Api) -> None:
             client_ip(app),
             request.headers.get("User-Agent", ""),
         )
-        return session_response(grant)
+        return await session_response(grant)
 
     @api.operation("POST", "/auth/logout", summary="End this session", tag="auth")
     async def logout() -> Any:
@@ -144,12 +147,10 @@ def register(api: Api) -> None:
         tag="auth",
     )
     async def setup_complete(token: str, data: dict[str, Any]) -> Any:
-        from quart import request
-
         grant = await call(
             accounts.complete_setup, token, credentials(data), request.headers.get("User-Agent", "")
         )
-        return session_response(grant, 201)
+        return await session_response(grant, 201)
 
     @api.operation("GET", "/staff", summary="School staff (admin)", tag="staff")
     async def list_staff() -> Any:

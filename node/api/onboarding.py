@@ -83,7 +83,7 @@ def register(api: Api) -> None:
             creds,
             request.headers.get("User-Agent", ""),
         )
-        return session_response(grant, 201)
+        return await session_response(grant, 201)
 
     @api.operation(
         "POST",
@@ -101,7 +101,7 @@ def register(api: Api) -> None:
             creds,
             request.headers.get("User-Agent", ""),
         )
-        return session_response(grant)
+        return await session_response(grant)
 
     @api.operation(
         "POST",
@@ -119,4 +119,4 @@ def register(api: Api) -> None:
             client_ip(_app()),
             request.headers.get("User-Agent", ""),
         )
-        return session_response(grant)
+        return await session_response(grant)

@@ -294,6 +294,15 @@ def authenticate(ctx: ServiceContext, token: str | None) -> Actor | None:
     return Actor(account.id, account.role, account.display_name, session.id)
 
 
+def end_session_token(ctx: ServiceContext, token: str) -> None:
+    """End the session behind a raw token, whoever it belongs to (the browser held it)."""
+    if token and len(token) <= 64:
+        with write_transaction():
+            store.Session.update(revoked_at=ctx.now()).where(
+                (store.Session.token_hash == token_hash(token)) & store.Session.revoked_at.is_null()
+            ).execute()
+
+
 def logout(ctx: ServiceContext, actor: Actor) -> None:
     with write_transaction():
         store.Session.update(revoked_at=ctx.now()).where(

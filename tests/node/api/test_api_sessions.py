@@ -65,3 +65,18 @@ async def test_account_page_lists_devices_and_logs_one_out(
     assert ended.status_code == 302
     remaining = {s["id"] for s in await (await browser.get("/api/v1/me/sessions")).get_json()}
     assert victim not in remaining
+
+
+async def test_logging_in_as_someone_else_ends_the_previous_session(
+    app: Quart, storage: Storage, ctx: ServiceContext
+) -> None:
+    make_school(storage, ctx)
+    shared = app.test_client()
+    await api_login(shared, "admin@school.test")
+    admin_sessions = await (await shared.get("/api/v1/me/sessions")).get_json()
+    admin_current = next(s["id"] for s in admin_sessions if s["current"])
+    await api_login(shared, "dubois@school.test")
+    other = app.test_client()
+    await api_login(other, "admin@school.test")
+    remaining = {s["id"] for s in await (await other.get("/api/v1/me/sessions")).get_json()}
+    assert admin_current not in remaining

@@ -13,7 +13,7 @@ import {
   importAccountKeys,
   openVaultWithPassphrase,
 } from '../e2e/suite.js';
-import { saveAccountKeys } from '../e2e/keystore.js';
+import { saveAccountKeys, wipeAll } from '../e2e/keystore.js';
 import { keyStoreName, UserError } from './common.js';
 
 /** Check both passphrase fields; returns the passphrase or throws an Error with a translated message. */
@@ -63,11 +63,13 @@ export async function unlockAndStore(vault, passphrase, accountId) {
   const keys = await importAccountKeys(raw, { extractable: false });
   raw.signSk.fill(0);
   raw.encSk.fill(0);
-  await saveAccountKeys(keyStoreName(accountId), keys);
+  await storeKeys(accountId, keys);
   return keys;
 }
 
+/** Keep only this person's keys: whoever used this browser before leaves none behind. */
 export async function storeKeys(accountId, keys) {
+  await wipeAll();
   await saveAccountKeys(keyStoreName(accountId), keys);
 }
 
