@@ -17,7 +17,7 @@ import datetime as dt
 import hmac
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from node.errors import N_, Conflict, Gone, Invalid, NotFound, Unauthenticated
 from node.phone import mask_phone, normalize_phone
@@ -93,7 +93,7 @@ def _send_new_code(ctx: ServiceContext, attempt: store.LoginAttempt, locale: str
     return sms_outbox.enqueue(ctx, phone, "first-login", _sms_text(ctx, locale, code))
 
 
-def _fail(ctx: ServiceContext, client_ip: str, error: Exception) -> None:
+def _fail(ctx: ServiceContext, client_ip: str, error: Exception) -> NoReturn:
     """Count a failure for this address in its own transaction, then raise."""
     with write_transaction():
         ratelimit.hit(ctx, ratelimit.ip_bucket(client_ip))
@@ -125,7 +125,6 @@ def start(
                 field="code",
             ),
         )
-    assert matched is not None
     if matched.used_at is not None:
         _fail(
             ctx,
