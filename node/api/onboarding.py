@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from quart import current_app, g, request
@@ -11,6 +12,7 @@ from node.api.auth import credentials, session_response
 from node.api.schema import CREDENTIALS, Body, obj, string
 from node.security import client_ip
 from node.services import onboarding
+from node.services.accounts import SessionGrant
 
 START = Body("OnboardingStart", {"phone": string(40), "code": string(80)})
 ATTEMPT = Body("OnboardingAttempt", {"attempt_id": string(64)})
@@ -21,6 +23,17 @@ EXISTING = Body("OnboardingExisting", {"attempt_id": string(64), "login_secret":
 
 def _app() -> Any:
     return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+async def _with_credentials(
+    service: Callable[..., SessionGrant], data: dict[str, Any]
+) -> SessionGrant:
+    """Run a completion service with the nested, validated credentials object."""
+    creds = credentials(CREDENTIALS.validate(data["credentials"]))
+    grant: SessionGrant = await call(
+        service, data["attempt_id"], creds, request.headers.get("User-Agent", "")
+    )
+    return grant
 
 
 def register(api: Api) -> None:
@@ -76,14 +89,7 @@ def register(api: Api) -> None:
         tag="onboarding",
     )
     async def complete(data: dict[str, Any]) -> Any:
-        creds = credentials(CREDENTIALS.validate(data["credentials"]))
-        grant = await call(
-            onboarding.complete_new,
-            data["attempt_id"],
-            creds,
-            request.headers.get("User-Agent", ""),
-        )
-        return await session_response(grant, 201)
+        return await session_response(await _with_credentials(onboarding.complete_new, data), 201)
 
     @api.operation(
         "POST",
@@ -94,14 +100,7 @@ def register(api: Api) -> None:
         tag="onboarding",
     )
     async def reset(data: dict[str, Any]) -> Any:
-        creds = credentials(CREDENTIALS.validate(data["credentials"]))
-        grant = await call(
-            onboarding.complete_reset,
-            data["attempt_id"],
-            creds,
-            request.headers.get("User-Agent", ""),
-        )
-        return await session_response(grant)
+        return await session_response(await _with_credentials(onboarding.complete_reset, data))
 
     @api.operation(
         "POST",

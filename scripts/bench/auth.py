@@ -30,11 +30,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from node.refclient import login_secret  # noqa: E402
-from node.services.credentials import hash_login_secret, verify_login_secret  # noqa: E402
+from node.refclient import login_secret
+from node.services.credentials import hash_login_secret, verify_login_secret
 
 
 def pct(values: list[float], q: float) -> float:
