@@ -79,6 +79,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         g.locale = negotiate(
             request.accept_languages, request.cookies.get("carnet_lang"), config.default_locale
         )
+        if request.endpoint == "static":  # files need no session: no database round trip
+            return
         await load_actor(app)
         await check_csrf(app)
 

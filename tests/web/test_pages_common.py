@@ -161,3 +161,16 @@ async def test_oversized_form_is_413(
     assert response.status_code == 413
     assert "too large" in await response.get_data(as_text=True)
     assert_security_headers(response, "413")
+
+
+async def test_static_files_do_not_look_up_the_session(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from node.services import accounts
+
+    calls: list[str] = []
+    monkeypatch.setattr(accounts, "authenticate", lambda *a: calls.append("auth"))
+    client.set_cookie("127.0.0.1", "carnet_session", "x" * 43)
+    response = await client.get("/static/css/carnet.css")
+    assert response.status_code == 200
+    assert calls == []
