@@ -7,13 +7,16 @@ from typing import Any
 from quart import current_app, g, jsonify, request
 
 from node.api import Api, actor, call, ok, to_json
-from node.api.schema import CREDENTIALS, Body, string
+from node.api.schema import CREDENTIALS, Body, obj, string
 from node.security import client_ip, cookie_name, csrf_token, delete_cookie, set_cookie
 from node.services import accounts
 from node.services.accounts import SessionGrant
 from node.services.credentials import Credentials
 
 PRELOGIN = Body("Prelogin", {"login": string(254, description="e-mail or phone number")})
+CHANGE_PASSPHRASE = Body(
+    "ChangePassphrase", {"current_login_secret": string(64), "credentials": obj()}
+)
 LOGIN = Body("Login", {"login": string(254), "login_secret": string(64)})
 NEW_STAFF = Body(
     "NewStaff",
@@ -130,7 +133,22 @@ def register(api: Api) -> None:
 
     @api.operation("GET", "/me/vault", summary="My encrypted key vault", tag="auth")
     async def my_vault() -> Any:
-        return jsonify({"vault": await call(accounts.vault_of, actor())})
+        return ok(await call(accounts.vault_of, actor()))
+
+    @api.operation(
+        "POST",
+        "/me/passphrase",
+        summary="Change my passphrase (same keys, re-sealed vault)",
+        body=CHANGE_PASSPHRASE,
+        tag="auth",
+    )
+    async def change_passphrase(data: dict[str, Any]) -> Any:
+        creds = credentials(CREDENTIALS.validate(data["credentials"]))
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        await call(
+            accounts.change_passphrase, actor(), data["current_login_secret"], creds, client_ip(app)
+        )
+        return ok({"ok": True})
 
     @api.operation(
         "GET", "/setup/<token>", summary="What a staff setup link is for", auth="none", tag="auth"

@@ -377,6 +377,35 @@ def end_other_sessions(ctx: ServiceContext, actor: Actor) -> int:
         return store.revoke_sessions(actor.account_id, ctx.now(), keep_id=actor.session_id)
 
 
+def change_passphrase(
+    ctx: ServiceContext, actor: Actor, raw_current: Any, creds: Credentials, client_ip: str
+) -> None:
+    """A new passphrase for the same keys: the browser re-sealed the vault.
+
+    The current login secret must be right (limited like a login); the new
+    vault must hold the account's own keys, so a changed passphrase never
+    swaps identities.  Every other session of the account ends.
+    """
+    current = b64url_bytes(raw_current, 32, "current_login_secret")
+    account = store.select_account(actor.account_id)
+    if account is None:
+        raise Unauthenticated(N_("Your session has ended. Log in again."))
+    ratelimit.check_login(ctx, account.login, client_ip)
+    if not verify_login_secret(account.login_verifier, current):
+        with write_transaction():
+            ratelimit.record_login_failure(ctx, account.login, client_ip)
+        raise Unauthenticated(N_("Your current passphrase is wrong."), field="current_passphrase")
+    if creds.sign_pk != account.sign_pk or creds.enc_pk != account.enc_pk:
+        raise Invalid(N_("The new key vault must hold your current keys."), field="vault")
+    verifier = hash_login_secret(check_credentials(creds, account.login, ctx.config.kdf_iterations))
+    with write_transaction():
+        account = store.select_account(actor.account_id)
+        assert account is not None
+        _store_credentials(account, creds, verifier)
+        account.save()
+        store.revoke_sessions(account.id, ctx.now(), keep_id=actor.session_id)
+
+
 def me(ctx: ServiceContext, actor: Actor) -> AccountView:
     account = store.select_account(actor.account_id)
     if account is None:
@@ -384,10 +413,20 @@ def me(ctx: ServiceContext, actor: Actor) -> AccountView:
     return account_view(account)
 
 
-def vault_of(ctx: ServiceContext, actor: Actor) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class OwnVault:
+    """The caller's own vault, and their own login (the key proof binds it)."""
+
+    vault: dict[str, Any] | None
+    login: str
+
+
+def vault_of(ctx: ServiceContext, actor: Actor) -> OwnVault:
     """The caller's own encrypted vault (the browser unlocks it with the passphrase)."""
     account = store.select_account(actor.account_id)
-    return json.loads(account.vault) if account is not None and account.vault else None
+    if account is None:
+        raise Unauthenticated(N_("Your session has ended. Log in again."))
+    return OwnVault(json.loads(account.vault) if account.vault else None, account.login)
 
 
 def list_staff(ctx: ServiceContext, actor: Actor | None) -> list[AccountView]:

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.browser
 PASS_ADMIN = "lighthouse pebble orchard"
 PASS_TEACHER = "chalkboard river marble"
 PASS_PARENT_1 = "sunflower kayak lantern"
+PASS_PARENT_1_NEW = "kayak lantern at dawn"
 PASS_PARENT_2 = "violin meadow compass"
 PASS_PARENT_3 = "otter harbour saffron"
 PHONE_1 = "+33639980001"
@@ -198,11 +199,26 @@ def test_onboarding_admin_teacher_class_guardians(
     expect(teacher.locator(".slip")).to_have_count(1)
     expect(teacher.locator(".slip")).to_contain_text("Nadia Bernard")
 
+    # Camille changes the passphrase from My account: same keys, new recovery key.
+    parent_1.goto(f"{node.url}/account")
+    fingerprint_before = parent_1.locator("dd.fingerprint").inner_text()
+    parent_1.fill("#current-passphrase", PASS_PARENT_1)
+    parent_1.fill("#new-passphrase", PASS_PARENT_1_NEW)
+    parent_1.fill("#new-passphrase2", PASS_PARENT_1_NEW)
+    parent_1.click("#change-passphrase button[type=submit]")
+    expect(parent_1.locator("#recovery-key")).to_have_text(
+        re.compile(r"^([A-Z2-7]{4}-){7}[A-Z2-7]{4}$"), timeout=20_000
+    )
+    parent_1.check("#recovery-saved")
+    parent_1.click("#recovery-continue")
+    expect(parent_1.locator("dd.fingerprint")).to_have_text(fingerprint_before)
+    expect(parent_1.locator("#key-state")).to_have_text("Your keys are on this device.")
+
     # Log out wipes the keys; logging in again unlocks them from the vault.
     parent_1.click("form[data-logout] button")
     parent_1.wait_for_url(re.compile(r"/login\?bye=1$"))
     parent_1.fill("#login", "06 39 98 00 01")
-    parent_1.fill("#passphrase", PASS_PARENT_1)
+    parent_1.fill("#passphrase", PASS_PARENT_1_NEW)
     parent_1.click("#login-submit")
     parent_1.wait_for_url(f"{node.url}/home")
     expect(parent_1.locator("#key-state")).to_have_text("Your keys are on this device.")
