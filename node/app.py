@@ -65,6 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
 
     from node.api import register as register_api
     from web import register as register_web
+    from web.errors import render_error, render_http_error
 
     register_api(app)
     register_web(app)
@@ -90,14 +91,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
 
     @app.errorhandler(CarnetError)
     async def _domain_error(error: CarnetError) -> Any:
-        from web.errors import render_error
-
         return await render_error(app, error)
 
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Any:
-        from web.errors import render_http_error
-
         return await render_http_error(app, error)
 
     @app.before_serving

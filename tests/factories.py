@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from node.refclient import ClientAccount, login_secret, new_account
@@ -168,15 +167,3 @@ async def api_login(client: Client, login: str) -> dict[str, Any]:
     assert response.status_code == 200, await response.get_data()
     body: dict[str, Any] = await response.get_json()
     return body
-
-
-def read_sms_outbox(data_dir: Path) -> list[dict[str, Any]]:
-    path = data_dir / "sms-outbox.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def app_storage(app: Quart) -> Storage:
-    store: Storage = app.config["CARNET_STORAGE"]
-    return store

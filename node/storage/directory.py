@@ -98,17 +98,6 @@ def select_invitations_of_class(class_id: int) -> list[GuardianInvitation]:
     return list(query.order_by(GuardianInvitation.created_at, GuardianInvitation.id))
 
 
-def select_guardianships_of_class(class_id: int) -> list[Guardianship]:
-    query = (
-        Guardianship.select(Guardianship, Account)
-        .join(Account)
-        .switch(Guardianship)
-        .join(Child)
-        .where(Child.school_class == class_id)
-    )
-    return list(query)
-
-
 def select_invitation(invitation_id: int) -> GuardianInvitation | None:
     query = (
         GuardianInvitation.select(GuardianInvitation, Child, SchoolClass)
@@ -136,15 +125,6 @@ def is_guardian_of(account_id: int, child_id: int) -> bool:
         (Guardianship.account == account_id) & (Guardianship.child == child_id)
     )
     return bool(query.exists())
-
-
-def guardian_class_ids(account_id: int) -> set[int]:
-    query = (
-        Child.select(Child.school_class)
-        .join(Guardianship)
-        .where(Guardianship.account == account_id)
-    )
-    return {row.school_class_id for row in query}
 
 
 def select_live_invitations_of_child(child_id: int) -> list[GuardianInvitation]:

@@ -99,8 +99,3 @@ def migrate(db: peewee.Database, target: int | None = None) -> list[int]:
             )
         applied.append(migration.version)
     return applied
-
-
-def latest_version() -> int:
-    migrations = available_migrations()
-    return migrations[-1].version if migrations else 0
