@@ -302,7 +302,7 @@ def _check_shape(entry: Any, seq: int, group: str | None) -> dict[str, Any]:
     check_id(entry["group"], "group")
     if group is not None:
         _require(entry["group"] == group, f"entry {seq} belongs to another group")
-    return entry
+    return dict(entry)
 
 
 def apply_entry(state: GroupState | None, entry: Any) -> GroupState:
@@ -397,7 +397,7 @@ def verify_log(
         known_head: the highest ``(seq, hash)`` seen before; a log that does not
             contain it (rollback, or a rewritten history) fails.
     """
-    _require(isinstance(entries, list) and entries, "the log is empty")
+    _require(isinstance(entries, list) and len(entries) > 0, "the log is empty")
     state: GroupState | None = None
     hashes: list[str] = []
     for entry in entries:
