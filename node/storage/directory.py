@@ -22,6 +22,7 @@ class SchoolClass(BaseModel):
     teacher_id: int
     created_at = peewee.DateTimeField()
     archived_at = peewee.DateTimeField(null=True)
+    comments_enabled = peewee.BooleanField(default=True)
 
     class Meta:
         table_name = "school_class"

@@ -1,0 +1,72 @@
+"""Encrypted groups: the signed membership log, its members, and sealed epoch keys.
+
+The node keeps each entry exactly as signed (canonical JSON text) and, beside
+it, the membership it establishes so that access checks are one indexed
+query.  ``group_member`` and ``e2e_group``'s head are derived from the log by
+``node.services.groups`` in the same transaction that appends an entry.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from node.storage.accounts import Account
+from node.storage.db import BaseModel
+from node.storage.directory import SchoolClass
+
+
+class E2eGroup(BaseModel):
+    public_id = peewee.CharField(max_length=22, unique=True)
+    school_class = peewee.ForeignKeyField(SchoolClass, column_name="class_id", on_delete="CASCADE")
+    school_class_id: int
+    #: JSON list of the admin signing keys named by the create entry
+    admins = peewee.TextField()
+    head_seq = peewee.IntegerField()
+    head_hash = peewee.CharField(max_length=43)
+    current_epoch = peewee.IntegerField(null=True)
+    pending_removals = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "e2e_group"
+
+
+class GroupEntry(BaseModel):
+    group = peewee.ForeignKeyField(E2eGroup, backref="entries", on_delete="CASCADE")
+    group_id: int
+    seq = peewee.IntegerField()
+    op = peewee.CharField(max_length=8)
+    entry = peewee.TextField()
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "group_entry"
+
+
+class GroupMember(BaseModel):
+    group = peewee.ForeignKeyField(E2eGroup, backref="members", on_delete="CASCADE")
+    group_id: int
+    member = peewee.CharField(max_length=128)
+    account = peewee.ForeignKeyField(Account, null=True, on_delete="SET NULL")
+    account_id: int | None
+    role = peewee.CharField(max_length=16)
+    sign_pk = peewee.CharField(max_length=43)
+    enc_pk = peewee.CharField(max_length=43)
+    active = peewee.BooleanField()
+    added_seq = peewee.IntegerField()
+
+    class Meta:
+        table_name = "group_member"
+
+
+class EpochEnvelope(BaseModel):
+    group = peewee.ForeignKeyField(E2eGroup, on_delete="CASCADE")
+    group_id: int
+    epoch = peewee.IntegerField()
+    member = peewee.CharField(max_length=128)
+    enc_pk = peewee.CharField(max_length=43)
+    envelope = peewee.TextField()
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "epoch_envelope"
