@@ -104,6 +104,8 @@ class NodeConfig:
     db_threads: int = 8
     #: Largest request body accepted, in bytes.
     max_request_bytes: int = 1_048_576
+    #: Largest attachment (photo, video, audio, document), in bytes of ciphertext.
+    max_attachment_bytes: int = 200_000_000
     #: Trust ``X-Forwarded-For`` from this many proxies in front of the node
     #: (0: use the socket address; rate limits key on the client address).
     trusted_proxies: int = 0
@@ -157,6 +159,7 @@ class NodeConfig:
             "session_absolute_days",
             "db_threads",
             "max_request_bytes",
+            "max_attachment_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive number")

@@ -15,7 +15,7 @@ from node.errors import N_, Invalid
 
 @dataclass(frozen=True)
 class Field:
-    type: str  # "string" | "integer" | "object"
+    type: str  # "string" | "integer" | "object" | "array" | "boolean"
     required: bool = True
     max_length: int | None = None
     minimum: int | None = None
@@ -25,12 +25,14 @@ class Field:
 
     def openapi(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
+        if self.type == "array":
+            out["items"] = {}
         if self.max_length is not None:
             out["maxLength"] = self.max_length
         if self.minimum is not None:
             out["minimum"] = self.minimum
         if self.maximum is not None:
-            out["maximum"] = self.maximum
+            out["maxItems" if self.type == "array" else "maximum"] = self.maximum
         if self.nullable:
             out["nullable"] = True
         if self.description:
@@ -50,8 +52,17 @@ def integer(minimum: int, maximum: int, required: bool = True, description: str 
     return Field("integer", required, minimum=minimum, maximum=maximum, description=description)
 
 
-def obj(description: str = "") -> Field:
-    return Field("object", description=description)
+def obj(description: str = "", required: bool = True) -> Field:
+    return Field("object", required, description=description)
+
+
+def array(description: str = "", required: bool = True, max_items: int = 5000) -> Field:
+    """A JSON list; the service checks its items (they are protocol objects)."""
+    return Field("array", required, maximum=max_items, description=description)
+
+
+def boolean(description: str = "", required: bool = True) -> Field:
+    return Field("boolean", required, description=description)
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,16 @@ def _check(spec: Field, key: str, value: Any) -> Any:
     if spec.type == "object":
         if not isinstance(value, dict):
             raise Invalid(N_("This field must be a JSON object."), field=key)
+        return value
+    if spec.type == "array":
+        if not isinstance(value, list):
+            raise Invalid(N_("This field must be a list."), field=key)
+        if spec.maximum is not None and len(value) > spec.maximum:
+            raise Invalid(N_("This list is too long."), field=key)
+        return value
+    if spec.type == "boolean":
+        if not isinstance(value, bool):
+            raise Invalid(N_("This field must be true or false."), field=key)
         return value
     raise AssertionError(spec.type)
 

@@ -30,7 +30,11 @@ class SchoolClass(BaseModel):
 
 class Child(BaseModel):
     school_class = peewee.ForeignKeyField(
-        SchoolClass, column_name="class_id", backref="children", on_delete="CASCADE"
+        SchoolClass,
+        column_name="class_id",
+        object_id_name="school_class_id",
+        backref="children",
+        on_delete="CASCADE",
     )
     school_class_id: int
     first_name = peewee.CharField(max_length=60)

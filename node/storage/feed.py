@@ -8,10 +8,12 @@ tombstone with ``header``, ``ct`` and ``sig`` emptied.
 
 from __future__ import annotations
 
+from typing import Any
+
 import peewee
 
 from node.storage.accounts import Account
-from node.storage.db import BaseModel
+from node.storage.db import BaseModel, locked
 from node.storage.directory import Child
 from node.storage.groups import E2eGroup
 
@@ -89,3 +91,92 @@ class ReadReceipt(BaseModel):
 
     class Meta:
         table_name = "read_receipt"
+
+
+def select_message(group_id: int, public_id: str, lock: bool = False) -> Message | None:
+    query = Message.select().where((Message.group == group_id) & (Message.public_id == public_id))
+    return locked(query, lock).first()  # type: ignore[no-any-return]
+
+
+def children_of_message(message_id: int) -> list[int]:
+    query = MessageChild.select(MessageChild.child).where(MessageChild.message == message_id)
+    return [row.child_id for row in query]
+
+
+def children_of_messages(message_ids: list[int]) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
+    if message_ids:
+        query = MessageChild.select().where(MessageChild.message.in_(message_ids))
+        for row in query:
+            found.setdefault(row.message_id, []).append(row.child_id)
+    return found
+
+
+def sealed_keys_for(message_ids: list[int], member: str) -> dict[int, str]:
+    if not message_ids:
+        return {}
+    query = MessageKey.select().where(
+        MessageKey.message.in_(message_ids) & (MessageKey.member == member)
+    )
+    return {row.message_id: row.sealed for row in query}
+
+
+def select_posts(
+    group_ids: list[int], *, before: int | None, limit: int, child_ids: list[int] | None
+) -> list[Message]:
+    """Live posts of some groups, newest first; ``child_ids`` limits to posts a guardian may see.
+
+    A post with no ``message_child`` rows is for the whole class; one with rows
+    is visible to the guardians of those children only.
+    """
+    if not group_ids:
+        return []
+    query = (
+        Message.select(Message, Account)
+        .join(Account, peewee.JOIN.LEFT_OUTER)
+        .where(
+            Message.group.in_(group_ids) & (Message.kind == "post") & Message.deleted_at.is_null()
+        )
+    )
+    if before is not None:
+        query = query.where(Message.id < before)
+    if child_ids is not None:
+        addressed = MessageChild.select(MessageChild.message)
+        mine = MessageChild.select(MessageChild.message).where(
+            MessageChild.child.in_(child_ids or [0])
+        )
+        query = query.where(Message.id.not_in(addressed) | Message.id.in_(mine))
+    return list(query.order_by(Message.id.desc()).limit(limit))
+
+
+def select_replies(post_ids: list[int]) -> list[Message]:
+    if not post_ids:
+        return []
+    query = (
+        Message.select(Message, Account)
+        .join(Account, peewee.JOIN.LEFT_OUTER)
+        .where(Message.parent.in_(post_ids) & Message.deleted_at.is_null())
+    )
+    return list(query.order_by(Message.id))
+
+
+def read_by(message_ids: list[int]) -> dict[int, dict[int, Any]]:
+    """message id → {account id: read_at}."""
+    found: dict[int, dict[int, Any]] = {}
+    if message_ids:
+        for row in ReadReceipt.select().where(ReadReceipt.message.in_(message_ids)):
+            found.setdefault(row.message_id, {})[row.account_id] = row.read_at
+    return found
+
+
+def blobs_of_message(message_id: int) -> list[Blob]:
+    return list(Blob.select().where(Blob.message == message_id))
+
+
+def select_blob(public_id: str, lock: bool = False) -> Blob | None:
+    return locked(Blob.select().where(Blob.public_id == public_id), lock).first()  # type: ignore[no-any-return]
+
+
+def select_stale_blobs(cutoff: Any) -> list[Blob]:
+    """Uploads never attached to a message, older than ``cutoff``."""
+    return list(Blob.select().where(Blob.message.is_null() & (Blob.created_at < cutoff)))

@@ -11,13 +11,15 @@ from __future__ import annotations
 import peewee
 
 from node.storage.accounts import Account
-from node.storage.db import BaseModel
+from node.storage.db import BaseModel, locked
 from node.storage.directory import SchoolClass
 
 
 class E2eGroup(BaseModel):
     public_id = peewee.CharField(max_length=22, unique=True)
-    school_class = peewee.ForeignKeyField(SchoolClass, column_name="class_id", on_delete="CASCADE")
+    school_class = peewee.ForeignKeyField(
+        SchoolClass, column_name="class_id", object_id_name="school_class_id", on_delete="CASCADE"
+    )
     school_class_id: int
     #: JSON list of the admin signing keys named by the create entry
     admins = peewee.TextField()
@@ -70,3 +72,46 @@ class EpochEnvelope(BaseModel):
 
     class Meta:
         table_name = "epoch_envelope"
+
+
+def select_group_of_class(class_id: int, lock: bool = False) -> E2eGroup | None:
+    query = E2eGroup.select().where(E2eGroup.school_class == class_id)
+    return locked(query, lock).first()  # type: ignore[no-any-return]
+
+
+def select_group(group_id: int) -> E2eGroup | None:
+    return E2eGroup.get_or_none(E2eGroup.id == group_id)
+
+
+def select_entries(group_id: int) -> list[str]:
+    query = GroupEntry.select(GroupEntry.entry).where(GroupEntry.group == group_id)
+    return [row.entry for row in query.order_by(GroupEntry.seq)]
+
+
+def select_members(group_id: int) -> list[GroupMember]:
+    return list(GroupMember.select().where(GroupMember.group == group_id).order_by(GroupMember.id))
+
+
+def select_member(group_id: int, member: str) -> GroupMember | None:
+    return GroupMember.get_or_none((GroupMember.group == group_id) & (GroupMember.member == member))
+
+
+def select_envelopes(group_id: int, member: str, enc_pk: str) -> list[str]:
+    query = EpochEnvelope.select(EpochEnvelope.envelope).where(
+        (EpochEnvelope.group == group_id)
+        & (EpochEnvelope.member == member)
+        & (EpochEnvelope.enc_pk == enc_pk)
+    )
+    return [row.envelope for row in query.order_by(EpochEnvelope.epoch)]
+
+
+def envelope_holders(group_id: int, epoch: int) -> set[tuple[str, str]]:
+    query = EpochEnvelope.select(EpochEnvelope.member, EpochEnvelope.enc_pk).where(
+        (EpochEnvelope.group == group_id) & (EpochEnvelope.epoch == epoch)
+    )
+    return {(row.member, row.enc_pk) for row in query}
+
+
+def active_groups_of_account(account_id: int) -> list[GroupMember]:
+    query = GroupMember.select().where((GroupMember.account == account_id) & GroupMember.active)
+    return list(query)

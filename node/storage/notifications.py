@@ -3,16 +3,24 @@
 A notification row is written in the same transaction as what it announces
 (a post, a reminder), so a crash cannot lose one; the push worker delivers
 rows whose ``deliver_after`` has come (quiet hours push it to the morning).
+While the worker sends, ``deliver_after`` holds a lease: a crashed worker's
+rows come due again when it expires.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
+
 import peewee
 
 from node.storage.accounts import Account
-from node.storage.db import BaseModel
+from node.storage.db import BaseModel, is_sqlite
 from node.storage.directory import SchoolClass
 from node.storage.feed import Message
+
+#: ``status`` values of a notification.
+STATUSES = ("pending", "sent", "no_device", "failed", "cancelled")
 
 
 class PushSubscription(BaseModel):
@@ -50,12 +58,231 @@ class Notification(BaseModel):
     kind = peewee.CharField(max_length=16)
     message = peewee.ForeignKeyField(Message, null=True, on_delete="CASCADE")
     message_id: int | None
-    school_class = peewee.ForeignKeyField(SchoolClass, column_name="class_id", null=True, on_delete="CASCADE")
+    school_class = peewee.ForeignKeyField(
+        SchoolClass, column_name="class_id", null=True, on_delete="CASCADE"
+    )
     school_class_id: int | None
     urgency = peewee.CharField(max_length=8, default="normal")
     created_at = peewee.DateTimeField()
     deliver_after = peewee.DateTimeField()
     pushed_at = peewee.DateTimeField(null=True)
     attempts = peewee.IntegerField(default=0)
-    #: pending | sent | no_device | failed
+    #: pending | sent | no_device | failed | cancelled (see ``STATUSES``)
     status = peewee.CharField(max_length=10)
+
+
+# -- subscriptions -----------------------------------------------------------
+
+
+def select_subscription_by_hash(endpoint_hash: str) -> PushSubscription | None:
+    return PushSubscription.get_or_none(PushSubscription.endpoint_hash == endpoint_hash)
+
+
+def select_subscriptions(account_id: int) -> list[PushSubscription]:
+    query = PushSubscription.select().where(PushSubscription.account == account_id)
+    return list(query.order_by(PushSubscription.created_at.desc(), PushSubscription.id.desc()))
+
+
+def select_subscriptions_of(account_ids: Iterable[int]) -> dict[int, list[PushSubscription]]:
+    """Every subscription of these accounts, grouped by account, oldest first."""
+    ids = sorted(set(account_ids))
+    out: dict[int, list[PushSubscription]] = {}
+    if not ids:
+        return out
+    query = PushSubscription.select().where(PushSubscription.account.in_(ids))
+    for sub in query.order_by(PushSubscription.id):
+        out.setdefault(sub.account_id, []).append(sub)
+    return out
+
+
+def count_subscriptions(account_id: int) -> int:
+    return PushSubscription.select().where(PushSubscription.account == account_id).count()
+
+
+def delete_subscription(account_id: int, endpoint_hash: str) -> int:
+    return (
+        PushSubscription.delete()
+        .where(
+            (PushSubscription.account == account_id)
+            & (PushSubscription.endpoint_hash == endpoint_hash)
+        )
+        .execute()
+    )
+
+
+def delete_subscription_by_id(account_id: int, subscription_id: int) -> int:
+    return (
+        PushSubscription.delete()
+        .where((PushSubscription.account == account_id) & (PushSubscription.id == subscription_id))
+        .execute()
+    )
+
+
+def delete_subscriptions(subscription_ids: Iterable[int]) -> int:
+    ids = list(subscription_ids)
+    if not ids:
+        return 0
+    return PushSubscription.delete().where(PushSubscription.id.in_(ids)).execute()
+
+
+def record_subscription_success(subscription_ids: Iterable[int], now: dt.datetime) -> None:
+    ids = list(subscription_ids)
+    if ids:
+        PushSubscription.update(failures=0, last_success_at=now).where(
+            PushSubscription.id.in_(ids)
+        ).execute()
+
+
+def record_subscription_failure(subscription_ids: Iterable[int]) -> None:
+    ids = list(subscription_ids)
+    if ids:
+        PushSubscription.update(failures=PushSubscription.failures + 1).where(
+            PushSubscription.id.in_(ids)
+        ).execute()
+
+
+def delete_failing_subscriptions(max_failures: int) -> int:
+    return PushSubscription.delete().where(PushSubscription.failures >= max_failures).execute()
+
+
+# -- quiet hours -------------------------------------------------------------
+
+
+def select_settings(account_id: int) -> NotificationSettings | None:
+    return NotificationSettings.get_or_none(NotificationSettings.account == account_id)
+
+
+def select_settings_of(account_ids: Iterable[int]) -> dict[int, NotificationSettings]:
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    query = NotificationSettings.select().where(NotificationSettings.account.in_(ids))
+    return {s.account_id: s for s in query}
+
+
+def upsert_settings(
+    account_id: int, quiet_start: str | None, quiet_end: str | None, now: dt.datetime
+) -> None:
+    updated = (
+        NotificationSettings.update(quiet_start=quiet_start, quiet_end=quiet_end, updated_at=now)
+        .where(NotificationSettings.account == account_id)
+        .execute()
+    )
+    if not updated:
+        NotificationSettings.create(
+            account=account_id, quiet_start=quiet_start, quiet_end=quiet_end, updated_at=now
+        )
+
+
+# -- the outbox --------------------------------------------------------------
+
+
+def insert_notification(
+    account_id: int,
+    kind: str,
+    class_id: int | None,
+    message_id: int | None,
+    urgency: str,
+    now: dt.datetime,
+    deliver_after: dt.datetime,
+) -> int:
+    row = Notification.create(
+        account=account_id,
+        kind=kind,
+        school_class=class_id,
+        message=message_id,
+        urgency=urgency,
+        created_at=now,
+        deliver_after=deliver_after,
+        status="pending",
+    )
+    return row.id
+
+
+def select_due_notifications(now: dt.datetime, limit: int) -> list[Notification]:
+    """Pending rows whose time has come, emergencies first.
+
+    On PostgreSQL the rows are locked with ``SKIP LOCKED``, so several node
+    processes share the outbox without sending a row twice.
+    """
+    high_first = peewee.Case(None, [(Notification.urgency == "high", 0)], 1)
+    query = (
+        Notification.select()
+        .where((Notification.status == "pending") & (Notification.deliver_after <= now))
+        .order_by(high_first, Notification.deliver_after, Notification.id)
+        .limit(limit)
+    )
+    if not is_sqlite():
+        query = query.for_update(skip_locked=True)
+    return list(query)
+
+
+def lease_notifications(ids: Iterable[int], until: dt.datetime) -> None:
+    """Hold rows while the worker sends them; count the attempt."""
+    keys = list(ids)
+    if keys:
+        Notification.update(deliver_after=until, attempts=Notification.attempts + 1).where(
+            Notification.id.in_(keys)
+        ).execute()
+
+
+def select_notifications(ids: Iterable[int]) -> dict[int, Notification]:
+    keys = list(ids)
+    if not keys:
+        return {}
+    return {n.id: n for n in Notification.select().where(Notification.id.in_(keys))}
+
+
+def update_notification(
+    notification_id: int,
+    status: str,
+    deliver_after: dt.datetime | None = None,
+    pushed_at: dt.datetime | None = None,
+) -> None:
+    values: dict[str, object] = {"status": status}
+    if deliver_after is not None:
+        values["deliver_after"] = deliver_after
+    if pushed_at is not None:
+        values["pushed_at"] = pushed_at
+    Notification.update(**values).where(Notification.id == notification_id).execute()
+
+
+def select_account_statuses(account_ids: Iterable[int]) -> dict[int, str]:
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    query = Account.select(Account.id, Account.status).where(Account.id.in_(ids))
+    return {a.id: a.status for a in query}
+
+
+def select_class_names(class_ids: Iterable[int]) -> dict[int, str]:
+    ids = sorted(set(class_ids))
+    if not ids:
+        return {}
+    query = SchoolClass.select(SchoolClass.id, SchoolClass.name).where(SchoolClass.id.in_(ids))
+    return {c.id: c.name for c in query}
+
+
+def select_message_labels(message_ids: Iterable[int]) -> dict[int, tuple[str, str | None, bool]]:
+    """Message id → (public id, author's display name, deleted?): what a notification may name."""
+    ids = sorted(set(message_ids))
+    if not ids:
+        return {}
+    query = (
+        Message.select(Message.id, Message.public_id, Message.deleted_at, Account.display_name)
+        .join(Account, peewee.JOIN.LEFT_OUTER, on=(Message.author == Account.id))
+        .where(Message.id.in_(ids))
+    )
+    out: dict[int, tuple[str, str | None, bool]] = {}
+    for row in query.objects():
+        out[row.id] = (row.public_id, row.display_name, row.deleted_at is not None)
+    return out
+
+
+def delete_notifications_done_before(cutoff: dt.datetime) -> int:
+    """Forget delivered, undeliverable and cancelled rows older than ``cutoff``."""
+    return (
+        Notification.delete()
+        .where((Notification.status != "pending") & (Notification.created_at < cutoff))
+        .execute()
+    )

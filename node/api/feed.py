@@ -1,0 +1,326 @@
+"""The encrypted class feed: group keys, posts, replies, read receipts, attachments."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from quart import Response, current_app, request
+
+from node.api import Api, actor, call, ok
+from node.api.schema import Body, array, boolean, integer, obj, string
+from node.errors import N_, Invalid
+from node.services import blobs, feed, groups, posts
+from node.urlids import MAX_ID
+
+_MESSAGE_ID = "<string(length=22):message_id>"
+_RANGE = re.compile(r"bytes=([0-9]{1,15})-([0-9]{0,15})")
+
+GROUP_WRITE = Body(
+    "GroupEntries",
+    {
+        "entries": array(
+            "signed log entries continuing the head (docs/protocol/e2e-groups.md §2)", max_items=200
+        ),
+        "envelopes": array("epoch keys sealed to members (§3)"),
+    },
+)
+ENVELOPES = Body("Envelopes", {"envelopes": array("epoch keys sealed to members (§3)")})
+NEW_POST = Body(
+    "NewPost",
+    {
+        "message": obj("signed, encrypted message (§5)"),
+        "keys": array("recipient mode: the message key sealed to each recipient", required=False),
+        "children": array(
+            "ids of the children whose families the post is for; none: the class",
+            required=False,
+            max_items=100,
+        ),
+        "blobs": array("ids of uploaded attachments", required=False, max_items=60),
+        "comments_enabled": boolean(required=False),
+    },
+)
+EDIT_POST = Body(
+    "EditPost",
+    {
+        "message": obj("the new version, same id, version + 1"),
+        "keys": array(required=False),
+        "blobs": array("attachments kept or added", required=False, max_items=60),
+    },
+)
+REPLY = Body("Reply", {"message": obj("a comment or reaction (§5)"), "keys": array(required=False)})
+TOGGLE = Body("Toggle", {"enabled": boolean()})
+NEW_BLOB = Body("NewBlob", {"size": integer(16, 2**53 - 1, description="ciphertext size in bytes")})
+BLOB_DONE = Body(
+    "BlobDone", {"sha256": string(43, description="SHA-256 of the ciphertext, base64url")}
+)
+
+
+def _cursor(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        raise Invalid(N_("%(name)s must be a positive whole number."), field=name, name=name)
+    return int(raw)
+
+
+def register(api: Api) -> None:
+    @api.operation(
+        "GET",
+        "/classes/<id:class_id>/group",
+        summary="The class's signed log and my sealed keys",
+        tag="feed",
+    )
+    async def get_group(class_id: int) -> Any:
+        return ok(await call(groups.group_view, actor(), class_id))
+
+    @api.operation(
+        "POST",
+        "/classes/<id:class_id>/group",
+        summary="Set up the class's keys (teacher)",
+        body=GROUP_WRITE,
+        tag="feed",
+    )
+    async def create_group(class_id: int, data: dict[str, Any]) -> Any:
+        group = await call(
+            groups.create_group, actor(), class_id, data["entries"], data["envelopes"]
+        )
+        return ok({"group": group}, 201)
+
+    @api.operation(
+        "POST",
+        "/classes/<id:class_id>/group/entries",
+        summary="Approve, remove, rotate (teacher)",
+        body=GROUP_WRITE,
+        tag="feed",
+    )
+    async def append_entries(class_id: int, data: dict[str, Any]) -> Any:
+        head = await call(
+            groups.append_entries, actor(), class_id, data["entries"], data["envelopes"]
+        )
+        return ok({"head_seq": head}, 201)
+
+    @api.operation(
+        "POST",
+        "/classes/<id:class_id>/group/envelopes",
+        summary="Re-share class keys (teacher)",
+        body=ENVELOPES,
+        tag="feed",
+    )
+    async def add_envelopes(class_id: int, data: dict[str, Any]) -> Any:
+        await call(groups.add_envelopes, actor(), class_id, data["envelopes"])
+        return ok({"ok": True}, 201)
+
+    @api.operation(
+        "GET",
+        "/feed",
+        summary="My timeline across my children's classes (?before=&limit=&child=)",
+        tag="feed",
+    )
+    async def my_feed() -> Any:
+        limit, child = _cursor("limit"), _cursor("child")
+        return ok(
+            await call(feed.my_feed, actor(), before=_cursor("before"), limit=limit, child_id=child)
+        )
+
+    @api.operation(
+        "GET",
+        "/classes/<id:class_id>/posts",
+        summary="A class's posts (?before=&limit=)",
+        tag="feed",
+    )
+    async def class_posts(class_id: int) -> Any:
+        return ok(
+            await call(
+                feed.class_feed, actor(), class_id, before=_cursor("before"), limit=_cursor("limit")
+            )
+        )
+
+    @api.operation(
+        "POST",
+        "/classes/<id:class_id>/posts",
+        summary="Post to the class (teacher)",
+        body=NEW_POST,
+        tag="feed",
+    )
+    async def create_post(class_id: int, data: dict[str, Any]) -> Any:
+        posted = await call(
+            posts.create_post, actor(), class_id, data["message"], keys=data["keys"], children=data["children"],
+            blobs=data["blobs"], comments_enabled=True if data["comments_enabled"] is None else data["comments_enabled"],
+        )  # fmt: skip
+        _announce(posted)
+        return ok({"id": posted.message}, 201)
+
+    @api.operation(
+        "PUT",
+        f"/classes/<id:class_id>/posts/{_MESSAGE_ID}",
+        summary="Edit my post",
+        body=EDIT_POST,
+        tag="feed",
+    )
+    async def edit_post(class_id: int, message_id: str, data: dict[str, Any]) -> Any:
+        posted = await call(
+            posts.edit_post,
+            actor(),
+            class_id,
+            message_id,
+            data["message"],
+            keys=data["keys"],
+            blobs=data["blobs"],
+        )
+        _announce(posted)
+        return ok({"id": posted.message})
+
+    @api.operation(
+        "DELETE",
+        f"/classes/<id:class_id>/messages/{_MESSAGE_ID}",
+        summary="Delete a post or comment",
+        tag="feed",
+    )
+    async def delete_message(class_id: int, message_id: str) -> Any:
+        _announce(await call(posts.delete_message, actor(), class_id, message_id))
+        return ok({"ok": True})
+
+    @api.operation(
+        "POST",
+        f"/classes/<id:class_id>/posts/{_MESSAGE_ID}/replies",
+        summary="Comment or react",
+        body=REPLY,
+        tag="feed",
+    )
+    async def reply(class_id: int, message_id: str, data: dict[str, Any]) -> Any:
+        posted = await call(
+            posts.add_reply, actor(), class_id, message_id, data["message"], keys=data["keys"]
+        )
+        _announce(posted)
+        return ok({"id": posted.message}, 201)
+
+    @api.operation(
+        "PUT",
+        f"/classes/<id:class_id>/posts/{_MESSAGE_ID}/comments",
+        summary="Comments on or off for a post (teacher)",
+        body=TOGGLE,
+        tag="feed",
+    )
+    async def post_comments(class_id: int, message_id: str, data: dict[str, Any]) -> Any:
+        await call(posts.set_comments, actor(), class_id, data["enabled"], message_id)
+        return ok({"enabled": data["enabled"]})
+
+    @api.operation(
+        "PUT",
+        "/classes/<id:class_id>/comments",
+        summary="Comments on or off for the class (teacher)",
+        body=TOGGLE,
+        tag="feed",
+    )
+    async def class_comments(class_id: int, data: dict[str, Any]) -> Any:
+        await call(posts.set_comments, actor(), class_id, data["enabled"])
+        return ok({"enabled": data["enabled"]})
+
+    @api.operation(
+        "POST",
+        f"/classes/<id:class_id>/posts/{_MESSAGE_ID}/read",
+        summary="I have read this post",
+        tag="feed",
+    )
+    async def mark_read(class_id: int, message_id: str) -> Any:
+        await call(feed.mark_read, actor(), class_id, message_id)
+        return ok({"ok": True})
+
+    @api.operation(
+        "GET",
+        f"/classes/<id:class_id>/posts/{_MESSAGE_ID}/receipts",
+        summary="Who has read my post (teacher)",
+        tag="feed",
+    )
+    async def receipts(class_id: int, message_id: str) -> Any:
+        return ok(await call(feed.receipts, actor(), class_id, message_id))
+
+    @api.operation(
+        "POST",
+        f"/classes/<id:class_id>/posts/{_MESSAGE_ID}/remind",
+        summary="Remind those who have not read (teacher)",
+        tag="feed",
+    )
+    async def remind(class_id: int, message_id: str) -> Any:
+        unread = await call(feed.remind_unread, actor(), class_id, message_id)
+        return ok({"reminded": len(unread)})
+
+    @api.operation(
+        "POST",
+        "/classes/<id:class_id>/blobs",
+        summary="Start an encrypted upload",
+        body=NEW_BLOB,
+        tag="files",
+    )
+    async def start_upload(class_id: int, data: dict[str, Any]) -> Any:
+        return ok(await call(blobs.start_upload, actor(), class_id, data["size"]), 201)
+
+    @api.operation(
+        "PUT",
+        "/blobs/<string(length=22):blob_id>",
+        summary="Send the next part (?offset=, application/octet-stream)",
+        tag="files",
+    )
+    async def upload_part(blob_id: str) -> Any:
+        if request.mimetype != "application/octet-stream":
+            raise Invalid(N_("Send the part as application/octet-stream."))
+        raw = request.args.get("offset", "")
+        offset = int(raw) if raw.isdigit() and len(raw) < 16 else -1
+        data = await request.get_data(as_text=False)
+        assert isinstance(data, bytes)
+        return ok(await call(blobs.append_part, actor(), blob_id, offset, data))
+
+    @api.operation(
+        "POST",
+        "/blobs/<string(length=22):blob_id>/complete",
+        summary="Finish an upload",
+        body=BLOB_DONE,
+        tag="files",
+    )
+    async def complete_upload(blob_id: str, data: dict[str, Any]) -> Any:
+        return ok(await call(blobs.complete_upload, actor(), blob_id, data["sha256"]))
+
+    @api.operation(
+        "GET",
+        "/blobs/<string(length=22):blob_id>",
+        summary="Download ciphertext (supports Range)",
+        tag="files",
+    )
+    async def download(blob_id: str) -> Any:
+        blob = await call(blobs.readable_blob, actor(), blob_id)
+        start, end, status = 0, blob.size, 200
+        header = request.headers.get("Range")
+        if header:
+            match = _RANGE.fullmatch(header.strip())
+            if match is None or int(match[1]) >= blob.size:
+                return Response("", 416, {"Content-Range": f"bytes */{blob.size}"})
+            start = int(match[1])
+            end = min(blob.size, int(match[2]) + 1) if match[2] else blob.size
+            if end <= start:
+                return Response("", 416, {"Content-Range": f"bytes */{blob.size}"})
+            status = 206
+
+        async def body() -> Any:
+            # in 1 MiB reads, so a 200 MB video never sits in memory whole
+            for offset in range(start, end, 1 << 20):
+                yield await call(blobs.read_range, blob, offset, min(end, offset + (1 << 20)))
+
+        response = Response(body(), status, mimetype="application/octet-stream")
+        response.headers["Content-Length"] = str(end - start)
+        response.headers["Accept-Ranges"] = "bytes"
+        response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+        if status == 206:
+            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+        return response
+
+
+def _announce(posted: posts.Posted) -> None:
+    """Tell the open pages of every recipient (server-sent events); ids only, never content."""
+    publish = current_app.extensions.get("carnet_live_publish")
+    if publish is not None:
+        publish(
+            posted.recipients,
+            {"type": posted.kind, "class_id": posted.class_id, "message": posted.message},
+        )

@@ -1,0 +1,175 @@
+"""The class-feed half of the Python reference client: what a teacher's or parent's browser does.
+
+The demo seeding, the tests and the benchmarks use these functions to act
+exactly as ``web/static/js/pages/feed.js`` does: set up a class's group,
+approve and remove members, open epoch keys, and encrypt or decrypt posts,
+comments and reactions.  They work on the JSON the node's API returns.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from node.e2e import groups as g
+from node.e2e import messages as m
+from node.e2e.encoding import b64url_decode
+from node.e2e.keys import AccountKeys
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _append(
+    keys: AccountKeys,
+    log: list[dict[str, Any]],
+    op: str,
+    body: dict[str, Any],
+    group: str | None = None,
+) -> dict[str, Any]:
+    """Sign the next entry of ``log`` and append it (``group`` only for the first)."""
+    group = log[0]["group"] if log else group
+    assert group is not None
+    prev = g.entry_hash(log[-1]) if log else None
+    entry = g.make_entry(keys.sign_sk, keys.sign_pk, group, len(log), prev, op, body, _now())
+    log.append(entry)
+    return entry
+
+
+def setup_group(
+    keys: AccountKeys, me: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
+    """The teacher's first visit: create, add themselves, epoch 0 (a cut), their envelope."""
+    group, key = g.new_group_id(), g.new_epoch_key()
+    log: list[dict[str, Any]] = []
+    _append(keys, log, "create", g.create_body([keys.sign_pk]), group)
+    _append(keys, log, "add", g.add_body(me, "teacher", keys.sign_pk, keys.enc_pk))
+    _append(keys, log, "rotate", g.rotate_body(group, 0, key, [me], None))
+    return log, [g.seal_epoch_key(group, 0, key, me, keys.enc_pk)], key
+
+
+def approve(
+    keys: AccountKeys, log: list[dict[str, Any]], candidates: list[dict[str, Any]], epoch_key: bytes
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``add`` entries for candidates (as the node lists them) and the current epoch key sealed to each."""
+    log = list(log)
+    state = g.verify_log(log)
+    epoch = state.current_epoch
+    assert epoch is not None
+    new, envelopes = [], []
+    for c in candidates:
+        sign_pk, enc_pk = (
+            b64url_decode(c["sign_pk"], length=32),
+            b64url_decode(c["enc_pk"], length=32),
+        )
+        new.append(_append(keys, log, "add", g.add_body(c["member"], c["role"], sign_pk, enc_pk)))
+        envelopes.append(g.seal_epoch_key(state.group, epoch.epoch, epoch_key, c["member"], enc_pk))
+    return new, envelopes
+
+
+def remove(
+    keys: AccountKeys,
+    log: list[dict[str, Any]],
+    members: list[str],
+    epoch_key: bytes,
+    *,
+    cut: bool = False,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
+    """``remove`` entries then a ``rotate`` sealed to everyone left (also: a new school year with ``cut``)."""
+    log = list(log)
+    new = [_append(keys, log, "remove", g.remove_body(member)) for member in members]
+    state = g.verify_log(log)
+    number = len(state.epochs)
+    key = g.new_epoch_key()
+    to = state.active_members()
+    new.append(
+        _append(
+            keys,
+            log,
+            "rotate",
+            g.rotate_body(state.group, number, key, to, None if cut else epoch_key),
+        )
+    )
+    envelopes = [
+        g.seal_epoch_key(
+            state.group, number, key, mid, b64url_decode(state.members[mid].enc_pk, length=32)
+        )
+        for mid in to
+    ]
+    return new, envelopes, key
+
+
+def open_epoch_keys(
+    view: dict[str, Any], keys: AccountKeys
+) -> tuple[g.GroupState, dict[int, bytes]]:
+    """Verify the log the node served and open every epoch key this member can reach."""
+    state = g.verify_log(view["entries"])
+    me = view["me"]
+    found: dict[int, bytes] = {}
+    for envelope in sorted(view["envelopes"], key=lambda e: -e["epoch"]):
+        if envelope["epoch"] in found:
+            continue
+        commit = state.epochs[envelope["epoch"]].commit
+        key = g.open_epoch_key(state.group, envelope, me, keys.enc_sk, keys.enc_pk, commit)
+        found.update(g.epoch_keys_from(state, envelope["epoch"], key))
+    return state, found
+
+
+def encrypt(
+    keys: AccountKeys, me: str, state: g.GroupState, epoch_keys: dict[int, bytes], kind: str,
+    body: dict[str, Any], *, parent: str | None = None, to: list[str] | None = None,
+    message_id: str | None = None, version: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    """The request body members ``message`` (and ``keys`` for recipient mode) for a post or reply."""
+    message_id = message_id or m.new_message_id()
+    if to is None:
+        epoch = state.current_epoch
+        assert epoch is not None
+        key = m.message_key_from_epoch(
+            epoch_keys[epoch.epoch], state.group, epoch.epoch, message_id
+        )
+        sealed = m.encrypt_message(
+            sign_sk=keys.sign_sk, sign_pk=keys.sign_pk, author=me, group=state.group, kind=kind, body=body,
+            message_key=key, epoch=epoch.epoch, parent=parent, message_id=message_id, version=version, at=_now(),
+        )  # fmt: skip
+        return {"message": sealed.wire()}
+    key = secrets.token_bytes(32)
+    sealed = m.encrypt_message(
+        sign_sk=keys.sign_sk, sign_pk=keys.sign_pk, author=me, group=state.group, kind=kind, body=body,
+        message_key=key, epoch=None, to=to, parent=parent, message_id=message_id, version=version, at=_now(),
+    )  # fmt: skip
+    sealed_keys = [
+        m.seal_message_key(
+            state.group, message_id, key, mid, b64url_decode(state.members[mid].enc_pk, length=32)
+        )
+        for mid in sorted(to)
+    ]
+    return {"message": sealed.wire(), "keys": sealed_keys}
+
+
+def decrypt(
+    item: dict[str, Any],
+    state: g.GroupState,
+    epoch_keys: dict[int, bytes],
+    keys: AccountKeys,
+    me: str,
+) -> dict[str, Any]:
+    """Open a feed item's message (or reply) as the browser does; raises MessageError or EpochKeyError."""
+    wire, header = item["message"], item["message"]["header"]
+    if not state.signer_is_member(header["author"], header["by"]):
+        raise m.MessageError("signed by a key the class log does not give to its author")
+    if header["epoch"] is not None:
+        if header["epoch"] not in epoch_keys:
+            raise g.EpochKeyError("no key for this epoch (before you joined this school year)")
+        key = m.message_key_from_epoch(
+            epoch_keys[header["epoch"]], state.group, header["epoch"], header["id"]
+        )
+    else:
+        if item.get("key") is None:
+            raise m.MessageError("this message is not addressed to you")
+        key = m.open_message_key(
+            state.group, header["id"], item["key"], me, keys.enc_sk, keys.enc_pk
+        )
+    return m.decrypt_message(wire, key)

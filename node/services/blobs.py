@@ -1,0 +1,142 @@
+"""Encrypted attachment uploads and downloads.
+
+Who may do what:
+- an approved member of a class uploads ciphertext for a post or comment of
+  theirs: declare the size, send parts in order, then the SHA-256 the
+  client computed; the node checks both before the blob can be attached;
+- a member who can see the message a blob belongs to downloads it, by
+  ranges (video seeking); the uploader may read their own unattached blob;
+- uploads never attached within a day are deleted by housekeeping.
+The node never sees a key, a name or a type: the descriptor is inside the
+encrypted message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from node.e2e.encoding import b64url_encode
+from node.errors import N_, Conflict, Invalid, NotFound
+from node.services import groups
+from node.services.context import Actor, ServiceContext
+from node.services.posts import blob_store, can_see
+from node.storage import feed as store
+from node.storage.db import write_transaction
+
+STALE_AFTER = dt.timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    id: str
+    size: int
+    received: int
+    complete: bool
+    #: largest part the node accepts in one request
+    part_bytes: int
+
+
+def _info(ctx: ServiceContext, blob: Any) -> BlobInfo:
+    part = ctx.config.max_request_bytes
+    return BlobInfo(blob.public_id, blob.size, blob.received, blob.status == "complete", part)
+
+
+def start_upload(ctx: ServiceContext, actor: Actor, class_id: int, size: Any) -> BlobInfo:
+    limit = ctx.config.max_attachment_bytes
+    if type(size) is not int or not 16 <= size <= limit:
+        raise Invalid(
+            N_("An attachment must be at most %(mb)s MB."), field="size", mb=str(limit // 1_000_000)
+        )
+    with write_transaction():
+        a = groups.require_member(ctx, actor, class_id)
+        blob = store.Blob.create(
+            public_id=b64url_encode(secrets.token_bytes(16)), owner=actor.account_id, group=a.group,
+            size=size, received=0, status="uploading", created_at=ctx.now(),
+        )  # fmt: skip
+        return _info(ctx, blob)
+
+
+def _own_upload(actor: Actor, blob_id: str) -> Any:
+    blob = store.select_blob(blob_id, lock=True)
+    if blob is None or blob.owner_id != actor.account_id:
+        raise NotFound(N_("No such upload."))
+    return blob
+
+
+def append_part(
+    ctx: ServiceContext, actor: Actor, blob_id: str, offset: Any, data: bytes
+) -> BlobInfo:
+    """Write the next part; a part already written (a retry) is accepted again at its offset."""
+    if type(offset) is not int or offset < 0:
+        raise Invalid(N_("The offset must be a whole number."), field="offset")
+    if not data or len(data) > ctx.config.max_request_bytes:
+        raise Invalid(N_("A part must not be empty."), field="body")
+    with write_transaction():
+        blob = _own_upload(actor, blob_id)
+        if blob.status != "uploading":
+            raise Conflict(N_("This upload is already complete."))
+        if offset > blob.received:
+            raise Conflict(N_("Parts must be sent in order; the node has %(received)s bytes."),
+                           received=str(blob.received))  # fmt: skip
+        if offset + len(data) > blob.size:
+            raise Invalid(N_("This part goes beyond the declared size."), field="body")
+        blob.received = blob_store(ctx).append(blob.public_id, offset, data)
+        blob.save()
+        return _info(ctx, blob)
+
+
+def complete_upload(ctx: ServiceContext, actor: Actor, blob_id: str, sha256: Any) -> BlobInfo:
+    with write_transaction():
+        blob = _own_upload(actor, blob_id)
+        if blob.status == "complete":
+            return _info(ctx, blob)
+        if blob.received != blob.size:
+            raise Conflict(N_("The upload is incomplete: %(received)s of %(size)s bytes."),
+                           received=str(blob.received), size=str(blob.size))  # fmt: skip
+        if not isinstance(sha256, str) or blob_store(ctx).sha256(blob.public_id) != sha256:
+            raise Invalid(N_("The uploaded bytes do not match their checksum; upload the file again."),
+                          field="sha256")  # fmt: skip
+        blob.sha256, blob.status, blob.completed_at = sha256, "complete", ctx.now()
+        blob.save()
+        return _info(ctx, blob)
+
+
+@dataclass(frozen=True)
+class Readable:
+    id: str
+    size: int
+
+
+def readable_blob(ctx: ServiceContext, actor: Actor, blob_id: str) -> Readable:
+    """Check that the actor may read a blob; NotFound otherwise (no existence oracle)."""
+    blob = store.select_blob(blob_id)
+    if blob is None or blob.status != "complete":
+        raise NotFound(N_("No such file."))
+    if blob.owner_id == actor.account_id:
+        return Readable(blob.public_id, blob.size)
+    if blob.message_id is None:
+        raise NotFound(N_("No such file."))
+    message = blob.message
+    post = message.parent if message.parent_id else message
+    a = groups.access(ctx, actor, post.group.school_class_id)
+    if not a.is_member or message.deleted_at is not None or not can_see(a, post):
+        raise NotFound(N_("No such file."))
+    return Readable(blob.public_id, blob.size)
+
+
+def read_range(ctx: ServiceContext, blob: Readable, start: int, end: int) -> bytes:
+    return blob_store(ctx).read(blob.id, start, end)
+
+
+def purge_stale_uploads(ctx: ServiceContext) -> int:
+    """Housekeeping: delete uploads never attached to a message within a day."""
+    with write_transaction():
+        stale = store.select_stale_blobs(ctx.now() - STALE_AFTER)
+        for blob in stale:
+            blob.delete_instance()
+    for blob in stale:
+        blob_store(ctx).delete(blob.public_id)
+    return len(stale)

@@ -1,0 +1,298 @@
+"""Reading class feeds: a guardian's timeline, a class's posts, read receipts and reminders.
+
+Who may see what:
+- a guardian sees posts of the classes of their children where the teacher
+  approved their keys: posts to the whole class, and posts addressed to one
+  of their own children; each post is labelled with its class and the child
+  (or children) it concerns for them;
+- the class's teacher sees every post of the class, and for their posts who
+  has read them and who has not (per child, per guardian), and can remind
+  those who have not, at most once an hour per post.
+Items carry ciphertext, the reader's own sealed key and names; the browser
+decrypts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.errors import N_, Invalid, NotFound, PermissionDenied, RateLimited
+from node.services import groups, notifications
+from node.services.context import Actor, ServiceContext
+from node.services.posts import can_see
+from node.storage import directory as directory_store
+from node.storage import feed as store
+from node.storage import groups as group_store
+from node.storage.db import write_transaction
+
+PAGE_SIZE = 20
+MAX_PAGE = 50
+REMIND_EVERY = dt.timedelta(hours=1)
+
+
+@dataclass
+class Reply:
+    id: str
+    kind: str
+    author_name: str
+    created_at: dt.datetime
+    message: dict[str, Any]
+    key: dict[str, Any] | None
+    can_delete: bool
+
+
+@dataclass
+class FeedItem:
+    id: str
+    class_id: int
+    class_name: str
+    #: first names of the children this post concerns for the reader
+    children: list[str]
+    #: true when addressed to chosen children's families, not the whole class
+    targeted: bool
+    author_name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    comments_enabled: bool
+    message: dict[str, Any]
+    key: dict[str, Any] | None
+    read: bool
+    can_edit: bool
+    replies: list[Reply] = field(default_factory=list)
+    #: teacher only: (guardians who read, guardians addressed)
+    receipts: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    items: list[FeedItem]
+    next_before: int | None
+    #: classes whose teacher has not approved the reader yet (their names)
+    waiting: list[str]
+
+
+def _limit(raw: Any) -> int:
+    if raw is None:
+        return PAGE_SIZE
+    if type(raw) is not int or not 1 <= raw <= MAX_PAGE:
+        raise Invalid(N_("limit must be between 1 and 50."), field="limit")
+    return raw
+
+
+def _wire(row: Any) -> dict[str, Any]:
+    return {"header": json.loads(row.header), "ct": row.ct, "sig": row.sig}
+
+
+def _page(
+    ctx: ServiceContext,
+    actor: Actor,
+    posts: list[Any],
+    limit: int,
+    accesses: dict[int, groups.Access],
+) -> tuple[list[FeedItem], int | None]:
+    more = len(posts) > limit
+    posts = posts[:limit]
+    ids = [p.id for p in posts]
+    children_of = store.children_of_messages(ids)
+    replies = store.select_replies(ids)
+    mine_by_group = {a.group.id: a for a in accesses.values()}
+    keys: dict[int, str] = {}
+    for a in accesses.values():
+        keys.update(store.sealed_keys_for(ids + [r.id for r in replies], a.me))
+    reads = store.read_by(ids)
+    names = {c.id: c.first_name for a in accesses.values() for c in a.school_class.children}
+    items = []
+    for post in posts:
+        a = mine_by_group[post.group_id]
+        addressed = children_of.get(post.id, [])
+        mine = a.my_children if not addressed else [c for c in addressed if c in a.my_children]
+        label_ids = addressed if a.is_teacher and addressed else mine
+        item = FeedItem(
+            id=post.public_id, class_id=a.school_class.id, class_name=a.school_class.name,
+            children=[names[c] for c in label_ids if c in names], targeted=bool(addressed),
+            author_name=post.author.display_name if post.author else "", created_at=post.created_at,
+            updated_at=post.updated_at, version=post.version,
+            comments_enabled=post.comments_enabled and a.school_class.comments_enabled,
+            message=_wire(post), key=json.loads(keys[post.id]) if post.id in keys else None,
+            read=actor.account_id in reads.get(post.id, {}), can_edit=post.author_id == actor.account_id,
+        )  # fmt: skip
+        for r in replies:
+            if r.parent_id == post.id:
+                item.replies.append(Reply(
+                    r.public_id, r.kind, r.author.display_name if r.author else "", r.created_at, _wire(r),
+                    json.loads(keys[r.id]) if r.id in keys else None,
+                    r.author_id == actor.account_id or (a.is_teacher and r.kind == "comment"),
+                ))  # fmt: skip
+        if a.is_teacher:
+            audience = _audience_accounts(ctx, a, addressed)
+            read = len(set(reads.get(post.id, {})) & audience)
+            item.receipts = (read, len(audience))
+        items.append(item)
+    return items, (posts[-1].id if more and posts else None)
+
+
+def _audience_accounts(ctx: ServiceContext, a: groups.Access, addressed: list[int]) -> set[int]:
+    """Approved guardians a post reaches."""
+    members = {
+        m.account_id
+        for m in group_store.select_members(a.group.id)
+        if m.active and m.role == "guardian"
+    }
+    if not addressed:
+        return {i for i in members if i}
+    wanted = set()
+    for child in a.school_class.children:
+        if child.id in addressed:
+            wanted |= {link.account_id for link in child.guardianships}
+    return {i for i in members if i} & wanted
+
+
+def my_feed(
+    ctx: ServiceContext,
+    actor: Actor,
+    *,
+    before: int | None = None,
+    limit: Any = None,
+    child_id: int | None = None,
+) -> FeedPage:
+    """A guardian's one timeline across all their children's classes (or one child's)."""
+    limit = _limit(limit)
+    children = directory_store.select_children_of_guardian(actor.account_id)
+    if child_id is not None:
+        children = [c for c in children if c.id == child_id]
+        if not children:
+            raise NotFound(N_("No such child."))
+    accesses: dict[int, groups.Access] = {}
+    waiting = []
+    for class_id in sorted({c.school_class_id for c in children}):
+        a = groups.access(ctx, actor, class_id)
+        if a.group is not None and a.is_member:
+            accesses[class_id] = a
+        else:
+            waiting.append(a.school_class.name)
+    child_ids = [c.id for c in children]
+    posts = store.select_posts(
+        [a.group.id for a in accesses.values()], before=before, limit=limit + 1, child_ids=child_ids
+    )
+    if child_id is not None:
+        # one child's view: whole-class posts of that child's class, and posts about them
+        posts = [
+            p
+            for p in posts
+            if not store.children_of_message(p.id) or child_id in store.children_of_message(p.id)
+        ]
+    items, next_before = _page(ctx, actor, posts, limit, accesses)
+    return FeedPage(items, next_before, waiting)
+
+
+def class_feed(
+    ctx: ServiceContext,
+    actor: Actor,
+    class_id: int,
+    *,
+    before: int | None = None,
+    limit: Any = None,
+) -> FeedPage:
+    """One class's posts: all of them for its teacher, those addressed to them for a guardian."""
+    limit = _limit(limit)
+    a = groups.access(ctx, actor, class_id)
+    if a.group is None or not a.is_member:
+        return FeedPage([], None, [a.school_class.name])
+    posts = store.select_posts(
+        [a.group.id],
+        before=before,
+        limit=limit + 1,
+        child_ids=None if a.is_teacher else a.my_children,
+    )
+    items, next_before = _page(ctx, actor, posts, limit, {class_id: a})
+    return FeedPage(items, next_before, [])
+
+
+def _post_for(
+    ctx: ServiceContext, actor: Actor, class_id: int, post_id: str
+) -> tuple[groups.Access, Any]:
+    a = groups.access(ctx, actor, class_id)
+    post = store.select_message(a.group.id, post_id) if a.group else None
+    if (
+        post is None
+        or post.deleted_at is not None
+        or post.kind != "post"
+        or not a.is_member
+        or not can_see(a, post)
+    ):
+        raise NotFound(N_("No such post."))
+    return a, post
+
+
+def mark_read(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> None:
+    with write_transaction():
+        _, post = _post_for(ctx, actor, class_id, post_id)
+        store.ReadReceipt.insert(
+            message=post, account=actor.account_id, read_at=ctx.now()
+        ).on_conflict_ignore().execute()
+
+
+@dataclass(frozen=True)
+class GuardianRead:
+    name: str
+    read_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ChildReads:
+    child: str
+    guardians: list[GuardianRead]
+
+
+@dataclass(frozen=True)
+class Receipts:
+    post: str
+    read: int
+    total: int
+    children: list[ChildReads]
+    reminded_at: dt.datetime | None
+
+
+def receipts(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> Receipts:
+    a, post = _post_for(ctx, actor, class_id, post_id)
+    if not a.is_teacher:
+        raise PermissionDenied(N_("Only the class's teacher sees who has read a post."))
+    addressed = store.children_of_message(post.id)
+    audience = _audience_accounts(ctx, a, addressed)
+    reads = store.read_by([post.id]).get(post.id, {})
+    children = []
+    for child in sorted(a.school_class.children, key=lambda c: (c.first_name, c.id)):
+        if addressed and child.id not in addressed:
+            continue
+        rows = [
+            GuardianRead(link.account.display_name, reads.get(link.account_id))
+            for link in child.guardianships
+            if link.account_id in audience
+        ]
+        if rows:
+            children.append(ChildReads(f"{child.first_name} {child.last_name}", rows))
+    read = len(set(reads) & audience)
+    return Receipts(post.public_id, read, len(audience), children, post.reminded_at)
+
+
+def remind_unread(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> list[int]:
+    """Notify again every addressed guardian who has not read the post; returns them."""
+    with write_transaction():
+        a, post = _post_for(ctx, actor, class_id, post_id)
+        if not a.is_teacher:
+            raise PermissionDenied(N_("Only the class's teacher can send reminders."))
+        now = ctx.now()
+        if post.reminded_at and now - post.reminded_at < REMIND_EVERY:
+            raise RateLimited(N_("A reminder was sent less than an hour ago."), retry_after=3600)
+        audience = _audience_accounts(ctx, a, store.children_of_message(post.id))
+        unread = sorted(audience - set(store.read_by([post.id]).get(post.id, {})))
+        notifications.enqueue(
+            ctx, kind="reminder", account_ids=unread, class_id=class_id, message_id=post.id
+        )
+        post.reminded_at = now
+        post.save()
+        return unread

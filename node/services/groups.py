@@ -1,0 +1,413 @@
+"""A class's encrypted group: its signed membership log, members and sealed epoch keys.
+
+Who may do what:
+- only the class's teacher (who holds the keys named on the access slips)
+  creates the group and signs entries: approving a guardian (``add``),
+  removing one (``remove`` then ``rotate``), starting a new school year;
+- the node checks every entry with the reference verifier before storing
+  it, appends only at the head, accepts an ``add`` only for the account's
+  current keys and only for the teacher or a guardian of a child of the class,
+  and requires the epoch key to be sealed to every member who should hold it;
+- a guardian of the class reads the log and their own envelopes once the
+  teacher has approved them; before that they see only that they wait.
+The node never sees an epoch key: envelopes are HPKE ciphertext.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from federation.canonical import canonical_json
+from node.e2e import groups as e2e
+from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
+from node.services import policy
+from node.services.context import Actor, ServiceContext
+from node.services.keyring import fingerprint_of
+from node.storage import accounts as account_store
+from node.storage import directory as directory_store
+from node.storage import groups as store
+from node.storage.db import write_transaction
+
+MAX_ENTRIES_PER_CALL = 200
+
+
+def member_id(ctx: ServiceContext, account_id: int) -> str:
+    """The account's id inside groups: ``<account id>@<node host>``."""
+    return f"{account_id}@{ctx.config.origin.split('://', 1)[1]}"
+
+
+def account_of_member(ctx: ServiceContext, member: str) -> int | None:
+    local, _, host = member.partition("@")
+    if host != ctx.config.origin.split("://", 1)[1] or not local.isdigit():
+        return None
+    return int(local)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A person the teacher's client should sign for: approve (add) or remove."""
+
+    account_id: int
+    member: str
+    display_name: str
+    role: str
+    sign_pk: str
+    enc_pk: str
+    fingerprint: str | None
+    children: list[str]
+
+
+@dataclass(frozen=True)
+class GroupView:
+    class_id: int
+    group: str | None
+    #: ``none`` (no group yet), ``waiting`` (not approved yet), ``member``, ``manager``
+    status: str
+    me: str
+    entries: list[dict[str, Any]]
+    envelopes: list[dict[str, Any]]
+    teacher_fingerprint: str | None
+    to_approve: list[Candidate]
+    to_remove: list[Candidate]
+
+
+def _class_for(actor: Actor, class_id: int) -> tuple[directory_store.SchoolClass, bool]:
+    """The class and whether the actor is its teacher; NotFound for strangers."""
+    school_class = directory_store.select_class(class_id)
+    if school_class is None:
+        raise NotFound(N_("No such class."))
+    if policy.can_manage_class(actor, school_class):
+        return school_class, school_class.teacher_id == actor.account_id
+    children = directory_store.select_children_of_guardian(actor.account_id)
+    if actor.is_guardian and any(c.school_class_id == class_id for c in children):
+        return school_class, False
+    raise NotFound(N_("No such class."))
+
+
+def _guardians_of_class(class_id: int) -> dict[int, list[str]]:
+    """account id → first names of their children in this class."""
+    found: dict[int, list[str]] = {}
+    for child in directory_store.select_children_of_class(class_id):
+        for link in child.guardianships:
+            found.setdefault(link.account_id, []).append(child.first_name)
+    return found
+
+
+def _candidates(
+    ctx: ServiceContext, school_class: Any, group: Any
+) -> tuple[list[Candidate], list[Candidate]]:
+    members = {m.member: m for m in store.select_members(group.id)} if group else {}
+    wanted = _guardians_of_class(school_class.id)
+    wanted.setdefault(school_class.teacher_id, [])
+    approve, remove = [], []
+    for account_id, children in sorted(wanted.items()):
+        account = account_store.select_account(account_id)
+        if (
+            account is None
+            or account.status != "active"
+            or not account.sign_pk
+            or not account.enc_pk
+        ):
+            continue
+        mid = member_id(ctx, account_id)
+        current = members.get(mid)
+        if (
+            current is None
+            or not current.active
+            or current.sign_pk != account.sign_pk
+            or current.enc_pk != account.enc_pk
+        ):
+            role = "teacher" if account_id == school_class.teacher_id else "guardian"
+            approve.append(
+                Candidate(account_id, mid, account.display_name, role, account.sign_pk, account.enc_pk,
+                          fingerprint_of(account.sign_pk), sorted(children))
+            )  # fmt: skip
+    for mid, m in members.items():
+        account_id = account_of_member(ctx, mid)
+        account = account_store.select_account(account_id) if account_id else None
+        gone = account is None or account.status != "active" or account_id not in wanted
+        if m.active and gone:
+            name = account.display_name if account else mid
+            remove.append(
+                Candidate(
+                    account_id or 0,
+                    mid,
+                    name,
+                    m.role,
+                    m.sign_pk,
+                    m.enc_pk,
+                    fingerprint_of(m.sign_pk),
+                    [],
+                )
+            )
+    return approve, remove
+
+
+def removal_pending(ctx: ServiceContext, school_class: Any, group: Any) -> bool:
+    """A member left the class (or the log says so) and the key has not changed yet."""
+    return bool(group.pending_removals) or bool(_candidates(ctx, school_class, group)[1])
+
+
+def group_view(ctx: ServiceContext, actor: Actor, class_id: int) -> GroupView:
+    school_class, is_teacher = _class_for(actor, class_id)
+    group = store.select_group_of_class(class_id)
+    me = member_id(ctx, actor.account_id)
+    account = account_store.select_account(actor.account_id)
+    teacher = account_store.select_account(school_class.teacher_id)
+    teacher_fp = fingerprint_of(teacher.sign_pk) if teacher else None
+    if group is None:
+        approve, remove = _candidates(ctx, school_class, None) if is_teacher else ([], [])
+        return GroupView(class_id, None, "none", me, [], [], teacher_fp, approve, remove)
+    mine = store.select_member(group.id, me)
+    is_member = (
+        mine is not None and mine.active and account is not None and mine.enc_pk == account.enc_pk
+    )
+    if not is_member and not is_teacher:
+        return GroupView(class_id, group.public_id, "waiting", me, [], [], teacher_fp, [], [])
+    entries = [json.loads(text) for text in store.select_entries(group.id)]
+    envelopes = (
+        [json.loads(text) for text in store.select_envelopes(group.id, me, mine.enc_pk)]
+        if mine
+        else []
+    )
+    approve, remove = _candidates(ctx, school_class, group) if is_teacher else ([], [])
+    status = "manager" if is_teacher else "member"
+    return GroupView(
+        class_id, group.public_id, status, me, entries, envelopes, teacher_fp, approve, remove
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _as_entries(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_ENTRIES_PER_CALL:
+        raise Invalid(N_("Send between 1 and 200 log entries."), field="entries")
+    return raw
+
+
+def _check_envelopes(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or len(raw) > 5000:
+        raise Invalid(N_("Envelopes must be a list."), field="envelopes")
+    for env in raw:
+        if not isinstance(env, dict) or set(env) != {"epoch", "member", "enc", "ct"}:
+            raise Invalid(N_("An envelope is malformed."), field="envelopes")
+    return raw
+
+
+def _verify(entries: list[dict[str, Any]]) -> e2e.GroupState:
+    try:
+        return e2e.verify_log(entries)
+    except e2e.GroupLogError as exc:
+        raise Invalid(
+            N_("The class log was refused: %(reason)s"), field="entries", reason=str(exc)
+        ) from exc
+
+
+def _check_adds(ctx: ServiceContext, school_class: Any, new_entries: list[dict[str, Any]]) -> None:
+    """An ``add`` names a real account of this class with the keys it has now."""
+    wanted = _guardians_of_class(school_class.id)
+    for entry in new_entries:
+        if entry["op"] != "add":
+            continue
+        body = entry["body"]
+        account_id = account_of_member(ctx, body["member"])
+        account = account_store.select_account(account_id) if account_id else None
+        expected_role = "teacher" if account_id == school_class.teacher_id else "guardian"
+        if (
+            account is None
+            or account.status != "active"
+            or (account_id not in wanted and account_id != school_class.teacher_id)
+            or body["role"] != expected_role
+        ):
+            raise Invalid(
+                N_("Only this class's teacher and its children's guardians can be approved."),
+                field="entries",
+            )
+        if body["sign_pk"] != account.sign_pk or body["enc_pk"] != account.enc_pk:
+            raise Conflict(
+                N_(
+                    "This person's keys changed since the page was loaded. Reload and approve again."
+                )
+            )
+
+
+def _store_entries(
+    ctx: ServiceContext, group: Any, state: e2e.GroupState, new: list[dict[str, Any]]
+) -> None:
+    now = ctx.now()
+    for entry in new:
+        store.GroupEntry.create(
+            group=group,
+            seq=entry["seq"],
+            op=entry["op"],
+            entry=canonical_json(entry).decode(),
+            created_at=now,
+        )
+        if entry["op"] in ("add", "remove"):
+            mid = entry["body"]["member"]
+            m = state.members[mid]
+            row = store.select_member(group.id, mid)
+            if row is None:
+                store.GroupMember.create(
+                    group=group, member=mid, account=account_of_member(ctx, mid), role=m.role,
+                    sign_pk=m.sign_pk, enc_pk=m.enc_pk, active=m.active, added_seq=entry["seq"],
+                )  # fmt: skip
+            else:
+                row.role, row.sign_pk, row.enc_pk, row.active = (
+                    m.role,
+                    m.sign_pk,
+                    m.enc_pk,
+                    m.active,
+                )
+                if entry["op"] == "add":
+                    row.added_seq = entry["seq"]
+                row.save()
+    group.head_seq, group.head_hash = state.head_seq, state.head_hash
+    group.current_epoch = state.current_epoch.epoch if state.current_epoch else None
+    group.pending_removals = len(state.pending_removals)
+    group.save()
+
+
+def _store_envelopes(
+    ctx: ServiceContext, group: Any, state: e2e.GroupState, envelopes: list[dict[str, Any]]
+) -> None:
+    now = ctx.now()
+    for env in envelopes:
+        member = state.members.get(env["member"]) if isinstance(env["member"], str) else None
+        epoch = env["epoch"]
+        if (
+            member is None
+            or not member.active
+            or type(epoch) is not int
+            or not 0 <= epoch < len(state.epochs)
+        ):
+            raise Invalid(
+                N_("An envelope is addressed to someone who is not a member."), field="envelopes"
+            )
+        if (env["member"], member.enc_pk) in store.envelope_holders(group.id, epoch):
+            continue
+        store.EpochEnvelope.create(
+            group=group, epoch=epoch, member=env["member"], enc_pk=member.enc_pk,
+            envelope=canonical_json(env).decode(), created_at=now,
+        )  # fmt: skip
+    epoch_now = state.current_epoch
+    if epoch_now is None:
+        raise Invalid(N_("A class log needs its first key."), field="entries")
+    holders = store.envelope_holders(group.id, epoch_now.epoch)
+    missing = [m for m in state.active_members() if (m, state.members[m].enc_pk) not in holders]
+    if missing:
+        raise Invalid(N_("The class key must be sealed to every member: %(members)s"), field="envelopes",
+                      members=", ".join(missing))  # fmt: skip
+
+
+def create_group(
+    ctx: ServiceContext, actor: Actor, class_id: int, entries: Any, envelopes: Any
+) -> str:
+    """The teacher's first visit: ``create``, ``add`` of the teacher, ``rotate`` 0 and their envelope."""
+    entries, envelopes = _as_entries(entries), _check_envelopes(envelopes)
+    with write_transaction():
+        school_class, is_teacher = _class_for(actor, class_id)
+        if not is_teacher:
+            raise PermissionDenied(N_("Only the class's teacher can set up its encryption keys."))
+        account = account_store.select_account(actor.account_id)
+        if store.select_group_of_class(class_id, lock=True) is not None:
+            raise Conflict(N_("This class already has its keys."))
+        state = _verify(entries)
+        if account is None or state.admins != [account.sign_pk]:
+            raise Invalid(
+                N_("The class log must be signed by the teacher's own key."), field="entries"
+            )
+        if store.E2eGroup.get_or_none(store.E2eGroup.public_id == state.group) is not None:
+            raise Conflict(N_("This group id is already used."))
+        _check_adds(ctx, school_class, entries)
+        group = store.E2eGroup.create(
+            public_id=state.group, school_class=school_class, admins=json.dumps(state.admins),
+            head_seq=0, head_hash="", created_at=ctx.now(),
+        )  # fmt: skip
+        _store_entries(ctx, group, state, entries)
+        _store_envelopes(ctx, group, state, envelopes)
+        return state.group
+
+
+def append_entries(
+    ctx: ServiceContext, actor: Actor, class_id: int, entries: Any, envelopes: Any
+) -> int:
+    """Approvals, removals, rotations: entries continuing the head, with the envelopes they need."""
+    new, envelopes = _as_entries(entries), _check_envelopes(envelopes)
+    with write_transaction():
+        school_class, is_teacher = _class_for(actor, class_id)
+        if not is_teacher:
+            raise PermissionDenied(N_("Only the class's teacher can approve or remove members."))
+        group = store.select_group_of_class(class_id, lock=True)
+        if group is None:
+            raise NotFound(N_("This class has no keys yet."))
+        first = new[0].get("seq") if isinstance(new[0], dict) else None
+        if first != group.head_seq + 1:
+            raise Conflict(
+                N_("The class log changed since the page was loaded. Reload and try again.")
+            )
+        stored = [json.loads(text) for text in store.select_entries(group.id)]
+        state = _verify(stored + new)
+        _check_adds(ctx, school_class, new)
+        _store_entries(ctx, group, state, new)
+        _store_envelopes(ctx, group, state, envelopes)
+        return state.head_seq
+
+
+def add_envelopes(ctx: ServiceContext, actor: Actor, class_id: int, envelopes: Any) -> None:
+    """Re-share: seal existing epoch keys to a member again (no log change)."""
+    envelopes = _check_envelopes(envelopes)
+    with write_transaction():
+        _, is_teacher = _class_for(actor, class_id)
+        if not is_teacher:
+            raise PermissionDenied(N_("Only the class's teacher can share the class keys."))
+        group = store.select_group_of_class(class_id, lock=True)
+        if group is None:
+            raise NotFound(N_("This class has no keys yet."))
+        state = _verify([json.loads(text) for text in store.select_entries(group.id)])
+        _store_envelopes(ctx, group, state, envelopes)
+
+
+# --------------------------------------------------------------------------- access for the feed
+
+
+@dataclass(frozen=True)
+class Access:
+    """What an actor is in a class's group, for the feed services."""
+
+    school_class: Any
+    group: Any
+    me: str
+    is_teacher: bool
+    #: ids of the actor's own children in this class (guardians)
+    my_children: list[int]
+    #: the actor is an active member holding their current keys
+    is_member: bool
+
+
+def access(ctx: ServiceContext, actor: Actor, class_id: int) -> Access:
+    """Raise NotFound for strangers; report membership for everyone else."""
+    school_class, is_teacher = _class_for(actor, class_id)
+    group = store.select_group_of_class(class_id)
+    me = member_id(ctx, actor.account_id)
+    mine = store.select_member(group.id, me) if group else None
+    account = account_store.select_account(actor.account_id)
+    is_member = bool(mine and mine.active and account and mine.enc_pk == account.enc_pk)
+    children = [
+        c.id
+        for c in directory_store.select_children_of_guardian(actor.account_id)
+        if c.school_class_id == class_id
+    ]
+    return Access(school_class, group, me, is_teacher, children, is_member)
+
+
+def require_member(ctx: ServiceContext, actor: Actor, class_id: int) -> Access:
+    found = access(ctx, actor, class_id)
+    if found.group is None:
+        raise Conflict(N_("The teacher has not set up this class's encryption keys yet."))
+    if not found.is_member:
+        raise PermissionDenied(N_("The teacher has not approved your keys for this class yet."))
+    return found

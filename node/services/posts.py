@@ -1,0 +1,371 @@
+"""Writing to a class feed: posts, edits, deletes, comments and reactions (all ciphertext).
+
+Who may do what:
+- the class's teacher posts, to the whole class (epoch key) or to the
+  families of chosen children (a key sealed to each recipient), edits and
+  deletes their posts, switches comments off for a post or the class, and
+  deletes any comment in the class;
+- an approved member (guardian or teacher) comments and reacts on a post
+  they can see, while comments are on; the author deletes their own;
+- nothing is accepted under a stale epoch, while a removal waits for its
+  rotation, or with a header that does not name the group, the author's
+  member id and key, and the expected recipients.
+The node checks the author's signature before storing (clients check it again).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from federation.canonical import canonical_json
+from node.e2e import messages as e2e
+from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
+from node.services import groups, notifications
+from node.services.context import Actor, ServiceContext
+from node.storage import feed as store
+from node.storage import groups as group_store
+from node.storage.blobstore import BlobStore
+from node.storage.db import write_transaction
+
+MAX_CT_CHARS = 200_000
+MAX_ATTACHMENTS = 30
+REACTIONS = ("👍", "❤️", "😂", "😮", "🙏", "👏")
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What the routes need after a write: ids, and whom to tell live."""
+
+    class_id: int
+    message: str
+    kind: str
+    recipients: list[int]
+
+
+def blob_store(ctx: ServiceContext) -> BlobStore:
+    return BlobStore(ctx.config.data_dir / "blobs")
+
+
+def _wire(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict) or set(raw) != {"header", "ct", "sig"}:
+        raise Invalid(
+            N_("The message must have exactly a header, a ciphertext and a signature."),
+            field="message",
+        )
+    if not isinstance(raw["ct"], str) or len(raw["ct"]) > MAX_CT_CHARS:
+        raise Invalid(N_("The message is too long."), field="message")
+    try:
+        e2e.check_header(raw["header"])
+    except e2e.MessageError as exc:
+        raise Invalid(
+            N_("The message was refused: %(reason)s"), field="message", reason=str(exc)
+        ) from exc
+    if not e2e.verify_signature(raw):
+        raise Invalid(N_("The message's signature does not verify."), field="message")
+    return raw
+
+
+def _check_author(a: groups.Access, header: dict[str, Any]) -> None:
+    me = group_store.select_member(a.group.id, a.me)
+    if header["group"] != a.group.public_id:
+        raise Invalid(N_("This message was encrypted for another class."), field="message")
+    if me is None or header["author"] != a.me or header["by"] != me.sign_pk:
+        raise Invalid(N_("This message is not signed with your current keys."), field="message")
+
+
+def _check_keying(
+    ctx: ServiceContext, a: groups.Access, header: dict[str, Any], keys: Any, to: list[str] | None
+) -> list[dict[str, Any]]:
+    """Epoch mode: the current epoch.  Recipient mode: exactly ``to``, one sealed key each."""
+    if groups.removal_pending(ctx, a.school_class, a.group):
+        raise Conflict(
+            N_("A removal is waiting for the class key to change. Reload the class page first.")
+        )
+    if to is None:
+        if header["epoch"] != a.group.current_epoch or header["to"] is not None:
+            raise Conflict(
+                N_("The class key changed since the page was loaded. Reload and try again.")
+            )
+        if keys not in (None, []):
+            raise Invalid(N_("A message to the whole class carries no sealed keys."), field="keys")
+        return []
+    if header["epoch"] is not None or header["to"] != to:
+        raise Invalid(N_("The message's recipients are not the chosen families."), field="message")
+    if not isinstance(keys, list) or len(keys) != len(to):
+        raise Invalid(N_("Send one sealed key per recipient."), field="keys")
+    members = set()
+    for sealed in keys:
+        if not isinstance(sealed, dict) or set(sealed) != {"member", "enc", "ct"}:
+            raise Invalid(N_("A sealed key is malformed."), field="keys")
+        members.add(sealed["member"])
+    if members != set(to):
+        raise Invalid(N_("Send one sealed key per recipient."), field="keys")
+    return keys
+
+
+def _audience(ctx: ServiceContext, a: groups.Access, child_ids: list[int]) -> list[str]:
+    """Member ids of the teacher and every approved guardian of these children."""
+    class_children = {c.id: c for c in a.school_class.children}
+    members = {m.member for m in group_store.select_members(a.group.id) if m.active}
+    to = {a.me}
+    for child_id in child_ids:
+        child = class_children.get(child_id)
+        if child is None:
+            raise Invalid(N_("Choose children of this class."), field="children")
+        for link in child.guardianships:
+            mid = groups.member_id(ctx, link.account_id)
+            if mid in members:
+                to.add(mid)
+    if len(to) == 1:
+        raise Invalid(N_("No approved guardian of these children yet."), field="children")
+    return sorted(to)
+
+
+def _recipients(
+    ctx: ServiceContext, a: groups.Access, to: list[str] | None, author: int
+) -> list[int]:
+    if to is None:
+        ids = [
+            m.account_id
+            for m in group_store.select_members(a.group.id)
+            if m.active and m.account_id
+        ]
+    else:
+        ids = [i for i in (groups.account_of_member(ctx, m) for m in to) if i]
+    return sorted({i for i in ids if i != author})
+
+
+def _attach(
+    ctx: ServiceContext, actor: Actor, a: groups.Access, message: Any, blob_ids: Any
+) -> None:
+    if blob_ids is None:
+        return
+    if not isinstance(blob_ids, list) or len(blob_ids) > MAX_ATTACHMENTS * 2:
+        raise Invalid(N_("Too many attachments."), field="blobs")
+    for public_id in blob_ids:
+        blob = store.select_blob(public_id, lock=True) if isinstance(public_id, str) else None
+        if blob is None or blob.owner_id != actor.account_id or blob.group_id != a.group.id:
+            raise Invalid(N_("An attachment was not uploaded to this class by you."), field="blobs")
+        if blob.status != "complete":
+            raise Invalid(N_("An attachment has not finished uploading."), field="blobs")
+        if blob.message_id not in (None, message.id):
+            raise Invalid(N_("An attachment belongs to another post."), field="blobs")
+        blob.message = message
+        blob.save()
+
+
+def _child_ids(raw: Any) -> list[int]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > 100 or not all(type(i) is int for i in raw):
+        raise Invalid(N_("Children must be a list of ids."), field="children")
+    return sorted(set(raw))
+
+
+def create_post(
+    ctx: ServiceContext, actor: Actor, class_id: int, message: Any, *,
+    keys: Any = None, children: Any = None, blobs: Any = None, comments_enabled: Any = True,
+) -> Posted:  # fmt: skip
+    wire = _wire(message)
+    header = wire["header"]
+    child_ids = _child_ids(children)
+    if type(comments_enabled) is not bool:
+        raise Invalid(N_("comments_enabled must be true or false."), field="comments_enabled")
+    with write_transaction():
+        a = groups.require_member(ctx, actor, class_id)
+        if not a.is_teacher:
+            raise PermissionDenied(N_("Only the class's teacher posts to the class."))
+        _check_author(a, header)
+        if header["kind"] != "post" or header["version"] != 1:
+            raise Invalid(N_("A new post has kind post and version 1."), field="message")
+        to = _audience(ctx, a, child_ids) if child_ids else None
+        sealed = _check_keying(ctx, a, header, keys, to)
+        if store.select_message(a.group.id, header["id"]) is not None:
+            raise Conflict(N_("A message with this id already exists."))
+        now = ctx.now()
+        row = store.Message.create(
+            group=a.group, public_id=header["id"], kind="post", author=actor.account_id, author_member=a.me,
+            epoch=header["epoch"], version=1, header=canonical_json(header).decode(), ct=wire["ct"],
+            sig=wire["sig"], comments_enabled=comments_enabled, created_at=now, updated_at=now,
+        )  # fmt: skip
+        for child_id in child_ids:
+            store.MessageChild.create(message=row, child=child_id)
+        for key in sealed:
+            store.MessageKey.create(
+                message=row, member=key["member"], sealed=canonical_json(key).decode()
+            )
+        _attach(ctx, actor, a, row, blobs)
+        recipients = _recipients(ctx, a, to, actor.account_id)
+        notifications.enqueue(
+            ctx, kind="post", account_ids=recipients, class_id=class_id, message_id=row.id
+        )
+        return Posted(class_id, header["id"], "post", recipients)
+
+
+def _own_post(
+    ctx: ServiceContext, actor: Actor, class_id: int, public_id: str
+) -> tuple[groups.Access, Any]:
+    a = groups.require_member(ctx, actor, class_id)
+    row = store.select_message(a.group.id, public_id, lock=True)
+    if row is None or row.deleted_at is not None or row.kind != "post":
+        raise NotFound(N_("No such post."))
+    if row.author_id != actor.account_id:
+        raise PermissionDenied(N_("Only the author can change this post."))
+    return a, row
+
+
+def edit_post(
+    ctx: ServiceContext, actor: Actor, class_id: int, public_id: str, message: Any, *,
+    keys: Any = None, blobs: Any = None,
+) -> Posted:  # fmt: skip
+    """A new version of a post: same id, version + 1, re-encrypted; dropped attachments are deleted."""
+    wire = _wire(message)
+    header = wire["header"]
+    removed: list[str] = []
+    with write_transaction():
+        a, row = _own_post(ctx, actor, class_id, public_id)
+        _check_author(a, header)
+        if (
+            header["id"] != row.public_id
+            or header["kind"] != "post"
+            or header["version"] != row.version + 1
+        ):
+            raise Conflict(
+                N_("This post changed since the page was loaded. Reload and edit again.")
+            )
+        child_ids = store.children_of_message(row.id)
+        to = _audience(ctx, a, child_ids) if child_ids else None
+        sealed = _check_keying(ctx, a, header, keys, to)
+        keep = set(blobs or [])
+        for blob in store.blobs_of_message(row.id):
+            if blob.public_id not in keep:
+                removed.append(blob.public_id)
+                blob.delete_instance()
+        _attach(ctx, actor, a, row, blobs)
+        store.MessageKey.delete().where(store.MessageKey.message == row.id).execute()
+        for key in sealed:
+            store.MessageKey.create(
+                message=row, member=key["member"], sealed=canonical_json(key).decode()
+            )
+        row.header, row.ct, row.sig = canonical_json(header).decode(), wire["ct"], wire["sig"]
+        row.version, row.epoch, row.updated_at = header["version"], header["epoch"], ctx.now()
+        row.save()
+        recipients = _recipients(ctx, a, to, actor.account_id)
+    for blob_id in removed:
+        blob_store(ctx).delete(blob_id)
+    return Posted(class_id, row.public_id, "edit", recipients)
+
+
+def delete_message(ctx: ServiceContext, actor: Actor, class_id: int, public_id: str) -> Posted:
+    """Delete a post (with its replies) or a comment: ciphertext and blobs leave the node."""
+    blob_ids: list[str] = []
+    with write_transaction():
+        a = groups.access(ctx, actor, class_id)
+        row = store.select_message(a.group.id, public_id, lock=True) if a.group else None
+        if row is None or row.deleted_at is not None:
+            raise NotFound(N_("No such message."))
+        is_author = row.author_id == actor.account_id
+        if not (is_author or (a.is_teacher and row.kind != "post")):
+            raise PermissionDenied(N_("Only the author or the teacher can delete this."))
+        targets = [row] + (list(row.replies) if row.kind == "post" else [])
+        for target in targets:
+            blob_ids += [b.public_id for b in store.blobs_of_message(target.id)]
+            store.Blob.delete().where(store.Blob.message == target.id).execute()
+            store.MessageKey.delete().where(store.MessageKey.message == target.id).execute()
+            target.header = target.ct = target.sig = None
+            target.deleted_at = ctx.now()
+            target.save()
+        recipients = _recipients(ctx, a, None, actor.account_id)
+    for blob_id in blob_ids:
+        blob_store(ctx).delete(blob_id)
+    return Posted(class_id, public_id, "delete", recipients)
+
+
+def add_reply(
+    ctx: ServiceContext,
+    actor: Actor,
+    class_id: int,
+    post_id: str,
+    message: Any,
+    *,
+    keys: Any = None,
+) -> Posted:
+    """A comment or a reaction on a post the actor can see."""
+    wire = _wire(message)
+    header = wire["header"]
+    with write_transaction():
+        a = groups.require_member(ctx, actor, class_id)
+        post = store.select_message(a.group.id, post_id)
+        if (
+            post is None
+            or post.deleted_at is not None
+            or post.kind != "post"
+            or not can_see(a, post)
+        ):
+            raise NotFound(N_("No such post."))
+        _check_author(a, header)
+        if header["kind"] not in ("comment", "reaction") or header["parent"] != post.public_id:
+            raise Invalid(
+                N_("A reply must be a comment or a reaction on this post."), field="message"
+            )
+        if header["version"] != 1:
+            raise Invalid(N_("A new message has version 1."), field="message")
+        if header["kind"] == "comment" and not (
+            post.comments_enabled and a.school_class.comments_enabled
+        ):
+            raise PermissionDenied(N_("Comments are switched off for this post."))
+        post_to = None if post.epoch is not None else _stored_to(post)
+        sealed = _check_keying(ctx, a, header, keys, post_to)
+        if store.select_message(a.group.id, header["id"]) is not None:
+            raise Conflict(N_("A message with this id already exists."))
+        if header["kind"] == "reaction":
+            store.Message.delete().where(
+                (store.Message.parent == post.id) & (store.Message.kind == "reaction")
+                & (store.Message.author == actor.account_id)
+            ).execute()  # fmt: skip
+        now = ctx.now()
+        row = store.Message.create(
+            group=a.group, public_id=header["id"], kind=header["kind"], parent=post, author=actor.account_id,
+            author_member=a.me, epoch=header["epoch"], version=1, header=canonical_json(header).decode(),
+            ct=wire["ct"], sig=wire["sig"], created_at=now, updated_at=now,
+        )  # fmt: skip
+        for key in sealed:
+            store.MessageKey.create(
+                message=row, member=key["member"], sealed=canonical_json(key).decode()
+            )
+        recipients = _recipients(ctx, a, post_to, actor.account_id)
+        return Posted(class_id, header["id"], header["kind"], recipients)
+
+
+def _stored_to(post: Any) -> list[str]:
+    return list(json.loads(post.header)["to"])
+
+
+def can_see(a: groups.Access, post: Any) -> bool:
+    if a.is_teacher:
+        return True
+    children = store.children_of_message(post.id)
+    return not children or bool(set(children) & set(a.my_children))
+
+
+def set_comments(
+    ctx: ServiceContext, actor: Actor, class_id: int, enabled: Any, post_id: str | None = None
+) -> None:
+    """The teacher switches comments on or off for the class, or for one post."""
+    if type(enabled) is not bool:
+        raise Invalid(N_("enabled must be true or false."), field="enabled")
+    with write_transaction():
+        a = groups.access(ctx, actor, class_id)
+        if not a.is_teacher:
+            raise PermissionDenied(N_("Only the class's teacher can change this."))
+        if post_id is None:
+            a.school_class.comments_enabled = enabled
+            a.school_class.save()
+            return
+        row = store.select_message(a.group.id, post_id, lock=True) if a.group else None
+        if row is None or row.deleted_at is not None or row.kind != "post":
+            raise NotFound(N_("No such post."))
+        row.comments_enabled = enabled
+        row.save()

@@ -1,0 +1,238 @@
+"""The encrypted class feed through the services: who sees, decrypts, replies, and what is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from node import refclient_groups as rc
+from node.e2e.groups import EpochKeyError
+from node.e2e.messages import MessageError
+from node.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
+from node.services import directory, feed, groups, posts
+from node.storage.db import Storage
+from tests.factories import client_account, invite, make_child, make_guardian, make_staff
+from tests.feed_factories import ClassFeed, Person, as_json, make_class_feed
+
+
+@pytest.fixture
+def cf(storage: Storage, ctx) -> ClassFeed:  # type: ignore[no-untyped-def]
+    return make_class_feed(storage, ctx, families=3)
+
+
+def test_a_class_post_reaches_every_family_decrypted(cf: ClassFeed) -> None:
+    post = cf.post({"text": "Sortie jeudi", "attachments": []})
+    for person in cf.guardians + [cf.teacher]:
+        items = cf.read(person)
+        assert [i["id"] for i in items] == [post]
+        assert items[0]["body"]["text"] == "Sortie jeudi"
+
+
+def test_a_post_for_one_child_reaches_only_that_family_and_is_labelled(cf: ClassFeed) -> None:
+    target = cf.guardians[1]
+    post = cf.post({"text": "Une dent perdue", "attachments": []}, children=[target.child_id])
+    assert [i["id"] for i in cf.read(target)] == [post]
+    assert cf.read(target)[0]["children"] == ["Enfant1"]
+    assert cf.read(cf.guardians[0]) == [] and cf.read(cf.guardians[2]) == []
+    assert cf.read(cf.teacher)[0]["body"]["text"] == "Une dent perdue"
+
+
+def test_whole_class_posts_are_labelled_with_the_readers_children(cf: ClassFeed) -> None:
+    cf.post({"text": "Bonjour", "attachments": []})
+    item = cf.feed_of(cf.guardians[0])["items"][0]
+    assert item["class_name"] == "CE1 A" and item["children"] == ["Léa"] and not item["targeted"]
+
+
+def test_comments_and_reactions_decrypt_for_the_class(cf: ClassFeed) -> None:
+    post = cf.post({"text": "Photos", "attachments": []})
+    cf.reply(cf.guardians[0], post, "comment", {"text": "Merci !"})
+    cf.reply(cf.guardians[1], post, "reaction", {"emoji": "👍"})
+    cf.reply(cf.guardians[1], post, "reaction", {"emoji": "❤️"})  # replaces the first
+    replies = cf.read(cf.guardians[2])[0]["replies"]
+    assert replies == [{"text": "Merci !"}, {"emoji": "❤️"}]
+
+
+def test_comments_switched_off_are_refused_and_only_the_teacher_switches(cf: ClassFeed) -> None:
+    post = cf.post({"text": "x", "attachments": []}, comments_enabled=False)
+    with pytest.raises(PermissionDenied):
+        cf.reply(cf.guardians[0], post, "comment", {"text": "non"})
+    cf.reply(cf.guardians[0], post, "reaction", {"emoji": "👍"})  # reactions stay possible
+    with pytest.raises(PermissionDenied):
+        cf.storage.call(posts.set_comments, cf.ctx, cf.guardians[0].actor, cf.class_id, True, post)
+    cf.storage.call(posts.set_comments, cf.ctx, cf.teacher.actor, cf.class_id, True, post)
+    cf.reply(cf.guardians[0], post, "comment", {"text": "oui"})
+    cf.storage.call(posts.set_comments, cf.ctx, cf.teacher.actor, cf.class_id, False)
+    with pytest.raises(PermissionDenied):
+        cf.reply(cf.guardians[0], post, "comment", {"text": "classe fermée"})
+
+
+def test_comment_deletion_by_author_and_teacher_not_by_others(cf: ClassFeed) -> None:
+    post = cf.post({"text": "x", "attachments": []})
+    c1 = cf.reply(cf.guardians[0], post, "comment", {"text": "un"})
+    c2 = cf.reply(cf.guardians[0], post, "comment", {"text": "deux"})
+    with pytest.raises(PermissionDenied):
+        cf.storage.call(posts.delete_message, cf.ctx, cf.guardians[1].actor, cf.class_id, c1)
+    cf.storage.call(posts.delete_message, cf.ctx, cf.guardians[0].actor, cf.class_id, c1)
+    cf.storage.call(posts.delete_message, cf.ctx, cf.teacher.actor, cf.class_id, c2)
+    assert cf.read(cf.guardians[1])[0]["replies"] == []
+
+
+def test_only_the_teacher_posts(cf: ClassFeed) -> None:
+    person = cf.guardians[0]
+    state, keys = cf.keys_of(person)
+    request = rc.encrypt(
+        person.keys, person.me, state, keys, "post", {"text": "spam", "attachments": []}
+    )
+    with pytest.raises(PermissionDenied):
+        cf.storage.call(posts.create_post, cf.ctx, person.actor, cf.class_id, request["message"])
+
+
+def test_a_message_signed_for_someone_else_is_refused(cf: ClassFeed) -> None:
+    post = cf.post({"text": "x", "attachments": []})
+    victim, forger = cf.guardians[0], cf.guardians[1]
+    state, keys = cf.keys_of(forger)
+    request = rc.encrypt(
+        forger.keys, victim.me, state, keys, "comment", {"text": "I am Parent 0"}, parent=post
+    )
+    with pytest.raises(Invalid):
+        cf.storage.call(
+            posts.add_reply, cf.ctx, forger.actor, cf.class_id, post, request["message"]
+        )
+
+
+def test_a_stale_epoch_is_refused_after_a_rotation(cf: ClassFeed) -> None:
+    state, keys = cf.keys_of(cf.teacher)
+    stale = rc.encrypt(
+        cf.teacher.keys, cf.teacher.me, state, keys, "post", {"text": "old", "attachments": []}
+    )
+    cf.storage.call(directory.remove_guardian, cf.ctx, cf.teacher.actor, _invitation_of(cf, 2))
+    cf.remove_pending()
+    with pytest.raises(Conflict):
+        cf.storage.call(posts.create_post, cf.ctx, cf.teacher.actor, cf.class_id, stale["message"])
+
+
+def _invitation_of(cf: ClassFeed, index: int) -> int:
+    roster = cf.storage.call(directory.class_roster, cf.ctx, cf.teacher.actor, cf.class_id)
+    name = f"Parent {index}"
+    return next(g.invitation_id for c in roster for g in c.guardians if g.display_name == name)
+
+
+def test_a_removed_guardian_reads_nothing_new_even_with_every_ciphertext(cf: ClassFeed) -> None:
+    before = cf.post({"text": "avant", "attachments": []})
+    removed = cf.guardians[2]
+    old_state, old_keys = cf.keys_of(removed)
+    cf.storage.call(directory.remove_guardian, cf.ctx, cf.teacher.actor, _invitation_of(cf, 2))
+    # the node stops serving at once, before the teacher's browser rotates
+    with pytest.raises(NotFound):
+        cf.storage.call(groups.group_view, cf.ctx, removed.actor, cf.class_id)
+    with pytest.raises(Conflict):  # no new post until the rotation is done
+        cf.post({"text": "trop tôt", "attachments": []})
+    cf.remove_pending()
+    after = cf.post({"text": "après", "attachments": []})
+    # hand the removed guardian everything the node stores
+    everything = cf.feed_of(cf.teacher)["items"]
+    full_view = cf.view(cf.teacher)
+    state = rc.g.verify_log(full_view["entries"])
+    readable = {}
+    for item in everything:
+        try:
+            readable[item["id"]] = rc.decrypt(item, state, old_keys, removed.keys, removed.me)
+        except (EpochKeyError, MessageError):
+            readable[item["id"]] = None
+    assert readable[before] == {"text": "avant", "attachments": []}
+    assert readable[after] is None
+    # the new epoch key is sealed to everyone but them
+    assert removed.me not in state.epochs[-1].to
+    assert {i["id"] for i in cf.read(cf.guardians[0])} == {before, after}
+    assert old_state.current_epoch is not None and old_state.current_epoch.epoch == 0
+
+
+def test_a_guardian_approved_mid_year_reads_back_to_the_year_start_not_before(
+    cf: ClassFeed,
+) -> None:
+    last_year = cf.post({"text": "année dernière", "attachments": []})
+    cf.storage.call(directory.remove_guardian, cf.ctx, cf.teacher.actor, _invitation_of(cf, 2))
+    cf.remove_pending(cut=True)  # the new school year starts: a cut
+    this_year = cf.post({"text": "rentrée", "attachments": []})
+    # a new family joins mid-year
+    child = make_child(cf.storage, cf.ctx, cf.teacher.actor, cf.class_id, "Nina")
+    slip = invite(
+        cf.storage, cf.ctx, cf.teacher.actor, child.id, phone="+33639981234", name="Nouveau"
+    )
+    actor = make_guardian(cf.storage, cf.ctx, slip.code, "+33639981234")
+    newcomer = Person(
+        actor,
+        client_account("+33639981234").keys,
+        groups.member_id(cf.ctx, actor.account_id),
+        child.id,
+    )
+    assert cf.view(newcomer)["status"] == "waiting"
+    with pytest.raises(PermissionDenied):
+        cf.storage.call(groups.require_member, cf.ctx, actor, cf.class_id)
+    cf.approve_all()
+    state, keys = cf.keys_of(newcomer)
+    assert sorted(keys) == [1]
+    items = {i["id"]: i for i in cf.feed_of(newcomer)["items"]}
+    assert (
+        rc.decrypt(items[this_year], state, keys, newcomer.keys, newcomer.me)["text"] == "rentrée"
+    )
+    with pytest.raises(EpochKeyError):
+        rc.decrypt(items[last_year], state, keys, newcomer.keys, newcomer.me)
+
+
+def test_read_receipts_grouped_by_child_and_reminders(cf: ClassFeed) -> None:
+    post = cf.post({"text": "À lire", "attachments": []})
+    cf.storage.call(feed.mark_read, cf.ctx, cf.guardians[0].actor, cf.class_id, post)
+    cf.storage.call(feed.mark_read, cf.ctx, cf.guardians[0].actor, cf.class_id, post)  # idempotent
+    receipts = as_json(cf.storage.call(feed.receipts, cf.ctx, cf.teacher.actor, cf.class_id, post))
+    assert (receipts["read"], receipts["total"]) == (1, 3)
+    by_child = {
+        c["child"]: [(g["name"], g["read_at"] is not None) for g in c["guardians"]]
+        for c in receipts["children"]
+    }
+    assert by_child["Léa Martin"] == [("Parent 0", True)]
+    assert by_child["Enfant1 Martin"] == [("Parent 1", False)]
+    with pytest.raises(PermissionDenied):
+        cf.storage.call(feed.receipts, cf.ctx, cf.guardians[0].actor, cf.class_id, post)
+    reminded = cf.storage.call(feed.remind_unread, cf.ctx, cf.teacher.actor, cf.class_id, post)
+    assert reminded == sorted([cf.guardians[1].actor.account_id, cf.guardians[2].actor.account_id])
+    with pytest.raises(RateLimited):
+        cf.storage.call(feed.remind_unread, cf.ctx, cf.teacher.actor, cf.class_id, post)
+
+
+def test_edit_bumps_the_version_and_delete_leaves_a_tombstone(cf: ClassFeed) -> None:
+    post = cf.post({"text": "v1", "attachments": []})
+    state, keys = cf.keys_of(cf.teacher)
+    edited = rc.encrypt(cf.teacher.keys, cf.teacher.me, state, keys, "post", {"text": "v2", "attachments": []},
+                        message_id=post, version=2)  # fmt: skip
+    cf.storage.call(posts.edit_post, cf.ctx, cf.teacher.actor, cf.class_id, post, edited["message"])
+    assert cf.read(cf.guardians[0])[0]["body"]["text"] == "v2"
+    with pytest.raises(Conflict):  # the same version twice
+        cf.storage.call(
+            posts.edit_post, cf.ctx, cf.teacher.actor, cf.class_id, post, edited["message"]
+        )
+    with pytest.raises(PermissionDenied):
+        cf.storage.call(posts.delete_message, cf.ctx, cf.guardians[0].actor, cf.class_id, post)
+    cf.storage.call(posts.delete_message, cf.ctx, cf.teacher.actor, cf.class_id, post)
+    assert cf.feed_of(cf.guardians[0])["items"] == []
+
+
+def test_the_node_refuses_forged_and_foreign_log_entries(cf: ClassFeed) -> None:
+    view = cf.view(cf.teacher)
+    forger = cf.guardians[0]
+    new, envelopes = rc.approve(forger.keys, view["entries"], [], cf.epoch_key)
+    bad = rc._append(forger.keys, list(view["entries"]), "remove", {"member": cf.guardians[1].me})
+    with pytest.raises(PermissionDenied):  # a guardian may not write the log at all
+        cf.storage.call(groups.append_entries, cf.ctx, forger.actor, cf.class_id, [bad], [])
+    with pytest.raises(Invalid):  # the teacher's account, but a guardian's signature
+        cf.storage.call(groups.append_entries, cf.ctx, cf.teacher.actor, cf.class_id, [bad], [])
+    assert new == [] and envelopes == []
+
+
+def test_strangers_get_not_found(storage: Storage, ctx, cf: ClassFeed) -> None:  # type: ignore[no-untyped-def]
+    other = make_staff(
+        storage, ctx, "teacher", "Mme Autre", "autre@school.test", by=cf.school.admin
+    )
+    with pytest.raises(NotFound):
+        storage.call(groups.group_view, ctx, other, cf.class_id)
+    with pytest.raises(NotFound):
+        storage.call(feed.class_feed, ctx, other, cf.class_id)
