@@ -74,6 +74,8 @@ class NodeKeys:
     node_secret: bytes
     signing_key: nacl.signing.SigningKey
     vapid_public_key: str
+    #: Signs VAPID tokens (RFC 8292); browsers subscribe with ``vapid_public_key``.
+    vapid_key: ec.EllipticCurvePrivateKey
 
     @property
     def signing_public_key(self) -> str:
@@ -103,4 +105,4 @@ def load_keys(folder: Path) -> NodeKeys:
     public = vapid.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    return NodeKeys(node_secret, signing_key, _b64(public))
+    return NodeKeys(node_secret, signing_key, _b64(public), vapid)
