@@ -40,5 +40,5 @@ def register(app: Quart) -> None:
 
     app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     register_filters(app)
-    for module in (pages, auth, account, admin, teacher, guardian):
+    for module in (pages, auth, account, admin, teacher, guardian, feed):
         app.register_blueprint(module.blueprint)

@@ -296,3 +296,35 @@ def remind_unread(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str
         post.reminded_at = now
         post.save()
         return unread
+
+
+@dataclass(frozen=True)
+class ChildOption:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ClassPage:
+    """What a class feed page shows around the posts."""
+
+    id: int
+    name: str
+    school_year: str
+    teacher_name: str
+    is_teacher: bool
+    comments_enabled: bool
+    #: the teacher's composer offers these as audiences; a guardian sees their own
+    children: list[ChildOption]
+
+
+def class_page(ctx: ServiceContext, actor: Actor, class_id: int) -> ClassPage:
+    a = groups.access(ctx, actor, class_id)
+    c = a.school_class
+    kids = sorted(c.children, key=lambda k: (k.first_name, k.last_name, k.id))
+    if not a.is_teacher:
+        kids = [k for k in kids if k.id in a.my_children]
+    return ClassPage(
+        c.id, c.name, c.school_year, c.teacher.display_name, a.is_teacher, c.comments_enabled,
+        [ChildOption(k.id, f"{k.first_name} {k.last_name}") for k in kids],
+    )  # fmt: skip

@@ -16,7 +16,7 @@ The node never sees an epoch key: envelopes are HPKE ciphertext.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from federation.canonical import canonical_json
@@ -60,6 +60,15 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class ChildMembers:
+    """For the teacher's composer: who a post about one child is sealed to."""
+
+    id: int
+    name: str
+    members: list[str]
+
+
+@dataclass(frozen=True)
 class GroupView:
     class_id: int
     group: str | None
@@ -71,6 +80,7 @@ class GroupView:
     teacher_fingerprint: str | None
     to_approve: list[Candidate]
     to_remove: list[Candidate]
+    children: list[ChildMembers] = field(default_factory=list)
 
 
 def _class_for(actor: Actor, class_id: int) -> tuple[directory_store.SchoolClass, bool]:

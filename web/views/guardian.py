@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, render_template
+from quart import Blueprint, render_template, request
 
 from node.services import accounts, directory
 from web.views.common import call, require_actor
@@ -17,4 +17,6 @@ async def home() -> Any:
     actor = require_actor()
     children = await call(directory.my_children, actor)
     me = await call(accounts.me, actor)
-    return await render_template("guardian/home.html", children=children, me=me)
+    raw = request.args.get("child", "")
+    child_id = int(raw) if raw.isdigit() and any(c.id == int(raw) for c in children) else None
+    return await render_template("guardian/home.html", children=children, me=me, child_id=child_id)
