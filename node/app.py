@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from quart import Quart, Response, g, request
@@ -18,12 +18,14 @@ from werkzeug.exceptions import HTTPException
 from node.config import NodeConfig, load_config
 from node.datafolder import load_keys
 from node.errors import CarnetError
+from node.live import LiveHub
 from node.security import add_security_headers, check_csrf, load_actor
 from node.services.context import ServiceContext
 from node.storage.db import Storage, open_database
 from node.storage.migrations import migrate
 from node.urlids import IdConverter
 from node.workers.housekeeping import HousekeepingWorker
+from node.workers.push import PushWorker
 from node.workers.sms import SmsWorker
 from web.i18n import Catalogues, negotiate
 
@@ -74,6 +76,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     app.extensions["carnet_sms"] = sms_worker
     housekeeping_worker = HousekeepingWorker(storage, ctx)
     app.extensions["carnet_housekeeping"] = housekeeping_worker
+    push_worker = PushWorker(config, storage, ctx, keys.vapid_key)
+    app.extensions["carnet_push"] = push_worker
+    live_hub = LiveHub()
+    app.extensions["carnet_live"] = live_hub
+
+    def publish(account_ids: Iterable[int], event: Mapping[str, Any]) -> int:
+        """After a commit: tell open pages (SSE) and send the queued pushes now."""
+        push_worker.wake()
+        return live_hub.publish(account_ids, event)
+
+    app.extensions["carnet_live_publish"] = publish
 
     @app.before_request
     async def _prepare() -> None:
@@ -101,11 +114,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     async def _start_workers() -> None:
         await sms_worker.start()
         await housekeeping_worker.start()
+        await push_worker.start()
 
     @app.after_serving
     async def _stop_workers() -> None:
+        live_hub.close()
         await sms_worker.stop()
         await housekeeping_worker.stop()
+        await push_worker.stop()
         await asyncio.get_running_loop().run_in_executor(None, storage.close)
 
     return app

@@ -126,13 +126,15 @@ def openapi_path(path: str) -> str:
 
 
 def register(app: Quart) -> None:
-    from node.api import auth, directory, feed, onboarding, openapi, sms
+    from node.api import auth, directory, events, feed, notifications, onboarding, openapi, sms
 
     api = Api()
     auth.register(api)
     onboarding.register(api)
     directory.register(api)
     feed.register(api)
+    notifications.register(api)
+    events.register(api)
     openapi.register(api)
     sms.register(api)
     app.register_blueprint(api.blueprint)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 import peewee
 
@@ -71,6 +72,11 @@ class Notification(BaseModel):
     status = peewee.CharField(max_length=10)
 
 
+def _id(model: type[BaseModel]) -> Any:
+    """The primary key column (``Model.id`` is typed ``int`` for rows)."""
+    return model._meta.primary_key
+
+
 # -- subscriptions -----------------------------------------------------------
 
 
@@ -80,7 +86,7 @@ def select_subscription_by_hash(endpoint_hash: str) -> PushSubscription | None:
 
 def select_subscriptions(account_id: int) -> list[PushSubscription]:
     query = PushSubscription.select().where(PushSubscription.account == account_id)
-    return list(query.order_by(PushSubscription.created_at.desc(), PushSubscription.id.desc()))
+    return list(query.order_by(PushSubscription.created_at.desc(), _id(PushSubscription).desc()))
 
 
 def select_subscriptions_of(account_ids: Iterable[int]) -> dict[int, list[PushSubscription]]:
@@ -122,14 +128,14 @@ def delete_subscriptions(subscription_ids: Iterable[int]) -> int:
     ids = list(subscription_ids)
     if not ids:
         return 0
-    return PushSubscription.delete().where(PushSubscription.id.in_(ids)).execute()
+    return PushSubscription.delete().where(_id(PushSubscription).in_(ids)).execute()
 
 
 def record_subscription_success(subscription_ids: Iterable[int], now: dt.datetime) -> None:
     ids = list(subscription_ids)
     if ids:
         PushSubscription.update(failures=0, last_success_at=now).where(
-            PushSubscription.id.in_(ids)
+            _id(PushSubscription).in_(ids)
         ).execute()
 
 
@@ -137,7 +143,7 @@ def record_subscription_failure(subscription_ids: Iterable[int]) -> None:
     ids = list(subscription_ids)
     if ids:
         PushSubscription.update(failures=PushSubscription.failures + 1).where(
-            PushSubscription.id.in_(ids)
+            _id(PushSubscription).in_(ids)
         ).execute()
 
 
@@ -222,7 +228,7 @@ def lease_notifications(ids: Iterable[int], until: dt.datetime) -> None:
     keys = list(ids)
     if keys:
         Notification.update(deliver_after=until, attempts=Notification.attempts + 1).where(
-            Notification.id.in_(keys)
+            _id(Notification).in_(keys)
         ).execute()
 
 
@@ -230,7 +236,7 @@ def select_notifications(ids: Iterable[int]) -> dict[int, Notification]:
     keys = list(ids)
     if not keys:
         return {}
-    return {n.id: n for n in Notification.select().where(Notification.id.in_(keys))}
+    return {n.id: n for n in Notification.select().where(_id(Notification).in_(keys))}
 
 
 def update_notification(
@@ -251,7 +257,7 @@ def select_account_statuses(account_ids: Iterable[int]) -> dict[int, str]:
     ids = sorted(set(account_ids))
     if not ids:
         return {}
-    query = Account.select(Account.id, Account.status).where(Account.id.in_(ids))
+    query = Account.select(Account.id, Account.status).where(_id(Account).in_(ids))
     return {a.id: a.status for a in query}
 
 
@@ -259,7 +265,7 @@ def select_class_names(class_ids: Iterable[int]) -> dict[int, str]:
     ids = sorted(set(class_ids))
     if not ids:
         return {}
-    query = SchoolClass.select(SchoolClass.id, SchoolClass.name).where(SchoolClass.id.in_(ids))
+    query = SchoolClass.select(SchoolClass.id, SchoolClass.name).where(_id(SchoolClass).in_(ids))
     return {c.id: c.name for c in query}
 
 
@@ -271,11 +277,12 @@ def select_message_labels(message_ids: Iterable[int]) -> dict[int, tuple[str, st
     query = (
         Message.select(Message.id, Message.public_id, Message.deleted_at, Account.display_name)
         .join(Account, peewee.JOIN.LEFT_OUTER, on=(Message.author == Account.id))
-        .where(Message.id.in_(ids))
+        .where(_id(Message).in_(ids))
     )
     out: dict[int, tuple[str, str | None, bool]] = {}
-    for row in query.objects():
-        out[row.id] = (row.public_id, row.display_name, row.deleted_at is not None)
+    rows: Iterable[dict[str, Any]] = query.dicts()  # type: ignore[assignment]
+    for row in rows:
+        out[row["id"]] = (row["public_id"], row["display_name"], row["deleted_at"] is not None)
     return out
 
 

@@ -1,0 +1,218 @@
+"""Delivering the notification outbox: what the push worker sends, and what it learnt.
+
+The worker (``node.workers.push``) calls ``claim_due`` for a batch of due
+notifications with every device to send each to, sends them, and hands the
+push services' answers to ``record_results`` in one transaction.
+
+A payload names the kind, the class, the author and a link, with a short
+text in each language the node speaks (accounts have no language of their
+own; the service worker shows the browser's): never content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from node.errors import N_
+from node.services.context import ServiceContext
+from node.storage import notifications as store
+from node.storage.db import write_transaction
+
+#: Languages the payload carries a text in; the service worker picks the browser's.
+PAYLOAD_LOCALES = ("fr", "en")
+
+#: How long the worker holds claimed rows; a crashed worker's rows come due after it.
+LEASE = dt.timedelta(minutes=10)
+#: Delays before the next try when no device took a notification (network, 5xx, 429).
+RETRY_DELAYS = (
+    dt.timedelta(seconds=30),
+    dt.timedelta(minutes=2),
+    dt.timedelta(minutes=10),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=1),
+)
+#: Tries per notification (the first one and ``len(RETRY_DELAYS)`` retries).
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+#: Longest ``Retry-After`` honoured, in seconds.
+MAX_RETRY_AFTER = 3600
+#: A device that fails this many times in a row (without a 404/410) is dropped.
+MAX_SUBSCRIPTION_FAILURES = 30
+#: Finished notifications are forgotten after this long.
+KEEP_DONE = dt.timedelta(days=30)
+
+#: The notification text per kind, with and without an author's name.
+_TEXTS = {
+    "post": (N_("New post from {author}"), N_("New post")),
+    "comment": (N_("New comment from {author}"), N_("New comment")),
+    "message": (N_("New message from {author}"), N_("New message")),
+    "reminder": (
+        N_("Reminder from {author}: a post is waiting for you"),
+        N_("A post is waiting for you"),
+    ),
+    "alert": (
+        N_("Emergency alert from {author}: open Carnet now"),
+        N_("Emergency alert: open Carnet now"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    subscription_id: int
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+@dataclass(frozen=True)
+class PushJob:
+    notification_id: int
+    urgency: str
+    #: The JSON the service worker receives (kind, names, texts, link; no content).
+    payload: dict[str, Any]
+    targets: tuple[PushTarget, ...]
+
+
+@dataclass(frozen=True)
+class DeviceResult:
+    subscription_id: int
+    #: ``ok`` (2xx), ``gone`` (404/410: the subscription is dead), ``retry``
+    #: (network error, timeout, 429, 5xx) or ``rejected`` (another 4xx).
+    outcome: str
+    #: Seconds the push service asked us to wait (``Retry-After``), if any.
+    retry_after: int | None = None
+
+
+def claim_due(ctx: ServiceContext, limit: int = 50) -> list[PushJob]:
+    """Take up to ``limit`` due notifications and say what to send for each.
+
+    Claimed rows are leased (``deliver_after`` moves ``LEASE`` ahead and the
+    attempt is counted) so another process skips them; ``record_results``
+    settles them.  Rows with nowhere to go are settled here: no device
+    (``no_device``), a disabled account or a deleted message (``cancelled``).
+    """
+    now = ctx.now()
+    with write_transaction():
+        rows = store.select_due_notifications(now, limit)
+        if not rows:
+            return []
+        store.lease_notifications([r.id for r in rows], now + LEASE)
+        accounts = {r.account_id for r in rows}
+        statuses = store.select_account_statuses(accounts)
+        devices = store.select_subscriptions_of(accounts)
+        classes = store.select_class_names(
+            r.school_class_id for r in rows if r.school_class_id is not None
+        )
+        labels = store.select_message_labels(r.message_id for r in rows if r.message_id)
+        jobs = []
+        for row in rows:
+            label = labels.get(row.message_id) if row.message_id else None
+            if statuses.get(row.account_id) != "active" or (label is not None and label[2]):
+                store.update_notification(row.id, "cancelled")
+                continue
+            targets = devices.get(row.account_id, [])
+            if not targets:
+                store.update_notification(row.id, "no_device")
+                continue
+            class_name = classes.get(row.school_class_id) if row.school_class_id else None
+            payload = build_payload(ctx, row.id, row.kind, row.school_class_id, class_name, label)
+            jobs.append(
+                PushJob(
+                    row.id,
+                    row.urgency,
+                    payload,
+                    tuple(PushTarget(s.id, s.endpoint, s.p256dh, s.auth) for s in targets),
+                )
+            )
+        return jobs
+
+
+def open_url(class_id: int | None, message_public_id: str | None) -> str:
+    """The page a notification opens: the class's feed, at the post (``#m-<public id>``)."""
+    if class_id is None:
+        return "/"
+    anchor = f"#m-{message_public_id}" if message_public_id else ""
+    return f"/classes/{class_id}/feed{anchor}"
+
+
+def build_payload(
+    ctx: ServiceContext,
+    notification_id: int,
+    kind: str,
+    class_id: int | None,
+    class_name: str | None,
+    label: tuple[str, str | None, bool] | None,
+) -> dict[str, Any]:
+    """The push payload: names and a link, each text in every language the node speaks."""
+    public_id, author = (label[0], label[1]) if label is not None else (None, None)
+    with_author, without = _TEXTS.get(kind, _TEXTS["post"])
+    body = {
+        locale: (
+            ctx.translate(locale, with_author).format(author=author)
+            if author
+            else ctx.translate(locale, without)
+        )
+        for locale in PAYLOAD_LOCALES
+    }
+    return {
+        "v": 1,
+        "kind": kind,
+        "class": class_name,
+        "author": author,
+        "title": class_name or ctx.config.school_name,
+        "body": body,
+        "lang": ctx.config.default_locale,
+        "url": open_url(class_id, public_id),
+        "tag": f"m-{public_id}" if public_id else f"n-{notification_id}",
+    }
+
+
+def record_results(ctx: ServiceContext, results: Mapping[int, Sequence[DeviceResult]]) -> None:
+    """Settle claimed notifications from what each device's push service answered.
+
+    A notification is ``sent`` once any device took it.  If none did and
+    some failure may pass (network, 429, 5xx), it is retried after
+    ``RETRY_DELAYS`` (or ``Retry-After``), up to ``MAX_ATTEMPTS``; otherwise
+    it is ``failed``, or ``no_device`` when every subscription was gone.
+    Dead subscriptions (404/410) are deleted; the others count failures.
+    """
+    now = ctx.now()
+    gone: set[int] = set()
+    succeeded: set[int] = set()
+    failed: set[int] = set()
+    with write_transaction():
+        rows = store.select_notifications(results)
+        for notification_id, devices in results.items():
+            for device in devices:
+                {"ok": succeeded, "gone": gone}.get(device.outcome, failed).add(
+                    device.subscription_id
+                )
+            row = rows.get(notification_id)
+            if row is None or row.status != "pending":
+                continue
+            outcomes = {d.outcome for d in devices}
+            if "ok" in outcomes:
+                store.update_notification(row.id, "sent", pushed_at=now)
+            elif "retry" in outcomes and row.attempts < MAX_ATTEMPTS:
+                delay = RETRY_DELAYS[min(row.attempts, len(RETRY_DELAYS)) - 1]
+                asked = max(
+                    (d.retry_after or 0 for d in devices if d.outcome == "retry"), default=0
+                )
+                delay = max(delay, dt.timedelta(seconds=min(asked, MAX_RETRY_AFTER)))
+                store.update_notification(row.id, "pending", deliver_after=now + delay)
+            elif outcomes <= {"gone"}:
+                store.update_notification(row.id, "no_device")
+            else:
+                store.update_notification(row.id, "failed")
+        store.delete_subscriptions(gone)
+        store.record_subscription_success(succeeded - gone, now)
+        store.record_subscription_failure(failed - gone - succeeded)
+        store.delete_failing_subscriptions(MAX_SUBSCRIPTION_FAILURES)
+
+
+def purge_done(ctx: ServiceContext) -> int:
+    """Forget finished notifications after ``KEEP_DONE``; call inside a transaction."""
+    return store.delete_notifications_done_before(ctx.now() - KEEP_DONE)

@@ -1,0 +1,141 @@
+"""Delivers the notification outbox as Web Push messages.
+
+Each pass claims a bounded batch of due notifications
+(``push_delivery.claim_due``), encrypts one payload per device and signs
+VAPID tokens in a thread (``node.push.webpush``), posts them with one shared
+``httpx.AsyncClient`` (at most ``concurrency`` requests in flight, each with
+a timeout), then records every answer in one transaction
+(``push_delivery.record_results``).  ``wake()`` runs a pass at once (a post
+was just committed); otherwise the worker polls for notifications whose
+quiet hours or retry delay have ended.
+
+Endpoints are capability URLs: logs name the push service's host only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from node.config import NodeConfig
+from node.push.webpush import PushRequest, VapidSigner, build_request, classify
+from node.services import push_delivery as delivery
+from node.services.context import ServiceContext
+from node.storage.db import Storage
+from node.workers import BackgroundTask
+
+log = logging.getLogger("carnet.push")
+POLL_SECONDS = 5.0
+
+
+class PushWorker(BackgroundTask):
+    name = "carnet-push"
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        storage: Storage,
+        ctx: ServiceContext,
+        vapid_key: ec.EllipticCurvePrivateKey,
+        *,
+        client: httpx.AsyncClient | None = None,
+        batch: int = 50,
+        concurrency: int = 16,
+        timeout: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self._storage = storage
+        self._ctx = ctx
+        self._client = client
+        self._batch = batch
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        #: VAPID ``sub``: the node's public URL, where push services can find its operator.
+        self.signer = VapidSigner(vapid_key, config.public_url)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            )
+        return self._client
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Deliver one batch of due notifications; return how many were claimed."""
+        jobs = await self._storage.run(delivery.claim_due, self._ctx, self._batch)
+        if not jobs:
+            return 0
+        # ECDH and AES for every device, plus any VAPID signature, off the loop.
+        prepared = await asyncio.to_thread(self._prepare, jobs)
+        answers = await asyncio.gather(*(self._send(request) for _, _, request in prepared))
+        results: dict[int, list[delivery.DeviceResult]] = {j.notification_id: [] for j in jobs}
+        for (notification_id, subscription_id, _), (outcome, retry_after) in zip(
+            prepared, answers, strict=True
+        ):
+            results[notification_id].append(
+                delivery.DeviceResult(subscription_id, outcome, retry_after)
+            )
+        await self._storage.run(delivery.record_results, self._ctx, results)
+        return len(jobs)
+
+    def _prepare(self, jobs: list[delivery.PushJob]) -> list[tuple[int, int, PushRequest]]:
+        prepared = []
+        for job in jobs:
+            for target in job.targets:
+                request = build_request(
+                    self.signer,
+                    target.endpoint,
+                    target.p256dh,
+                    target.auth,
+                    job.payload,
+                    urgency=job.urgency,
+                )
+                prepared.append((job.notification_id, target.subscription_id, request))
+        return prepared
+
+    async def _send(self, request: PushRequest) -> tuple[str, int | None]:
+        host = urlsplit(request.url).hostname
+        async with self._slots:
+            try:
+                # Streamed and never read: a push service answers with an empty body.
+                async with self.client.stream(
+                    "POST", request.url, content=request.body, headers=request.headers
+                ) as response:
+                    outcome = classify(response.status_code, response.headers.get("Retry-After"))
+            except httpx.HTTPError as error:
+                log.warning("push to %s failed: %s", host, type(error).__name__)
+                return "retry", None
+        if outcome[0] not in ("ok", "gone"):
+            log.warning("push to %s answered %s", host, response.status_code)
+        return outcome
+
+    async def _loop(self) -> None:
+        while True:
+            claimed = 0
+            try:
+                claimed = await self.run_once()
+            except Exception:  # keep the worker alive; leased rows come due again
+                log.exception("push worker pass failed")
+            if claimed >= self._batch:
+                continue  # more are due: no pause between full batches
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
