@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 
-from node.refclient import new_account
-from node.services import accounts, directory, onboarding, sms_outbox
+from node import refclient_groups as rc
+from node.e2e.keys import AccountKeys
+from node.refclient import login_secret, new_account
+from node.services import accounts, directory, groups, onboarding, posts, sms_outbox
 from node.services.context import Actor, ServiceContext
 from node.storage import onboarding as sms_store
 
@@ -20,12 +22,14 @@ DEMO_PASSPHRASE = "demo passphrase for carnet"
 DEMO_FILE = "demo-logins.txt"
 
 
-def _staff(ctx: ServiceContext, admin: Actor | None, role: str, name: str, email: str) -> Actor:
+def _staff(
+    ctx: ServiceContext, admin: Actor | None, role: str, name: str, email: str
+) -> tuple[Actor, AccountKeys]:
     view, token = accounts.create_staff(ctx, admin, role, name, email)
     client = new_account(email, DEMO_PASSPHRASE, ctx.config.kdf_iterations)
     grant = accounts.complete_setup(ctx, token, client.credentials, "carnet demo")
     accounts.logout(ctx, grant.actor)  # the seeding is not a device of theirs
-    return grant.actor
+    return grant.actor, client.keys
 
 
 def _read_code(ctx: ServiceContext, phone: str) -> str:
@@ -39,11 +43,10 @@ def _read_code(ctx: ServiceContext, phone: str) -> str:
 
 
 def _activate(ctx: ServiceContext, phone: str, code: str) -> None:
+    """The guardian's first login; the keys stay in their (simulated) browser."""
     attempt = onboarding.start(ctx, phone, code, "127.0.0.1", ctx.config.default_locale)
     verified = onboarding.verify_sms(ctx, attempt.attempt_id, _read_code(ctx, phone), "127.0.0.1")
     if verified.existing_kdf_salt:
-        from node.refclient import login_secret
-
         secret = login_secret(
             DEMO_PASSPHRASE, verified.existing_kdf_salt, verified.existing_kdf_iterations or 0
         )
@@ -56,15 +59,46 @@ def _activate(ctx: ServiceContext, phone: str, code: str) -> None:
     accounts.logout(ctx, grant.actor)
 
 
+def _open_feed(
+    ctx: ServiceContext,
+    teacher: Actor,
+    keys: AccountKeys,
+    class_id: int,
+    messages: list[tuple[dict[str, object], list[int] | None]],
+) -> None:
+    """What the teacher's browser does on the class feed: keys, approvals, a few posts."""
+    me = groups.member_id(ctx, teacher.account_id)
+    log, envelopes, epoch_key = rc.setup_group(keys, me)
+    groups.create_group(ctx, teacher, class_id, log, envelopes)
+    view = groups.group_view(ctx, teacher, class_id)
+    candidates = [c.__dict__ for c in view.to_approve]
+    new, envelopes = rc.approve(keys, view.entries, candidates, epoch_key)
+    if new:
+        groups.append_entries(ctx, teacher, class_id, new, envelopes)
+    view = groups.group_view(ctx, teacher, class_id)
+    state, epoch_keys = rc.open_epoch_keys(
+        {"entries": view.entries, "envelopes": view.envelopes, "me": me}, keys
+    )
+    for body, children in messages:
+        to = None
+        if children:
+            wanted = {m for c in view.children if c.id in children for m in c.members}
+            to = sorted(wanted | {me})
+        request = rc.encrypt(keys, me, state, epoch_keys, "post", body, to=to)
+        posts.create_post(
+            ctx, teacher, class_id, request["message"], keys=request.get("keys"), children=children
+        )
+
+
 def seed_demo(ctx: ServiceContext) -> str:
     """Seed the demo school once; afterwards, print the same summary again."""
     summary_file = ctx.config.data_dir / DEMO_FILE
     if summary_file.exists():
         return summary_file.read_text(encoding="utf-8")
     url = ctx.config.public_url.rstrip("/")
-    admin = _staff(ctx, None, "admin", "Claire Directrice", "direction@demo.carnet.test")
-    dubois = _staff(ctx, admin, "teacher", "M. Dubois", "dubois@demo.carnet.test")
-    nguyen = _staff(ctx, admin, "teacher", "Mme Nguyen", "nguyen@demo.carnet.test")
+    admin, _ = _staff(ctx, None, "admin", "Claire Directrice", "direction@demo.carnet.test")
+    dubois, dubois_keys = _staff(ctx, admin, "teacher", "M. Dubois", "dubois@demo.carnet.test")
+    nguyen, nguyen_keys = _staff(ctx, admin, "teacher", "Mme Nguyen", "nguyen@demo.carnet.test")
     ce1 = directory.create_class(ctx, dubois, "CE1 A")
     cm2 = directory.create_class(ctx, nguyen, "CM2 B")
     lea = directory.add_child(ctx, dubois, ce1.id, "Léa", "Martin")
@@ -86,6 +120,15 @@ def seed_demo(ctx: ServiceContext) -> str:
         directory.register_guardian(ctx, dubois, lea.id, "Sam Martin", "+33639980002"),
         directory.register_guardian(ctx, dubois, tom.id, "Nadia Bernard", "+33639980004"),
     ]
+
+    _open_feed(ctx, dubois, dubois_keys, ce1.id, [
+        ({"text": "Bienvenue dans le carnet de la classe ! Vous trouverez ici les nouvelles de la classe.", "attachments": []}, None),
+        ({"text": "Sortie au musée jeudi : prévoir un goûter et une casquette.", "attachments": []}, None),
+        ({"text": "Tom a très bien présenté son exposé aujourd'hui.", "attachments": []}, [tom.id]),
+    ])  # fmt: skip
+    _open_feed(ctx, nguyen, nguyen_keys, cm2.id, [
+        ({"text": "Réunion de rentrée mardi à 18 h dans la salle du CM2.", "attachments": []}, None),
+    ])  # fmt: skip
 
     lines = [
         f"Carnet demo school: {ctx.config.school_name}",

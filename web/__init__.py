@@ -20,7 +20,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def register(app: Quart) -> None:
-    from web.views import account, admin, auth, guardian, pages, teacher
+    from web.views import account, admin, auth, feed, guardian, pages, teacher
 
     app.static_folder = str(STATIC_DIR)
     app.static_url_path = "/static"

@@ -184,9 +184,30 @@ def group_view(ctx: ServiceContext, actor: Actor, class_id: int) -> GroupView:
     )
     approve, remove = _candidates(ctx, school_class, group) if is_teacher else ([], [])
     status = "manager" if is_teacher else "member"
+    children = _child_members(ctx, school_class, group) if is_teacher else []
     return GroupView(
-        class_id, group.public_id, status, me, entries, envelopes, teacher_fp, approve, remove
+        class_id,
+        group.public_id,
+        status,
+        me,
+        entries,
+        envelopes,
+        teacher_fp,
+        approve,
+        remove,
+        children,
     )
+
+
+def _child_members(ctx: ServiceContext, school_class: Any, group: Any) -> list[ChildMembers]:
+    """Each child of the class with the member ids of their approved guardians."""
+    active = {m.member for m in store.select_members(group.id) if m.active}
+    out = []
+    for child in directory_store.select_children_of_class(school_class.id):
+        members = [member_id(ctx, link.account_id) for link in child.guardianships]
+        name = f"{child.first_name} {child.last_name}"
+        out.append(ChildMembers(child.id, name, sorted(m for m in members if m in active)))
+    return out
 
 
 # --------------------------------------------------------------------------- writing
