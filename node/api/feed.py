@@ -302,10 +302,15 @@ def register(api: Api) -> None:
                 return Response("", 416, {"Content-Range": f"bytes */{blob.size}"})
             status = 206
 
+        storage, context = current_app.config["CARNET_STORAGE"], current_app.config["CARNET_CTX"]
+
         async def body() -> Any:
-            # in 1 MiB reads, so a 200 MB video never sits in memory whole
+            # in 1 MiB reads, so a 200 MB video never sits in memory whole; the
+            # generator runs after the handler returns, outside the app context
             for offset in range(start, end, 1 << 20):
-                yield await call(blobs.read_range, blob, offset, min(end, offset + (1 << 20)))
+                yield await storage.run(
+                    blobs.read_range, context, blob, offset, min(end, offset + (1 << 20))
+                )
 
         response = Response(body(), status, mimetype="application/octet-stream")
         response.headers["Content-Length"] = str(end - start)
