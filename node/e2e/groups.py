@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from federation.canonical import canonical_json
+from federation.canonical import CanonicalJSONError, canonical_json
 from node.e2e import primitives as p
 from node.e2e.encoding import b64url_decode, b64url_encode
 from node.e2e.hpke import HpkeError, hpke_open, hpke_seal
@@ -287,6 +287,10 @@ def _b64_key(value: Any, what: str) -> str:
 
 def _check_shape(entry: Any, seq: int, group: str | None) -> dict[str, Any]:
     _require(isinstance(entry, dict), f"entry {seq} is not an object")
+    try:
+        canonical_json(entry)  # signatures and hashes need it; refuse floats, huge integers
+    except CanonicalJSONError as exc:
+        raise GroupLogError(f"entry {seq} is not canonical JSON: {exc}") from exc
     _require(set(entry) == _ENTRY_KEYS | {"sig"}, f"entry {seq} has unexpected or missing members")
     _require(
         entry["suite"] == SUITE and entry["type"] == "group-entry",
