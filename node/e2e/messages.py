@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from federation.canonical import canonical_json, parse_json_strict
+from federation.canonical import CanonicalJSONError, canonical_json, parse_json_strict
 from node.e2e import primitives as p
 from node.e2e.encoding import b64url_decode, b64url_encode
 from node.e2e.groups import SUITE, check_id
@@ -204,14 +204,23 @@ def check_header(header: Any) -> dict[str, Any]:
         need(type(epoch) is int and epoch >= 0, "epoch must be a non-negative integer")
     else:
         need(isinstance(to, list) and 1 <= len(to) <= 5000, "to must list 1-5000 members")
-        for member in to:
-            check_id(member, "recipient")
+        try:
+            for member in to:
+                check_id(member, "recipient")
+        except ValueError as exc:
+            raise MessageError(f"message header: {exc}") from exc
         need(to == sorted(set(to)), "to must be sorted and without duplicates")
+    try:
+        canonical_json(header)  # it is signed and authenticated: no integer beyond 2**53 - 1
+    except CanonicalJSONError as exc:
+        raise MessageError(f"message header: {exc}") from exc
     return header  # type: ignore[no-any-return]
 
 
 def verify_signature(sealed: dict[str, Any]) -> bool:
     """Check the author's signature against the key named in the header (``by``)."""
+    if not isinstance(sealed, dict):
+        return False
     try:
         header = check_header(sealed.get("header"))
         ct = b64url_decode(sealed["ct"], what="ct")
@@ -246,7 +255,10 @@ def decrypt_message(sealed: dict[str, Any], message_key: bytes) -> dict[str, Any
         )
     except ValueError as exc:
         raise MessageError("the message was altered") from exc
-    body = parse_json_strict(unpad(padded))
+    try:
+        body = parse_json_strict(unpad(padded))
+    except CanonicalJSONError as exc:
+        raise MessageError("the message body is not strict JSON") from exc
     if not isinstance(body, dict):
         raise MessageError("the message body is not an object")
     return body
