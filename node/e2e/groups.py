@@ -209,7 +209,7 @@ def open_epoch_key(
 ) -> bytes:
     """Open an envelope addressed to ``member`` and check it against the signed commitment."""
     epoch = envelope.get("epoch")
-    if not isinstance(epoch, int) or envelope.get("member") != member:
+    if type(epoch) is not int or epoch < 0 or envelope.get("member") != member:
         raise EpochKeyError("this envelope is not addressed to this member")
     try:
         key = hpke_open(
@@ -413,13 +413,16 @@ def verify_log(
     if known_head is not None:
         seq, digest = known_head
         _require(
-            seq < len(hashes) and hashes[seq] == digest, "the log was rolled back or rewritten"
+            type(seq) is int and 0 <= seq < len(hashes) and hashes[seq] == digest,
+            "the log was rolled back or rewritten",
         )
     return state
 
 
 def epoch_keys_from(state: GroupState, newest_epoch: int, newest_key: bytes) -> dict[int, bytes]:
     """Walk history links from a checked epoch key back to the last cut."""
+    if type(newest_epoch) is not int or not 0 <= newest_epoch < len(state.epochs):
+        raise EpochKeyError("no such epoch in this log")
     epoch = state.epochs[newest_epoch]
     keys = {newest_epoch: check_epoch_key(state.group, newest_epoch, newest_key, epoch.commit)}
     key = newest_key
