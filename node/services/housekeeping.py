@@ -7,10 +7,11 @@ database and the amount of personal data held (GDPR data minimisation).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from node.services import ratelimit
+from node.services import blobs, ratelimit
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import onboarding as store
@@ -26,18 +27,21 @@ class Purged:
     attempts: int
     sessions: int
     setup_links: int
+    uploads: int = 0
 
 
 def purge_expired(ctx: ServiceContext) -> Purged:
-    """Delete expired rate events, login attempts, sessions and setup links."""
+    """Delete expired rate events, login attempts, sessions, setup links and abandoned uploads."""
     now = ctx.now()
     with write_transaction():
-        return Purged(
+        purged = Purged(
             rate_events=ratelimit.purge(ctx),
             attempts=store.delete_attempts_expired_before(now - GRACE),
             sessions=account_store.delete_sessions_ended_before(now - GRACE),
             setup_links=account_store.delete_setup_links_expired_before(now - GRACE),
         )
+    # its own transaction: the files go only after their rows are gone for good
+    return dataclasses.replace(purged, uploads=blobs.purge_stale_uploads(ctx))
 
 
 def database_ok(ctx: ServiceContext) -> bool:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from quart.typing import TestClientProtocol as Client
 
-from node.services import accounts, housekeeping, onboarding
+from node.e2e.attachments import sha256_b64
+from node.services import accounts, blobs, housekeeping, onboarding
 from node.services.context import ServiceContext
+from node.services.posts import blob_store
 from node.storage import accounts as account_store
 from node.storage import onboarding as onboarding_store
 from node.storage.db import Storage
 from tests.factories import invite, make_school
+from tests.feed_factories import make_class_feed
 
 
 def _age_everything(days: int) -> None:
@@ -41,3 +45,24 @@ async def test_health_check_queries_the_database(client: Client) -> None:
     assert response.status_code == 200
     assert (await response.get_json()) == {"status": "ok"}
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_abandoned_uploads_are_deleted_after_a_day_attached_ones_stay(
+    storage: Storage, ctx: ServiceContext
+) -> None:
+    cf = make_class_feed(storage, ctx, families=1)
+    teacher = cf.teacher.actor
+
+    def upload() -> str:
+        info = storage.call(blobs.start_upload, ctx, teacher, cf.class_id, 32)
+        storage.call(blobs.append_part, ctx, teacher, info.id, 0, b"c" * 32)
+        storage.call(blobs.complete_upload, ctx, teacher, info.id, sha256_b64(b"c" * 32))
+        return str(info.id)
+
+    abandoned, attached = upload(), upload()
+    cf.post({"text": "x", "attachments": []}, blobs=[attached])
+    later = dataclasses.replace(ctx, clock=lambda: ctx.now() + dt.timedelta(hours=25))
+    assert storage.call(housekeeping.purge_expired, ctx).uploads == 0  # too recent
+    assert storage.call(housekeeping.purge_expired, later).uploads == 1
+    store = blob_store(ctx)
+    assert not store.path(abandoned).exists() and store.path(attached).exists()
