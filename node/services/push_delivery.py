@@ -86,19 +86,22 @@ class DeviceResult:
     retry_after: int | None = None
 
 
-def claim_due(ctx: ServiceContext, limit: int = 50) -> list[PushJob]:
+def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]:
     """Take up to ``limit`` due notifications and say what to send for each.
 
     Claimed rows are leased (``deliver_after`` moves ``LEASE`` ahead and the
     attempt is counted) so another process skips them; ``record_results``
     settles them.  Rows with nowhere to go are settled here: no device
     (``no_device``), a disabled account or a deleted message (``cancelled``).
+
+    Returns:
+        What to send, and how many rows were claimed (sent or settled).
     """
     now = ctx.now()
     with write_transaction():
         rows = store.select_due_notifications(now, limit)
         if not rows:
-            return []
+            return [], 0
         store.lease_notifications([r.id for r in rows], now + LEASE)
         accounts = {r.account_id for r in rows}
         statuses = store.select_account_statuses(accounts)
@@ -127,7 +130,7 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> list[PushJob]:
                     tuple(PushTarget(s.id, s.endpoint, s.p256dh, s.auth) for s in targets),
                 )
             )
-        return jobs
+        return jobs, len(rows)
 
 
 def open_url(class_id: int | None, message_public_id: str | None) -> str:

@@ -60,7 +60,11 @@ class Notification(BaseModel):
     message = peewee.ForeignKeyField(Message, null=True, on_delete="CASCADE")
     message_id: int | None
     school_class = peewee.ForeignKeyField(
-        SchoolClass, column_name="class_id", null=True, on_delete="CASCADE"
+        SchoolClass,
+        column_name="class_id",
+        object_id_name="school_class_id",
+        null=True,
+        on_delete="CASCADE",
     )
     school_class_id: int | None
     urgency = peewee.CharField(max_length=8, default="normal")

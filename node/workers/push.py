@@ -74,9 +74,9 @@ class PushWorker(BackgroundTask):
 
     async def run_once(self) -> int:
         """Deliver one batch of due notifications; return how many were claimed."""
-        jobs = await self._storage.run(delivery.claim_due, self._ctx, self._batch)
+        jobs, claimed = await self._storage.run(delivery.claim_due, self._ctx, self._batch)
         if not jobs:
-            return 0
+            return claimed
         # ECDH and AES for every device, plus any VAPID signature, off the loop.
         prepared = await asyncio.to_thread(self._prepare, jobs)
         answers = await asyncio.gather(*(self._send(request) for _, _, request in prepared))
@@ -88,7 +88,7 @@ class PushWorker(BackgroundTask):
                 delivery.DeviceResult(subscription_id, outcome, retry_after)
             )
         await self._storage.run(delivery.record_results, self._ctx, results)
-        return len(jobs)
+        return claimed
 
     def _prepare(self, jobs: list[delivery.PushJob]) -> list[tuple[int, int, PushRequest]]:
         prepared = []

@@ -1,23 +1,45 @@
-"""Every person's own account page: identity, key fingerprint and open sessions."""
+"""Every person's own account page: identity, key fingerprint, sessions and notifications."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, redirect, render_template
+from quart import Blueprint, current_app, redirect, render_template
 
-from node.services import accounts
-from web.views.common import call, require_actor
+from node.errors import CarnetError
+from node.services import accounts, notifications
+from web.errors import error_message
+from web.views.common import call, field, form, require_actor
 
 blueprint = Blueprint("account", __name__)
 
 
-@blueprint.get("/account")
-async def index() -> Any:
+async def _page(
+    notifications_error: str | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Any:
     actor = require_actor()
     me = await call(accounts.me, actor)
     sessions = await call(accounts.my_sessions, actor)
-    return await render_template("account.html", me=me, sessions=sessions)
+    settings = await call(notifications.get_settings, actor)
+    devices = await call(notifications.my_subscriptions, actor)
+    html = await render_template(
+        "account.html",
+        me=me,
+        sessions=sessions,
+        settings=settings,
+        devices=devices,
+        vapid_key=current_app.config["CARNET_KEYS"].vapid_public_key,
+        notifications_error=notifications_error,
+        values=values,
+    )
+    return html, status
+
+
+@blueprint.get("/account")
+async def index() -> Any:
+    return await _page()
 
 
 @blueprint.post("/account/sessions/<id:session_id>/end")
@@ -30,3 +52,27 @@ async def end_session(session_id: int) -> Any:
 async def end_other_sessions() -> Any:
     await call(accounts.end_other_sessions, require_actor())
     return redirect("/account#sessions")
+
+
+@blueprint.post("/account/notifications/quiet-hours")
+async def quiet_hours() -> Any:
+    actor = require_actor()
+    data = await form()
+    if "clear" in data:
+        data = {"quiet_start": "", "quiet_end": ""}
+    try:
+        await call(
+            notifications.set_quiet_hours,
+            actor,
+            field(data, "quiet_start", 8),
+            field(data, "quiet_end", 8),
+        )
+    except CarnetError as error:
+        return await _page(error_message(current_app, error), data, error.status)
+    return redirect("/account#notifications")
+
+
+@blueprint.post("/account/notifications/devices/<id:subscription_id>/remove")
+async def remove_device(subscription_id: int) -> Any:
+    await call(notifications.remove_device, require_actor(), subscription_id)
+    return redirect("/account#notifications")

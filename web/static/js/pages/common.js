@@ -97,6 +97,8 @@ function wireLogout() {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       try {
+        const { turnOffQuietly } = await import('../push.js'); // this browser stops notifying the person
+        await turnOffQuietly();
         await wipeAll();
       } finally {
         form.submit();
