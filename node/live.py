@@ -7,8 +7,8 @@ framework: the hub lives in ``app.extensions["carnet_live"]``.
 
 Events carry ids and kinds only (``{"type": "post", "class_id": 3,
 "message": "<public id>"}``), never content: ``publish`` refuses anything
-but short scalar values.  The browser fetches what changed through the JSON
-API, with its own permissions.
+but ids, kinds, numbers and booleans.  The browser fetches what changed
+through the JSON API, with its own permissions.
 
 Limits: one process only (with several node processes on PostgreSQL, a
 browser connected to another process learns of a post at its next page load
@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
-#: Longest string value an event may carry (ids, kinds).
-MAX_VALUE_LENGTH = 64
+#: What a string value may look like: an id or a kind, never prose.
+ID_OR_KIND = re.compile(r"[A-Za-z0-9_.:-]{0,64}")
 #: Most keys an event may carry.
 MAX_KEYS = 8
 
@@ -158,8 +159,8 @@ def check_event(event: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in event.items():
         if not isinstance(key, str) or len(key) > 32:
             raise ValueError("live event keys are short strings")
-        if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
-            raise ValueError(f"live event value {key!r} is too long to be an id")
+        if isinstance(value, str) and not ID_OR_KIND.fullmatch(value):
+            raise ValueError(f"live event value {key!r} is not an id or a kind")
         if value is not None and not isinstance(value, str | int | bool):
             raise ValueError(f"live event value {key!r} must be a string, number or boolean")
         out[key] = value
