@@ -16,8 +16,8 @@ from node.storage.db import Storage
 from tests.factories import api_login, csrf, make_school
 
 
-async def next_chunk(connection: Connection, timeout: float = 5.0) -> bytes:
-    return await asyncio.wait_for(connection.receive(), timeout)
+async def next_chunk(connection: Connection, within: float = 5.0) -> bytes:
+    return await asyncio.wait_for(connection.receive(), within)
 
 
 def events_in(chunk: bytes) -> list[dict[str, Any]]:
@@ -55,7 +55,7 @@ async def test_a_published_event_reaches_the_accounts_open_streams_only(
         assert publish([school.teacher.account_id], event) == 1
         assert events_in(await next_chunk(stream)) == [event]
         with pytest.raises(TimeoutError):  # the admin was not addressed
-            await next_chunk(other, timeout=0.2)
+            await next_chunk(other, within=0.2)
         await stream.disconnect()
         await other.disconnect()
     await asyncio.sleep(0)
