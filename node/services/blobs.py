@@ -120,6 +120,7 @@ def readable_blob(ctx: ServiceContext, actor: Actor, blob_id: str) -> Readable:
     if blob.message_id is None:
         raise NotFound(N_("No such file."))
     message = blob.message
+    assert message is not None  # message_id is set
     post = message.parent if message.parent_id else message
     a = groups.access(ctx, actor, post.group.school_class_id)
     if not a.is_member or message.deleted_at is not None or not can_see(a, post):

@@ -144,10 +144,8 @@ def _audience_accounts(ctx: ServiceContext, a: groups.Access, addressed: list[in
     }
     if not addressed:
         return {i for i in members if i}
-    wanted = set()
-    for child in a.school_class.children:
-        if child.id in addressed:
-            wanted |= {link.account_id for link in child.guardianships}
+    links = directory_store.guardian_links_of_class(a.school_class.id)
+    wanted = {link.account_id for link in links if link.child_id in addressed}
     return {i for i in members if i} & wanted
 
 
@@ -264,14 +262,15 @@ def receipts(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> 
     addressed = store.children_of_message(post.id)
     audience = _audience_accounts(ctx, a, addressed)
     reads = store.read_by([post.id]).get(post.id, {})
+    links = directory_store.guardian_links_of_class(class_id)
     children = []
     for child in sorted(a.school_class.children, key=lambda c: (c.first_name, c.id)):
         if addressed and child.id not in addressed:
             continue
         rows = [
-            GuardianRead(link.account.display_name, reads.get(link.account_id))
-            for link in child.guardianships
-            if link.account_id in audience
+            GuardianRead(link.display_name, reads.get(link.account_id))
+            for link in links
+            if link.child_id == child.id and link.account_id in audience
         ]
         if rows:
             children.append(ChildReads(f"{child.first_name} {child.last_name}", rows))

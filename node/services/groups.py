@@ -98,10 +98,10 @@ def _class_for(actor: Actor, class_id: int) -> tuple[directory_store.SchoolClass
 
 def _guardians_of_class(class_id: int) -> dict[int, list[str]]:
     """account id → first names of their children in this class."""
+    names = {c.id: c.first_name for c in directory_store.select_children_of_class(class_id)}
     found: dict[int, list[str]] = {}
-    for child in directory_store.select_children_of_class(class_id):
-        for link in child.guardianships:
-            found.setdefault(link.account_id, []).append(child.first_name)
+    for link in directory_store.guardian_links_of_class(class_id):
+        found.setdefault(link.account_id, []).append(names[link.child_id])
     return found
 
 
@@ -135,14 +135,14 @@ def _candidates(
                           fingerprint_of(account.sign_pk), sorted(children))
             )  # fmt: skip
     for mid, m in members.items():
-        account_id = account_of_member(ctx, mid)
-        account = account_store.select_account(account_id) if account_id else None
-        gone = account is None or account.status != "active" or account_id not in wanted
+        member_account = account_of_member(ctx, mid)
+        account = account_store.select_account(member_account) if member_account else None
+        gone = account is None or account.status != "active" or member_account not in wanted
         if m.active and gone:
             name = account.display_name if account else mid
             remove.append(
                 Candidate(
-                    account_id or 0,
+                    member_account or 0,
                     mid,
                     name,
                     m.role,
@@ -202,9 +202,10 @@ def group_view(ctx: ServiceContext, actor: Actor, class_id: int) -> GroupView:
 def _child_members(ctx: ServiceContext, school_class: Any, group: Any) -> list[ChildMembers]:
     """Each child of the class with the member ids of their approved guardians."""
     active = {m.member for m in store.select_members(group.id) if m.active}
+    links = directory_store.guardian_links_of_class(school_class.id)
     out = []
     for child in directory_store.select_children_of_class(school_class.id):
-        members = [member_id(ctx, link.account_id) for link in child.guardianships]
+        members = [member_id(ctx, link.account_id) for link in links if link.child_id == child.id]
         name = f"{child.first_name} {child.last_name}"
         out.append(ChildMembers(child.id, name, sorted(m for m in members if m in active)))
     return out

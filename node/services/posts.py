@@ -24,6 +24,7 @@ from node.e2e import messages as e2e
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services import groups, notifications
 from node.services.context import Actor, ServiceContext
+from node.storage import directory as directory_store
 from node.storage import feed as store
 from node.storage import groups as group_store
 from node.storage.blobstore import BlobStore
@@ -107,17 +108,15 @@ def _check_keying(
 
 def _audience(ctx: ServiceContext, a: groups.Access, child_ids: list[int]) -> list[str]:
     """Member ids of the teacher and every approved guardian of these children."""
-    class_children = {c.id: c for c in a.school_class.children}
+    class_children = {c.id for c in a.school_class.children}
+    if not set(child_ids) <= class_children:
+        raise Invalid(N_("Choose children of this class."), field="children")
     members = {m.member for m in group_store.select_members(a.group.id) if m.active}
     to = {a.me}
-    for child_id in child_ids:
-        child = class_children.get(child_id)
-        if child is None:
-            raise Invalid(N_("Choose children of this class."), field="children")
-        for link in child.guardianships:
-            mid = groups.member_id(ctx, link.account_id)
-            if mid in members:
-                to.add(mid)
+    for link in directory_store.guardian_links_of_class(a.school_class.id):
+        mid = groups.member_id(ctx, link.account_id)
+        if link.child_id in child_ids and mid in members:
+            to.add(mid)
     if len(to) == 1:
         raise Invalid(N_("No approved guardian of these children yet."), field="children")
     return sorted(to)
@@ -269,7 +268,7 @@ def delete_message(ctx: ServiceContext, actor: Actor, class_id: int, public_id: 
         is_author = row.author_id == actor.account_id
         if not (is_author or (a.is_teacher and row.kind != "post")):
             raise PermissionDenied(N_("Only the author or the teacher can delete this."))
-        targets = [row] + (list(row.replies) if row.kind == "post" else [])
+        targets = [row] + (store.select_replies([row.id]) if row.kind == "post" else [])
         for target in targets:
             blob_ids += [b.public_id for b in store.blobs_of_message(target.id)]
             store.Blob.delete().where(store.Blob.message == target.id).execute()

@@ -9,6 +9,9 @@ an HMAC, so the node cannot print it again (the teacher issues a new one).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import peewee
 
 from node.storage.accounts import Account
@@ -158,3 +161,24 @@ def delete_guardianship(child_id: int, account_id: int) -> None:
     Guardianship.delete().where(
         (Guardianship.child == child_id) & (Guardianship.account == account_id)
     ).execute()
+
+
+@dataclass(frozen=True)
+class GuardianLink:
+    child_id: int
+    account_id: int
+    display_name: str
+
+
+def guardian_links_of_class(class_id: int) -> list[GuardianLink]:
+    """Every (child, guardian) pair of a class, in one query."""
+    query: Any = (
+        Guardianship.select(Guardianship.child, Guardianship.account, Account.display_name)
+        .join(Child)
+        .switch(Guardianship)
+        .join(Account)
+        .where(Child.school_class == class_id)
+        .order_by(Guardianship.id)
+        .tuples()
+    )
+    return [GuardianLink(child_id, account_id, name) for child_id, account_id, name in query]

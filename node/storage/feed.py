@@ -38,6 +38,12 @@ class Message(BaseModel):
     updated_at = peewee.DateTimeField()
     deleted_at = peewee.DateTimeField(null=True)
     reminded_at = peewee.DateTimeField(null=True)
+    #: backref of ``parent``: this post's comments and reactions
+    replies: peewee.ModelSelect
+
+
+#: the primary key as a column (``BaseModel.id`` is typed as the row's int)
+_ID: Any = Message.id
 
 
 class MessageChild(BaseModel):
@@ -95,7 +101,7 @@ class ReadReceipt(BaseModel):
 
 def select_message(group_id: int, public_id: str, lock: bool = False) -> Message | None:
     query = Message.select().where((Message.group == group_id) & (Message.public_id == public_id))
-    return locked(query, lock).first()  # type: ignore[no-any-return]
+    return locked(query, lock).first()
 
 
 def children_of_message(message_id: int) -> list[int]:
@@ -145,8 +151,8 @@ def select_posts(
         mine = MessageChild.select(MessageChild.message).where(
             MessageChild.child.in_(child_ids or [0])
         )
-        query = query.where(Message.id.not_in(addressed) | Message.id.in_(mine))
-    return list(query.order_by(Message.id.desc()).limit(limit))
+        query = query.where(_ID.not_in(addressed) | _ID.in_(mine))
+    return list(query.order_by(_ID.desc()).limit(limit))
 
 
 def select_replies(post_ids: list[int]) -> list[Message]:
@@ -174,7 +180,7 @@ def blobs_of_message(message_id: int) -> list[Blob]:
 
 
 def select_blob(public_id: str, lock: bool = False) -> Blob | None:
-    return locked(Blob.select().where(Blob.public_id == public_id), lock).first()  # type: ignore[no-any-return]
+    return locked(Blob.select().where(Blob.public_id == public_id), lock).first()
 
 
 def select_stale_blobs(cutoff: Any) -> list[Blob]:

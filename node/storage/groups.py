@@ -76,7 +76,7 @@ class EpochEnvelope(BaseModel):
 
 def select_group_of_class(class_id: int, lock: bool = False) -> E2eGroup | None:
     query = E2eGroup.select().where(E2eGroup.school_class == class_id)
-    return locked(query, lock).first()  # type: ignore[no-any-return]
+    return locked(query, lock).first()
 
 
 def select_group(group_id: int) -> E2eGroup | None:
