@@ -1,4 +1,4 @@
-"""Forgetting what is no longer needed: rate-limit events, finished attempts, dead sessions.
+"""Forgetting what is no longer needed: rate events, attempts, dead sessions, old notifications.
 
 Runs periodically from the server (``node.workers.housekeeping``).  Nothing
 here is needed once it has expired, and keeping it would only grow the
@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from node.services import blobs, ratelimit
+from node.services import blobs, push_delivery, ratelimit
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import onboarding as store
@@ -27,6 +27,7 @@ class Purged:
     attempts: int
     sessions: int
     setup_links: int
+    notifications: int = 0
     uploads: int = 0
 
 
@@ -39,6 +40,7 @@ def purge_expired(ctx: ServiceContext) -> Purged:
             attempts=store.delete_attempts_expired_before(now - GRACE),
             sessions=account_store.delete_sessions_ended_before(now - GRACE),
             setup_links=account_store.delete_setup_links_expired_before(now - GRACE),
+            notifications=push_delivery.purge_done(ctx),
         )
     # its own transaction: the files go only after their rows are gone for good
     return dataclasses.replace(purged, uploads=blobs.purge_stale_uploads(ctx))

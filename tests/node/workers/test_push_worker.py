@@ -332,3 +332,25 @@ async def test_a_crashed_pass_is_retried_after_the_lease(
     jobs, _ = storage.call(push_delivery.claim_due, ctx)
     assert [j.notification_id for j in jobs] == [nid]
     await worker.stop()
+
+
+async def test_housekeeping_forgets_finished_notifications_after_a_month(
+    app: Quart, storage: Storage, school: School
+) -> None:
+    from node.services import housekeeping
+
+    clock = Clock(NOW)
+    _, ctx = worker_at(app, clock)
+    done, waiting = storage.call(
+        notifications.enqueue,
+        ctx,
+        kind="post",
+        account_ids=[school.admin.account_id, school.teacher.account_id],
+        class_id=None,
+        message_id=None,
+    )
+    storage.call(store.update_notification, done, "sent")
+    clock.moment = NOW + push_delivery.KEEP_DONE + dt.timedelta(seconds=1)
+    assert storage.call(housekeeping.purge_expired, ctx).notifications == 1
+    left = storage.call(lambda: [n.id for n in store.Notification.select()])
+    assert left == [waiting]  # still pending: never purged
