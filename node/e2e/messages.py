@@ -30,7 +30,7 @@ _MSG_KEY_INFO = b"carnet-e2e-1/message-key\x00"
 _AEAD_INFO = b"carnet-e2e-1/message-aead"
 _KC_LABEL = b"carnet-e2e-1/key-commit\x00"
 RECIPIENT_KEY_INFO = b"carnet-e2e-1/message-key"
-KINDS = ("post", "comment", "reaction")
+KINDS = ("post", "comment", "reaction", "share")
 PAD_BLOCK = 256
 HEADER_KEYS = {
     "suite", "type", "group", "id", "kind", "parent", "author", "by",
@@ -191,7 +191,10 @@ def check_header(header: Any) -> dict[str, Any]:
     need(header["kind"] in KINDS, "unknown kind")
     need(
         (header["parent"] is None) == (header["kind"] == "post"),
-        "only comments and reactions have a parent",
+        "only comments, reactions and shares have a parent",
+    )
+    need(
+        header["kind"] != "share" or header["to"] is not None, "a share is sealed to its recipients"
     )
     need(
         type(header["version"]) is int and header["version"] >= 1,

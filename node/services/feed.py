@@ -22,7 +22,7 @@ from typing import Any
 from node.errors import N_, Invalid, NotFound, PermissionDenied, RateLimited
 from node.services import groups, notifications
 from node.services.context import Actor, ServiceContext
-from node.services.posts import can_see
+from node.services.posts import can_see, share_recipients
 from node.storage import directory as directory_store
 from node.storage import feed as store
 from node.storage import groups as group_store
@@ -65,6 +65,9 @@ class FeedItem:
     replies: list[Reply] = field(default_factory=list)
     #: teacher only: (guardians who read, guardians addressed)
     receipts: tuple[int, int] | None = None
+    #: guardians: member ids a share of this post is sealed to (the reader first
+    #: among them); empty when the reader's children have no other guardian
+    share_to: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -121,12 +124,18 @@ def _page(
             read=actor.account_id in reads.get(post.id, {}), can_edit=post.author_id == actor.account_id,
         )  # fmt: skip
         for r in replies:
-            if r.parent_id == post.id:
+            to = json.loads(r.header or "{}").get("to")  # select_replies: live rows, never null
+            if r.parent_id == post.id and (
+                to is None or a.me in to
+            ):  # shares: their recipients only
                 item.replies.append(Reply(
                     r.public_id, r.kind, r.author.display_name if r.author else "", r.created_at, _wire(r),
                     json.loads(keys[r.id]) if r.id in keys else None,
                     r.author_id == actor.account_id or (a.is_teacher and r.kind == "comment"),
                 ))  # fmt: skip
+        if not a.is_teacher:
+            share_to = share_recipients(ctx, a, post)
+            item.share_to = share_to if len(share_to) > 1 else []
         if a.is_teacher:
             audience = _audience_accounts(ctx, a, addressed)
             read = len(set(reads.get(post.id, {})) & audience)

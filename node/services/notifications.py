@@ -36,7 +36,7 @@ from node.storage import notifications as store
 from node.storage.db import write_transaction
 
 #: What a notification announces.  ``alert`` is an emergency alert.
-KINDS = ("post", "comment", "message", "reminder", "alert")
+KINDS = ("post", "comment", "share", "message", "reminder", "alert")
 #: RFC 8030 ``Urgency``; ``high`` (emergencies) ignores quiet hours.
 URGENCIES = ("normal", "high")
 #: Push subscriptions one account may hold (one per browser or phone).

@@ -291,7 +291,11 @@ def add_reply(
     *,
     keys: Any = None,
 ) -> Posted:
-    """A comment or a reaction on a post the actor can see."""
+    """A comment, a reaction, or a guardian's share on a post the actor can see.
+
+    A share points the post out to the other approved guardians of the
+    sharer's children it concerns; it is sealed to them and the sharer only.
+    """
     wire = _wire(message)
     header = wire["header"]
     with write_transaction():
@@ -305,7 +309,10 @@ def add_reply(
         ):
             raise NotFound(N_("No such post."))
         _check_author(a, header)
-        if header["kind"] not in ("comment", "reaction") or header["parent"] != post.public_id:
+        if (
+            header["kind"] not in ("comment", "reaction", "share")
+            or header["parent"] != post.public_id
+        ):
             raise Invalid(
                 N_("A reply must be a comment or a reaction on this post."), field="message"
             )
@@ -316,6 +323,13 @@ def add_reply(
         ):
             raise PermissionDenied(N_("Comments are switched off for this post."))
         post_to = None if post.epoch is not None else _stored_to(post)
+        if header["kind"] == "share":
+            post_to = share_recipients(ctx, a, post)
+            if len(post_to) < 2:
+                raise Invalid(
+                    N_("Your child has no other approved guardian to share this with."),
+                    field="message",
+                )
         sealed = _check_keying(ctx, a, header, keys, post_to)
         if store.select_message(a.group.id, header["id"]) is not None:
             raise Conflict(N_("A message with this id already exists."))
@@ -335,7 +349,26 @@ def add_reply(
                 message=row, member=key["member"], sealed=canonical_json(key).decode()
             )
         recipients = _recipients(ctx, a, post_to, actor.account_id)
+        if header["kind"] == "share":
+            notifications.enqueue(
+                ctx, kind="share", account_ids=recipients, class_id=class_id, message_id=row.id
+            )
         return Posted(class_id, header["id"], header["kind"], recipients)
+
+
+def share_recipients(ctx: ServiceContext, a: groups.Access, post: Any) -> list[str]:
+    """The sharer and every other approved guardian of the sharer's children the post concerns."""
+    if a.is_teacher or not a.my_children:
+        return [a.me]
+    addressed = store.children_of_message(post.id)
+    mine = [c for c in a.my_children if not addressed or c in addressed]
+    active = {m.member for m in group_store.select_members(a.group.id) if m.active}
+    to = {a.me}
+    for link in directory_store.guardian_links_of_class(a.school_class.id):
+        mid = groups.member_id(ctx, link.account_id)
+        if link.child_id in mine and mid in active:
+            to.add(mid)
+    return sorted(to)
 
 
 def _stored_to(post: Any) -> list[str]:

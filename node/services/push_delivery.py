@@ -47,6 +47,7 @@ KEEP_DONE = dt.timedelta(days=30)
 _TEXTS = {
     "post": (N_("New post from {author}"), N_("New post")),
     "comment": (N_("New comment from {author}"), N_("New comment")),
+    "share": (N_("{author} shared a post with you"), N_("A post was shared with you")),
     "message": (N_("New message from {author}"), N_("New message")),
     "reminder": (
         N_("Reminder from {author}: a post is waiting for you"),

@@ -586,7 +586,7 @@ test('round trip and tamper: epoch and recipient messages', async () => {
   const base = { signKey: teacher.keys.sign, signPk: teacher.raw.signPk, author: 't@n.test', group, kind: 'post', body, messageKey: km };
   await assert.rejects(g.encryptMessage({ ...base }), code('argument'));
   await assert.rejects(g.encryptMessage({ ...base, epoch: 1, to: ['a@n.test'] }), code('argument'));
-  await assert.rejects(g.encryptMessage({ ...base, epoch: 1, kind: 'comment' }), /only comments and reactions have a parent/);
+  await assert.rejects(g.encryptMessage({ ...base, epoch: 1, kind: 'comment' }), /only comments, reactions and shares have a parent/);
   await assert.rejects(g.encryptMessage({ ...base, to: ['a@n.test', 'a@n.test'] }), /without duplicates/);
   await assert.rejects(g.encryptMessage({ ...base, to: ['a b'] }), /recipient must be/);
   await assert.rejects(g.encryptMessage({ ...base, epoch: -1 }), /non-negative/);

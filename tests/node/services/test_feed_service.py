@@ -236,3 +236,31 @@ def test_strangers_get_not_found(storage: Storage, ctx, cf: ClassFeed) -> None: 
         storage.call(groups.group_view, ctx, other, cf.class_id)
     with pytest.raises(NotFound):
         storage.call(feed.class_feed, ctx, other, cf.class_id)
+
+
+def test_a_guardian_shares_a_post_with_their_childs_other_guardian_only(cf: ClassFeed) -> None:
+    first = cf.guardians[0]
+    slip = invite(
+        cf.storage, cf.ctx, cf.teacher.actor, first.child_id, phone="+33639985555", name="Sam"
+    )
+    actor = make_guardian(cf.storage, cf.ctx, slip.code, "+33639985555")
+    second = Person(
+        actor,
+        client_account("+33639985555").keys,
+        groups.member_id(cf.ctx, actor.account_id),
+        first.child_id,
+    )
+    cf.approve_all()
+    post = cf.post({"text": "Kermesse samedi", "attachments": []})
+    item = next(i for i in cf.feed_of(first)["items"] if i["id"] == post)
+    assert item["share_to"] == sorted([first.me, second.me])
+    assert next(i for i in cf.feed_of(cf.guardians[1])["items"])["share_to"] == []  # no co-guardian
+    with pytest.raises(Invalid):  # a share sealed to another family is refused
+        cf.reply(first, post, "share", {"note": "x"}, to=sorted([first.me, cf.guardians[1].me]))
+    share = cf.reply(first, post, "share", {"note": "On y va ?"}, to=item["share_to"])
+    assert cf.read(second)[0]["replies"] == [{"note": "On y va ?"}]
+    assert cf.read(cf.guardians[1])[0]["replies"] == []
+    assert cf.read(cf.teacher)[0]["replies"] == []
+    with pytest.raises(Invalid):  # nobody to share with
+        cf.reply(cf.guardians[1], post, "share", {"note": "x"}, to=[cf.guardians[1].me])
+    assert share

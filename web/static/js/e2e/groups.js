@@ -36,7 +36,7 @@ export const CONTEXT_MESSAGE = 'carnet-e2e-1/message';
 export const OPS = Object.freeze(['create', 'add', 'remove', 'rotate']);
 export const HISTORY_POLICIES = Object.freeze(['school_year', 'from_join']);
 export const ROLES = Object.freeze(['teacher', 'guardian']);
-export const KINDS = Object.freeze(['post', 'comment', 'reaction']);
+export const KINDS = Object.freeze(['post', 'comment', 'reaction', 'share']);
 export const PAD_BLOCK = 256;
 export const CHUNK_SIZE = 65536;
 export const TAG = 16;
@@ -718,7 +718,8 @@ export function checkHeader(header) {
     throw fail('message', `message header: ${err.message}`, err);
   }
   need(KINDS.includes(header.kind), 'unknown kind');
-  need((header.parent === null) === (header.kind === 'post'), 'only comments and reactions have a parent');
+  need((header.parent === null) === (header.kind === 'post'), 'only comments, reactions and shares have a parent');
+  need(header.kind !== 'share' || header.to !== null, 'a share is sealed to its recipients');
   need(isInt(header.version) && header.version >= 1, 'version must be a positive integer');
   need(isInt(header.at), "'at' must be an integer");
   const { epoch, to } = header;

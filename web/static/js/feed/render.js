@@ -67,7 +67,7 @@ export function renderPost(item, opened, replies, ctx) {
   const { msgs, handlers } = ctx;
   const node = document.getElementById('post-template').content.firstElementChild.cloneNode(true);
   node.dataset.id = item.id;
-  node.id = `post-${item.id}`;
+  node.id = `m-${item.id}`;
   const labels = node.querySelector('.post-labels');
   if (ctx.mode === 'home') labels.append(el('span', { cls: 'tag class-tag', text: item.class_name }));
   for (const name of item.children) labels.append(el('span', { cls: 'tag child-tag', text: item.targeted ? fill(msgs.about, { names: name }) : name }));
@@ -104,6 +104,15 @@ export function renderPost(item, opened, replies, ctx) {
     bar.append(button);
   }
 
+  // shares: another guardian of my child pointed this post out to me
+  for (const { reply, opened: r } of replies) {
+    if (reply.kind !== 'share') continue;
+    const note = el('p', { cls: 'share-note', attrs: { id: `m-${reply.id}` } });
+    note.append(el('strong', { text: fill(msgs.shared_by, { name: reply.author_name }) }));
+    if (r.body && r.body.note) note.append(document.createTextNode(` « ${r.body.note} »`));
+    labels.parentElement.after(note);
+  }
+
   const list = node.querySelector('.comment-list');
   for (const { reply, opened: r } of replies) {
     if (reply.kind !== 'comment') continue;
@@ -133,6 +142,11 @@ export function renderPost(item, opened, replies, ctx) {
   }
 
   const tools = node.querySelector('.post-tools');
+  if (item.share_to && item.share_to.length > 1) {
+    const share = el('button', { cls: 'small secondary', text: msgs.share, attrs: { type: 'button' } });
+    share.addEventListener('click', () => handlers.share(item, node));
+    tools.append(share);
+  }
   if (item.receipts) {
     const button = el('button', { cls: 'small secondary receipts', text: fill(msgs.read_by, { read: item.receipts[0], total: item.receipts[1] }), attrs: { type: 'button' } });
     button.addEventListener('click', () => handlers.receipts(item));

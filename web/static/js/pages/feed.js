@@ -78,12 +78,46 @@ async function replaceItem(classId, postId) {
   // re-render one post from the first page that holds it (replies changed)
   const page = await api(mode === 'class' ? `/classes/${classId}/posts` : feedPath(null));
   const item = page.items.find((i) => i.id === postId);
-  const old = document.getElementById(`post-${postId}`);
+  const old = document.getElementById(`m-${postId}`);
   if (item && old) old.replaceWith(await renderItem(item));
   else await refresh();
 }
 
 const handlers = {
+  share(item, node) {
+    const tools = node.querySelector('.post-tools');
+    if (tools.querySelector('.share-form')) return;
+    const form = document.createElement('form');
+    form.className = 'share-form';
+    const label = document.createElement('label');
+    label.textContent = msgs.share_note;
+    const area = document.createElement('textarea');
+    area.rows = 2;
+    area.maxLength = 1000;
+    area.id = `share-${item.id}`;
+    label.htmlFor = area.id;
+    const send = document.createElement('button');
+    send.type = 'submit';
+    send.className = 'small';
+    send.textContent = msgs.share_send;
+    form.append(label, area, send);
+    tools.after(form);
+    area.focus();
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      try {
+        const cls = await classFor(item.class_id);
+        const request = await K.encryptFor(cls, keys, 'share', { note: area.value.trim() }, {
+          parent: item.id, to: K.recipientsFor(cls, item.share_to),
+        });
+        await api(`/classes/${item.class_id}/posts/${item.id}/replies`, request);
+        form.remove();
+        say(msgs.shared);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  },
   async comment(item, text, form) {
     try {
       const cls = await classFor(item.class_id);
@@ -114,7 +148,7 @@ const handlers = {
     if (!window.confirm(msgs.confirm_delete)) return;
     try {
       await api(`/classes/${item.class_id}/messages/${messageId}`, undefined, { method: 'DELETE' });
-      if (messageId === item.id) document.getElementById(`post-${item.id}`)?.remove();
+      if (messageId === item.id) document.getElementById(`m-${item.id}`)?.remove();
       else await replaceItem(item.class_id, item.id);
     } catch (err) {
       fail(err);
