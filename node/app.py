@@ -23,7 +23,7 @@ from node.security import add_security_headers, check_csrf, load_actor
 from node.services.context import ServiceContext
 from node.storage.db import Storage, open_database
 from node.storage.migrations import migrate
-from node.urlids import IdConverter
+from node.urlids import IdConverter, PublicIdConverter
 from node.workers.housekeeping import HousekeepingWorker
 from node.workers.push import PushWorker
 from node.workers.sms import SmsWorker
@@ -64,6 +64,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["pubid"] = PublicIdConverter
 
     from node.api import register as register_api
     from web import register as register_web

@@ -1,4 +1,5 @@
-"""The ``<id:…>`` URL converter: a positive integer that fits every database.
+"""URL converters: ``<id:…>``, a positive integer that fits every database, and
+``<pubid:…>``, a random public id (base64url text) chosen by a client.
 
 Werkzeug's plain ``int`` converter accepts any size, and SQLite overflows
 past 2**63; ids above 2**53 - 1 (the JSON-safe range) can never exist, so
@@ -7,7 +8,7 @@ they are simply "not found".
 
 from __future__ import annotations
 
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import BaseConverter, IntegerConverter
 
 MAX_ID = 2**53 - 1
 
@@ -15,3 +16,9 @@ MAX_ID = 2**53 - 1
 class IdConverter(IntegerConverter):
     def __init__(self, map: object, *args: object, **kwargs: object) -> None:
         super().__init__(map, min=1, max=MAX_ID)  # type: ignore[arg-type]
+
+
+class PublicIdConverter(BaseConverter):
+    """Base64url text up to 64 characters; the service says "not found" for unknown ones."""
+
+    regex = r"[A-Za-z0-9_-]{1,64}"

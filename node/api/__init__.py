@@ -31,6 +31,8 @@ class Operation:
     body: Body | None
     auth: str
     tag: str
+    #: a non-JSON body the handler reads itself (e.g. ``application/octet-stream``)
+    raw_body: str | None = None
 
 
 class Api:
@@ -49,6 +51,7 @@ class Api:
         body: Body | None = None,
         auth: str = "session",
         tag: str = "general",
+        raw_body: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register a handler.
 
@@ -69,7 +72,7 @@ class Api:
             self.blueprint.add_url_rule(
                 path, endpoint=fn.__name__, view_func=view, methods=[method]
             )
-            self.operations.append(Operation(method, path, summary, body, auth, tag))
+            self.operations.append(Operation(method, path, summary, body, auth, tag, raw_body))
             if auth == "provider":
                 self.csrf_exempt.add(f"{self.blueprint.name}.{fn.__name__}")
             return fn

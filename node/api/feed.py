@@ -13,7 +13,7 @@ from node.errors import N_, Invalid
 from node.services import blobs, feed, groups, posts
 from node.urlids import MAX_ID
 
-_MESSAGE_ID = "<string(length=22):message_id>"
+_MESSAGE_ID = "<pubid:message_id>"
 _RANGE = re.compile(r"bytes=([0-9]{1,15})-([0-9]{0,15})")
 
 GROUP_WRITE = Body(
@@ -259,8 +259,9 @@ def register(api: Api) -> None:
 
     @api.operation(
         "PUT",
-        "/blobs/<string(length=22):blob_id>",
+        "/blobs/<pubid:blob_id>",
         summary="Send the next part (?offset=, application/octet-stream)",
+        raw_body="application/octet-stream",
         tag="files",
     )
     async def upload_part(blob_id: str) -> Any:
@@ -274,7 +275,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "POST",
-        "/blobs/<string(length=22):blob_id>/complete",
+        "/blobs/<pubid:blob_id>/complete",
         summary="Finish an upload",
         body=BLOB_DONE,
         tag="files",
@@ -284,7 +285,7 @@ def register(api: Api) -> None:
 
     @api.operation(
         "GET",
-        "/blobs/<string(length=22):blob_id>",
+        "/blobs/<pubid:blob_id>",
         summary="Download ciphertext (supports Range)",
         tag="files",
     )

@@ -65,6 +65,11 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.name}"}}
                 },
             }
+        if op.raw_body is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {op.raw_body: {"schema": {"type": "string", "format": "binary"}}},
+            }
         if op.auth == "session":
             entry["security"] = [{"session": [], "csrf": []}]
         elif op.auth == "provider":

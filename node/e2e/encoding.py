@@ -12,6 +12,8 @@ import base64
 import binascii
 import re
 
+from federation.canonical import canonical_json
+
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 
 
@@ -118,3 +120,13 @@ def b32_decode(text: str, *, what: str = "value") -> bytes:
         return base64.b32decode(upper)
     except (binascii.Error, ValueError):  # pragma: no cover - excluded by the checks above
         raise EncodingError(f"{what}: invalid base32") from None
+
+
+def canonical_text(obj: object) -> str:
+    """RFC 8785 canonical JSON as text: how the node stores signed documents byte-exact.
+
+    The suite's one canonicalizer lives in ``federation.canonical`` (shared by
+    both protocols); services reach it through here, keeping the rule that
+    they import nothing from ``federation``.
+    """
+    return canonical_json(obj).decode("utf-8")

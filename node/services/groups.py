@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from federation.canonical import canonical_json
 from node.e2e import groups as e2e
+from node.e2e.encoding import canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services import policy
 from node.services.context import Actor, ServiceContext
@@ -275,7 +275,7 @@ def _store_entries(
             group=group,
             seq=entry["seq"],
             op=entry["op"],
-            entry=canonical_json(entry).decode(),
+            entry=canonical_text(entry),
             created_at=now,
         )
         if entry["op"] in ("add", "remove"):
@@ -323,7 +323,7 @@ def _store_envelopes(
             continue
         store.EpochEnvelope.create(
             group=group, epoch=epoch, member=env["member"], enc_pk=member.enc_pk,
-            envelope=canonical_json(env).decode(), created_at=now,
+            envelope=canonical_text(env), created_at=now,
         )  # fmt: skip
     epoch_now = state.current_epoch
     if epoch_now is None:

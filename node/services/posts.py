@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from federation.canonical import canonical_json
 from node.e2e import messages as e2e
+from node.e2e.encoding import canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services import groups, notifications
 from node.services.context import Actor, ServiceContext
@@ -186,15 +186,13 @@ def create_post(
         now = ctx.now()
         row = store.Message.create(
             group=a.group, public_id=header["id"], kind="post", author=actor.account_id, author_member=a.me,
-            epoch=header["epoch"], version=1, header=canonical_json(header).decode(), ct=wire["ct"],
+            epoch=header["epoch"], version=1, header=canonical_text(header), ct=wire["ct"],
             sig=wire["sig"], comments_enabled=comments_enabled, created_at=now, updated_at=now,
         )  # fmt: skip
         for child_id in child_ids:
             store.MessageChild.create(message=row, child=child_id)
         for key in sealed:
-            store.MessageKey.create(
-                message=row, member=key["member"], sealed=canonical_json(key).decode()
-            )
+            store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
         _attach(ctx, actor, a, row, blobs)
         recipients = _recipients(ctx, a, to, actor.account_id)
         notifications.enqueue(
@@ -245,10 +243,8 @@ def edit_post(
         _attach(ctx, actor, a, row, blobs)
         store.MessageKey.delete().where(store.MessageKey.message == row.id).execute()
         for key in sealed:
-            store.MessageKey.create(
-                message=row, member=key["member"], sealed=canonical_json(key).decode()
-            )
-        row.header, row.ct, row.sig = canonical_json(header).decode(), wire["ct"], wire["sig"]
+            store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
+        row.header, row.ct, row.sig = canonical_text(header), wire["ct"], wire["sig"]
         row.version, row.epoch, row.updated_at = header["version"], header["epoch"], ctx.now()
         row.save()
         recipients = _recipients(ctx, a, to, actor.account_id)
@@ -341,13 +337,11 @@ def add_reply(
         now = ctx.now()
         row = store.Message.create(
             group=a.group, public_id=header["id"], kind=header["kind"], parent=post, author=actor.account_id,
-            author_member=a.me, epoch=header["epoch"], version=1, header=canonical_json(header).decode(),
+            author_member=a.me, epoch=header["epoch"], version=1, header=canonical_text(header),
             ct=wire["ct"], sig=wire["sig"], created_at=now, updated_at=now,
         )  # fmt: skip
         for key in sealed:
-            store.MessageKey.create(
-                message=row, member=key["member"], sealed=canonical_json(key).decode()
-            )
+            store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
         recipients = _recipients(ctx, a, post_to, actor.account_id)
         if header["kind"] == "share":
             notifications.enqueue(
