@@ -72,7 +72,8 @@ class ChildMembers:
 class GroupView:
     class_id: int
     group: str | None
-    #: ``none`` (no group yet), ``waiting`` (not approved yet), ``member``, ``manager``
+    #: ``none`` (no group yet), ``waiting`` (not approved yet), ``member``, ``manager``,
+    #: ``keys_changed`` (the teacher's keys are not the ones that signed the class log)
     status: str
     me: str
     entries: list[dict[str, Any]]
@@ -176,6 +177,9 @@ def group_view(ctx: ServiceContext, actor: Actor, class_id: int) -> GroupView:
     )
     if not is_member and not is_teacher:
         return GroupView(class_id, group.public_id, "waiting", me, [], [], teacher_fp, [], [])
+    if is_teacher and (account is None or account.sign_pk not in json.loads(group.admins)):
+        # a passphrase reset gave the teacher new keys: the class's log names the old ones
+        return GroupView(class_id, group.public_id, "keys_changed", me, [], [], teacher_fp, [], [])
     entries = [json.loads(text) for text in store.select_entries(group.id)]
     envelopes = (
         [json.loads(text) for text in store.select_envelopes(group.id, me, mine.enc_pk)]

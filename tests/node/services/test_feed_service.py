@@ -8,7 +8,8 @@ from node import refclient_groups as rc
 from node.e2e.groups import EpochKeyError
 from node.e2e.messages import MessageError
 from node.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
-from node.services import directory, feed, groups, posts
+from node.refclient import new_account
+from node.services import accounts, directory, feed, groups, posts
 from node.storage.db import Storage
 from tests.factories import client_account, invite, make_child, make_guardian, make_staff
 from tests.feed_factories import ClassFeed, Person, as_json, make_class_feed
@@ -264,3 +265,17 @@ def test_a_guardian_shares_a_post_with_their_childs_other_guardian_only(cf: Clas
     with pytest.raises(Invalid):  # nobody to share with
         cf.reply(cf.guardians[1], post, "share", {"note": "x"}, to=[cf.guardians[1].me])
     assert share
+
+
+def test_a_teacher_whose_keys_were_reset_is_told_and_cannot_sign_for_the_class(
+    cf: ClassFeed,
+) -> None:
+    cf.post({"text": "avant", "attachments": []})
+    token = cf.storage.call(
+        accounts.reissue_setup_link, cf.ctx, cf.school.admin, cf.teacher.actor.account_id
+    )
+    fresh = new_account("dubois@school.test", "a brand new passphrase", 600_000)
+    cf.storage.call(accounts.complete_setup, cf.ctx, token, fresh.credentials)
+    assert cf.view(cf.teacher)["status"] == "keys_changed"
+    # the guardians still read what was posted before
+    assert [i["body"]["text"] for i in cf.read(cf.guardians[0])] == ["avant"]

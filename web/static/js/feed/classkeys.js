@@ -41,6 +41,7 @@ export async function openClass(classId, keys, accountId, msgs) {
     await setupGroup(classId, keys, view);
     view = await api(`/classes/${classId}/group`);
   }
+  if (view.status === 'keys_changed') throw new UserError(msgs.keys_changed);
   if (view.status === 'none' || view.status === 'waiting') return { classId, view, waiting: true };
   const pin = loadPin(accountId, view.group);
   let state;
