@@ -14,9 +14,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -79,8 +81,11 @@ def _carnet(*args: str) -> str:
     return result.stdout
 
 
-@pytest.fixture
-def served_node(tmp_path: Path) -> Iterator[ServedNode]:
+@contextmanager
+def start_node(
+    tmp_path: Path, prepare: Callable[[Path], None] | None = None
+) -> Iterator[ServedNode]:
+    """``carnet init`` a data folder, let ``prepare(data_dir)`` seed it, then ``carnet serve`` it."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path / "school"
@@ -101,6 +106,8 @@ def served_node(tmp_path: Path) -> Iterator[ServedNode]:
     )
     setup_url = re.search(r"(http://\S+/setup/\S+)", out)
     assert setup_url is not None, out
+    if prepare is not None:
+        prepare(data_dir)
     env = {**os.environ, "CARNET_DEFAULT_LOCALE": "en"}
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
@@ -119,10 +126,18 @@ def served_node(tmp_path: Path) -> Iterator[ServedNode]:
         if process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError((tmp_path / "server.log").read_text())
         time.sleep(0.1)
-    yield ServedNode(url, data_dir, setup_url[1], process)
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    try:
+        yield ServedNode(url, data_dir, setup_url[1], process)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def served_node(tmp_path: Path) -> Iterator[ServedNode]:
+    with start_node(tmp_path) as node:
+        yield node
 
 
 @pytest.fixture
@@ -139,9 +154,13 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-def new_page(browser: Browser, locale: str = "en-GB") -> Page:
-    """A fresh browser profile (its own cookies and IndexedDB), like another person's phone."""
-    context = browser.new_context(locale=locale, viewport={"width": 390, "height": 844})
+def new_page(browser: Browser, locale: str = "en-GB", **options: Any) -> Page:
+    """A fresh browser profile (its own cookies and IndexedDB), like another person's phone.
+
+    ``options`` go to ``Browser.new_context`` (``is_mobile=True``, ``accept_downloads``…).
+    """
+    options.setdefault("viewport", {"width": 390, "height": 844})
+    context = browser.new_context(locale=locale, **options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -21,6 +21,7 @@ let keys = null;
 const classes = new Map(); // class id → opened class (classkeys.openClass)
 let nextBefore = null;
 const readSent = new Set();
+let notice = null; // shown once instead of "Up to date." (a removal just finished)
 
 function say(text) {
   status.textContent = text;
@@ -65,8 +66,9 @@ async function loadPage(before = null) {
   nextBefore = page.next_before;
   olderButton.hidden = !nextBefore;
   const waiting = page.waiting.map((name) => fill(msgs.waiting, { class: name }));
-  if (!postsBox.children.length && !waiting.length) say(msgs.empty);
-  else say(waiting.join(' ') || msgs.ready);
+  if (!postsBox.children.length && !waiting.length) say(notice || msgs.empty);
+  else say(waiting.join(' ') || notice || msgs.ready);
+  notice = null;
 }
 
 async function refresh() {
@@ -220,7 +222,8 @@ async function teacherSetup(cls) {
   const view = cls.view;
   if (view.to_remove.length) {
     await K.removeAndRotate(cls, keys, view.to_remove.map((c) => c.member));
-    say(msgs.removed);
+    notice = msgs.removed;
+    say(notice);
     classes.delete(cls.classId);
     cls = await classFor(cls.classId);
   }
