@@ -9,9 +9,9 @@ from node.e2e.groups import EpochKeyError
 from node.e2e.messages import MessageError
 from node.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
 from node.refclient import new_account
-from node.services import accounts, directory, feed, groups, posts
+from node.services import accounts, directory, feed, groups, onboarding, posts
 from node.storage.db import Storage
-from tests.factories import client_account, invite, make_child, make_guardian, make_staff
+from tests.factories import client_account, invite, make_child, make_guardian, make_staff, sms_code
 from tests.feed_factories import ClassFeed, Person, as_json, make_class_feed
 
 
@@ -279,3 +279,24 @@ def test_a_teacher_whose_keys_were_reset_is_told_and_cannot_sign_for_the_class(
     assert cf.view(cf.teacher)["status"] == "keys_changed"
     # the guardians still read what was posted before
     assert [i["body"]["text"] for i in cf.read(cf.guardians[0])] == ["avant"]
+
+
+def test_a_guardian_with_new_keys_is_re_approved_and_the_teacher_re_shares_the_year(
+    cf: ClassFeed,
+) -> None:
+    earlier = cf.post({"text": "avant la perte", "attachments": []})
+    lost = cf.guardians[0]
+    phone = "+33639980000"
+    reset = cf.storage.call(directory.reissue_code, cf.ctx, cf.teacher.actor, _invitation_of(cf, 0))
+    attempt = cf.storage.call(onboarding.start, cf.ctx, phone, reset.code, "192.0.2.1", "en")
+    code = sms_code(cf.storage, cf.ctx.config.data_dir, phone)
+    cf.storage.call(onboarding.verify_sms, cf.ctx, attempt.attempt_id, code, "192.0.2.1")
+    fresh = new_account(phone, "a brand new passphrase", 600_000)
+    cf.storage.call(onboarding.complete_reset, cf.ctx, attempt.attempt_id, fresh.credentials)
+    renewed = Person(lost.actor, fresh.keys, lost.me, lost.child_id)
+    # new keys: the node no longer serves the class until the teacher approves them again
+    assert cf.view(renewed)["status"] == "waiting"
+    assert [c["member"] for c in cf.view(cf.teacher)["to_approve"]] == [lost.me]
+    cf.approve_all()
+    assert [i["body"]["text"] for i in cf.read(renewed)] == ["avant la perte"]
+    assert earlier
