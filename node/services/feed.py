@@ -68,6 +68,8 @@ class FeedItem:
     #: guardians: member ids a share of this post is sealed to (the reader first
     #: among them); empty when the reader's children have no other guardian
     share_to: list[str] = field(default_factory=list)
+    #: the author: ids of the children a targeted post is for (an edit re-seals to their guardians)
+    child_ids: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ def _page(
                     json.loads(keys[r.id]) if r.id in keys else None,
                     r.author_id == actor.account_id or (a.is_teacher and r.kind == "comment"),
                 ))  # fmt: skip
+        if item.can_edit:
+            item.child_ids = list(addressed)
         if not a.is_teacher:
             share_to = share_recipients(ctx, a, post)
             item.share_to = share_to if len(share_to) > 1 else []

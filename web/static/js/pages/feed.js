@@ -181,8 +181,12 @@ const handlers = {
     save.addEventListener('click', async () => {
       try {
         const cls = await classFor(item.class_id);
+        // a post for some families is sealed again to their guardians as they are now
+        const to = item.child_ids.length
+          ? K.recipientsFor(cls, cls.view.children.filter((c) => item.child_ids.includes(c.id)).flatMap((c) => c.members))
+          : null;
         const request = await K.encryptFor(cls, keys, 'post', { ...body, text: area.value }, {
-          to: item.message.header.to, messageId: item.id, version: item.version + 1,
+          to, messageId: item.id, version: item.version + 1,
         });
         await api(`/classes/${item.class_id}/posts/${item.id}`, { ...request, blobs: blobIdsOf(body.attachments || []) }, { method: 'PUT' });
         await replaceItem(item.class_id, item.id);
