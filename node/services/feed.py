@@ -302,6 +302,8 @@ def remind_unread(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str
             raise RateLimited(N_("A reminder was sent less than an hour ago."), retry_after=3600)
         audience = _audience_accounts(ctx, a, store.children_of_message(post.id))
         unread = sorted(audience - set(store.read_by([post.id]).get(post.id, {})))
+        if not unread:  # nothing sent: the hourly limit does not start
+            return []
         notifications.enqueue(
             ctx, kind="reminder", account_ids=unread, class_id=class_id, message_id=post.id
         )

@@ -205,7 +205,8 @@ const handlers = {
       document.getElementById('remind').onclick = async () => {
         try {
           const result = await api(`/classes/${item.class_id}/posts/${item.id}/remind`, {});
-          note.textContent = fill(msgs.reminded, { count: result.reminded });
+          const n = result.reminded;
+          note.textContent = n === 0 ? msgs.reminded_none : n === 1 ? msgs.reminded_one : fill(msgs.reminded, { count: n });
         } catch (err) {
           note.textContent = errorText(err);
         }
