@@ -398,7 +398,12 @@ async function start() {
 
 olderButton.addEventListener('click', () => loadPage(nextBefore).catch(fail));
 document.addEventListener('carnet:live', (event) => {
-  if (['post', 'edit', 'delete', 'comment', 'reaction'].includes(event.detail?.type)) refresh().catch(fail);
+  const detail = event.detail || {};
+  if (!['post', 'edit', 'delete', 'comment', 'reaction', 'share'].includes(detail.type)) return;
+  // a class page shows only its own class; the home timeline shows them all
+  if (mode === 'class' && Number(root.dataset.classId) !== detail.class_id) return;
+  event.preventDefault(); // the feed shows it: no "New post" banner
+  refresh().catch(fail);
 });
 
 start().catch(fail).finally(() => root.setAttribute('aria-busy', 'false'));
