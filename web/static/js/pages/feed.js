@@ -16,6 +16,7 @@ const mode = root.dataset.mode;
 const status = document.getElementById('feed-status');
 const postsBox = document.getElementById('posts');
 const olderButton = document.getElementById('older');
+const newButton = document.getElementById('feed-new');
 
 let keys = null;
 const classes = new Map(); // class id → opened class (classkeys.openClass)
@@ -403,6 +404,13 @@ document.addEventListener('carnet:live', (event) => {
   // a class page shows only its own class; the home timeline shows them all
   if (mode === 'class' && Number(root.dataset.classId) !== detail.class_id) return;
   event.preventDefault(); // the feed shows it: no "New post" banner
+  // never wipe what someone is typing: offer the refresh instead
+  const typing = [...root.querySelectorAll('textarea')].some((t) => t.value.trim() || t === document.activeElement);
+  if (typing) newButton.hidden = false;
+  else refresh().catch(fail);
+});
+newButton.addEventListener('click', () => {
+  newButton.hidden = true;
   refresh().catch(fail);
 });
 
