@@ -112,9 +112,12 @@ def _candidates(
     members = {m.member: m for m in store.select_members(group.id)} if group else {}
     wanted = _guardians_of_class(school_class.id)
     wanted.setdefault(school_class.teacher_id, [])
+    # every account involved in one query: this runs before each post and reply
+    held = {account_of_member(ctx, mid) for mid in members}
+    accounts = account_store.select_accounts({*wanted, *(i for i in held if i)})
     approve, remove = [], []
     for account_id, children in sorted(wanted.items()):
-        account = account_store.select_account(account_id)
+        account = accounts.get(account_id)
         if (
             account is None
             or account.status != "active"
@@ -137,7 +140,7 @@ def _candidates(
             )  # fmt: skip
     for mid, m in members.items():
         member_account = account_of_member(ctx, mid)
-        account = account_store.select_account(member_account) if member_account else None
+        account = accounts.get(member_account) if member_account else None
         gone = account is None or account.status != "active" or member_account not in wanted
         if m.active and gone:
             name = account.display_name if account else mid

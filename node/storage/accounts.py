@@ -10,6 +10,8 @@ keys, and the encrypted key vault the node cannot open.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
 import peewee
 
@@ -62,6 +64,17 @@ def select_account_by_login(login: str) -> Account | None:
 
 def select_account(account_id: int) -> Account | None:
     return Account.get_or_none(Account.id == account_id)
+
+
+def select_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
+    """Account id → account, for many ids in one query (per 500 ids)."""
+    ids = sorted(set(account_ids))
+    primary_key: Any = Account._meta.primary_key  # ``Account.id`` is typed ``int`` for rows
+    found: dict[int, Account] = {}
+    for start in range(0, len(ids), 500):
+        for account in Account.select().where(primary_key.in_(ids[start : start + 500])):
+            found[account.id] = account
+    return found
 
 
 def select_staff() -> list[Account]:
