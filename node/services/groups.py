@@ -73,7 +73,8 @@ class GroupView:
     class_id: int
     group: str | None
     #: ``none`` (no group yet), ``waiting`` (not approved yet), ``member``, ``manager``,
-    #: ``keys_changed`` (the teacher's keys are not the ones that signed the class log)
+    #: ``keys_changed`` (the teacher's keys are not the ones that signed the class log),
+    #: ``outside`` (an admin: manages the class, is not a member of its encrypted feed)
     status: str
     me: str
     entries: list[dict[str, Any]]
@@ -179,7 +180,9 @@ def group_view(ctx: ServiceContext, actor: Actor, class_id: int) -> GroupView:
         mine is not None and mine.active and account is not None and mine.enc_pk == account.enc_pk
     )
     if not is_member and not is_teacher:
-        return GroupView(class_id, group.public_id, "waiting", me, [], [], teacher_fp, [], [])
+        # an admin manages the class but is not a member: the feed is not theirs to read
+        status = "waiting" if actor.is_guardian else "outside"
+        return GroupView(class_id, group.public_id, status, me, [], [], teacher_fp, [], [])
     if is_teacher and (account is None or account.sign_pk not in json.loads(group.admins)):
         # a passphrase reset gave the teacher new keys: the class's log names the old ones
         return GroupView(class_id, group.public_id, "keys_changed", me, [], [], teacher_fp, [], [])
@@ -314,6 +317,8 @@ def _store_envelopes(
     ctx: ServiceContext, group: Any, state: e2e.GroupState, envelopes: list[dict[str, Any]]
 ) -> None:
     now = ctx.now()
+    #: epoch → (member, enc_pk) already holding it: one query per epoch, not per envelope
+    held: dict[int, set[tuple[str, str]]] = {}
     for env in envelopes:
         member = state.members.get(env["member"]) if isinstance(env["member"], str) else None
         epoch = env["epoch"]
@@ -326,12 +331,16 @@ def _store_envelopes(
             raise Invalid(
                 N_("An envelope is addressed to someone who is not a member."), field="envelopes"
             )
-        if (env["member"], member.enc_pk) in store.envelope_holders(group.id, epoch):
+        holders = held.get(epoch)
+        if holders is None:
+            holders = held[epoch] = store.envelope_holders(group.id, epoch)
+        if (env["member"], member.enc_pk) in holders:
             continue
         store.EpochEnvelope.create(
             group=group, epoch=epoch, member=env["member"], enc_pk=member.enc_pk,
             envelope=canonical_text(env), created_at=now,
         )  # fmt: skip
+        holders.add((env["member"], member.enc_pk))
     epoch_now = state.current_epoch
     if epoch_now is None:
         raise Invalid(N_("A class log needs its first key."), field="entries")

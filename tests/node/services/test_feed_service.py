@@ -300,3 +300,11 @@ def test_a_guardian_with_new_keys_is_re_approved_and_the_teacher_re_shares_the_y
     cf.approve_all()
     assert [i["body"]["text"] for i in cf.read(renewed)] == ["avant la perte"]
     assert earlier
+
+
+def test_an_admin_manages_the_class_but_is_not_a_member_of_its_feed(cf: ClassFeed) -> None:
+    admin = cf.school.admin
+    assert cf.storage.call(groups.group_view, cf.ctx, admin, cf.class_id).status == "outside"
+    with pytest.raises(PermissionDenied):
+        cf.storage.call(groups.require_member, cf.ctx, admin, cf.class_id)
+    assert cf.storage.call(feed.class_feed, cf.ctx, admin, cf.class_id).items == []

@@ -42,6 +42,7 @@ export async function openClass(classId, keys, accountId, msgs) {
     view = await api(`/classes/${classId}/group`);
   }
   if (view.status === 'keys_changed') throw new UserError(msgs.keys_changed);
+  if (view.status === 'outside') throw new UserError(msgs.outside);
   if (view.status === 'none' || view.status === 'waiting') return { classId, view, waiting: true };
   const pin = loadPin(accountId, view.group);
   let state;
