@@ -30,7 +30,13 @@ class ClientAccount:
 
 def new_account(login: str, passphrase: str, iterations: int = 600_000) -> ClientAccount:
     """Keys, vault and login secret for ``login`` as the browser makes them at first login."""
-    keys = generate_account_keys()
+    return reseal_account(generate_account_keys(), login, passphrase, iterations)
+
+
+def reseal_account(
+    keys: AccountKeys, login: str, passphrase: str, iterations: int = 600_000
+) -> ClientAccount:
+    """A new vault, passphrase and recovery key around existing keys (a reset with the recovery key)."""
     salt = secrets.token_bytes(16)
     derived = derive_from_passphrase(passphrase, salt, iterations)
     vault, recovery_key = create_vault(keys, passphrase, salt, iterations)

@@ -67,6 +67,9 @@ class SetupInfo:
     role: str
     login: str
     iterations: int
+    #: A reset link of an account with keys: its current vault, so that a person
+    #: holding their recovery key can keep their keys (a teacher keeps their classes).
+    vault: dict[str, Any] | None = None
 
 
 def account_view(account: store.Account) -> AccountView:
@@ -189,7 +192,10 @@ def _live_setup_link(ctx: ServiceContext, token: str, lock: bool = False) -> sto
 def inspect_setup_link(ctx: ServiceContext, token: str) -> SetupInfo:
     link = _live_setup_link(ctx, token)
     account = link.account
-    return SetupInfo(account.display_name, account.role, account.login, ctx.config.kdf_iterations)
+    vault = json.loads(account.vault) if account.vault else None
+    return SetupInfo(
+        account.display_name, account.role, account.login, ctx.config.kdf_iterations, vault
+    )
 
 
 def complete_setup(

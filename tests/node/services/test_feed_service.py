@@ -7,8 +7,9 @@ import pytest
 from node import refclient_groups as rc
 from node.e2e.groups import EpochKeyError
 from node.e2e.messages import MessageError
+from node.e2e.vault import open_vault_with_recovery_key
 from node.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
-from node.refclient import new_account
+from node.refclient import new_account, reseal_account
 from node.services import accounts, directory, feed, groups, onboarding, posts
 from node.storage.db import Storage
 from tests.factories import client_account, invite, make_child, make_guardian, make_staff, sms_code
@@ -308,3 +309,33 @@ def test_an_admin_manages_the_class_but_is_not_a_member_of_its_feed(cf: ClassFee
     with pytest.raises(PermissionDenied):
         cf.storage.call(groups.require_member, cf.ctx, admin, cf.class_id)
     assert cf.storage.call(feed.class_feed, cf.ctx, admin, cf.class_id).items == []
+
+
+def test_a_teacher_who_resets_with_the_recovery_key_keeps_the_class(cf: ClassFeed) -> None:
+    cf.post({"text": "avant", "attachments": []})
+    token = _fresh_link(cf)
+    info = cf.storage.call(accounts.inspect_setup_link, cf.ctx, token)
+    recovery = client_account("dubois@school.test").recovery_key
+    kept = open_vault_with_recovery_key(info.vault, recovery)
+    assert kept.sign_pk == cf.teacher.keys.sign_pk
+    resealed = reseal_account(kept, "dubois@school.test", "a brand new passphrase", 600_000)
+    cf.storage.call(accounts.complete_setup, cf.ctx, token, resealed.credentials)
+    assert cf.view(cf.teacher)["status"] == "manager"
+    cf.post({"text": "après", "attachments": []})
+    assert [i["body"]["text"] for i in cf.read(cf.guardians[0])] == ["après", "avant"]
+
+
+def _fresh_link(cf: ClassFeed) -> str:
+    return str(
+        cf.storage.call(
+            accounts.reissue_setup_link, cf.ctx, cf.school.admin, cf.teacher.actor.account_id
+        )
+    )
+
+
+def test_a_first_setup_link_carries_no_vault(storage: Storage, ctx) -> None:  # type: ignore[no-untyped-def]
+    admin = make_staff(storage, ctx, "admin", "Mme Admin", "admin@school.test")
+    _, token = storage.call(
+        accounts.create_staff, ctx, admin, "teacher", "M. Neuf", "neuf@school.test"
+    )
+    assert storage.call(accounts.inspect_setup_link, ctx, token).vault is None

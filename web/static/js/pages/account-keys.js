@@ -28,11 +28,12 @@ export function readNewPassphrase(first, second, msgs) {
 }
 
 /**
- * New keys and vault for `login`.  Returns {credentials, recoveryKey, keys};
+ * New keys (or `existingRaw` ones) and a vault for `login`.  Returns {credentials, recoveryKey, keys};
  * `keys` are non-extractable CryptoKeys to store once the node accepted them.
  */
-export async function createAccountSecrets(login, passphrase, iterations) {
-  const raw = await generateAccountKeys();
+export async function createAccountSecrets(login, passphrase, iterations, existingRaw = null) {
+  // existingRaw: keys opened from the current vault with the recovery key (kept, not replaced)
+  const raw = existingRaw || (await generateAccountKeys());
   const salt = crypto.getRandomValues(new Uint8Array(16));
   const { vault, recoveryKey, loginSecret } = await createVault(raw, { passphrase, salt, iterations });
   const keys = await importAccountKeys(raw, { extractable: false });

@@ -1,11 +1,24 @@
 // Staff setup link: choose a passphrase; keys and vault are made here.
-import { api, busy, cryptoSupported, errorText, homeFor, messages, showError } from './common.js';
+import { openVaultWithRecoveryKey } from '../e2e/suite.js';
+import { api, busy, cryptoSupported, errorText, homeFor, messages, showError, UserError } from './common.js';
 import { createAccountSecrets, readNewPassphrase, showRecovery, storeKeys } from './account-keys.js';
 
 const section = document.getElementById('setup');
 const form = document.getElementById('setup-form');
 const msgs = messages();
 const token = location.pathname.split('/').pop();
+
+/** A reset with the recovery key typed: the current keys, opened from the vault; else null. */
+async function keysFromRecoveryKey() {
+  const input = document.getElementById('recovery-key-input');
+  if (!input || !input.value.trim()) return null;
+  const vault = JSON.parse(document.getElementById('current-vault').textContent);
+  try {
+    return await openVaultWithRecoveryKey(vault, input.value);
+  } catch {
+    throw new UserError(msgs.wrong_recovery_key);
+  }
+}
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -24,7 +37,8 @@ form.addEventListener('submit', async (event) => {
   busy(form, true, 'passphrase-progress');
   try {
     const iterations = Number(section.dataset.iterations);
-    const { credentials, recoveryKey, keys } = await createAccountSecrets(section.dataset.login, passphrase, iterations);
+    const kept = await keysFromRecoveryKey();
+    const { credentials, recoveryKey, keys } = await createAccountSecrets(section.dataset.login, passphrase, iterations, kept);
     const session = await api(`/setup/${encodeURIComponent(token)}`, credentials);
     await storeKeys(session.account.id, keys);
     form.hidden = true;
