@@ -22,7 +22,7 @@ from typing import Any
 from node.errors import N_, Invalid, NotFound, PermissionDenied, RateLimited
 from node.services import groups, notifications
 from node.services.context import Actor, ServiceContext
-from node.services.posts import can_see, share_recipients
+from node.services.posts import can_see, current_audience, share_recipients
 from node.storage import directory as directory_store
 from node.storage import feed as store
 from node.storage import groups as group_store
@@ -70,6 +70,8 @@ class FeedItem:
     share_to: list[str] = field(default_factory=list)
     #: the author: ids of the children a targeted post is for (an edit re-seals to their guardians)
     child_ids: list[int] = field(default_factory=list)
+    #: a post for some families: who a reply is sealed to now (None: the class key)
+    reply_to: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,11 @@ def _page(
                 ))  # fmt: skip
         if item.can_edit:
             item.child_ids = list(addressed)
+        if post.epoch is None:
+            try:
+                item.reply_to = current_audience(ctx, a, post)
+            except Invalid:  # every family it was for has left: nobody to reply to
+                item.reply_to = []
         if not a.is_teacher:
             share_to = share_recipients(ctx, a, post)
             item.share_to = share_to if len(share_to) > 1 else []
@@ -149,16 +156,14 @@ def _page(
 
 
 def _audience_accounts(ctx: ServiceContext, a: groups.Access, addressed: list[int]) -> set[int]:
-    """Approved guardians a post reaches."""
+    """Approved guardians a post reaches, still linked to a child of the class (or of its audience)."""
     members = {
         m.account_id
         for m in group_store.select_members(a.group.id)
         if m.active and m.role == "guardian"
     }
-    if not addressed:
-        return {i for i in members if i}
     links = directory_store.guardian_links_of_class(a.school_class.id)
-    wanted = {link.account_id for link in links if link.child_id in addressed}
+    wanted = {link.account_id for link in links if not addressed or link.child_id in addressed}
     return {i for i in members if i} & wanted
 
 

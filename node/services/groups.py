@@ -16,11 +16,12 @@ The node never sees an epoch key: envelopes are HPKE ciphertext.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from node.e2e import groups as e2e
-from node.e2e.encoding import canonical_text
+from node.e2e.encoding import b64url_decode, canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services import policy
 from node.services.context import Actor, ServiceContext
@@ -31,6 +32,16 @@ from node.storage import groups as store
 from node.storage.db import write_transaction
 
 MAX_ENTRIES_PER_CALL = 200
+#: the form member_id writes: no sign, no leading zero, within the ids a database can hold
+_ACCOUNT_ID = re.compile(r"[1-9][0-9]{0,15}")
+
+
+def _is_group_id(value: str) -> bool:
+    try:
+        b64url_decode(value, length=16, what="group id")
+    except ValueError:
+        return False
+    return True
 
 
 def member_id(ctx: ServiceContext, account_id: int) -> str:
@@ -39,8 +50,9 @@ def member_id(ctx: ServiceContext, account_id: int) -> str:
 
 
 def account_of_member(ctx: ServiceContext, member: str) -> int | None:
+    """The local account a member id names, or None (another node, or not an id this node made)."""
     local, _, host = member.partition("@")
-    if host != ctx.config.origin.split("://", 1)[1] or not local.isdigit():
+    if host != ctx.config.origin.split("://", 1)[1] or _ACCOUNT_ID.fullmatch(local) is None:
         return None
     return int(local)
 
@@ -364,6 +376,8 @@ def create_group(
         if store.select_group_of_class(class_id, lock=True) is not None:
             raise Conflict(N_("This class already has its keys."))
         state = _verify(entries)
+        if not _is_group_id(state.group):
+            raise Invalid(N_("A group id is 16 random bytes in base64url."), field="entries")
         if account is None or state.admins != [account.sign_pk]:
             raise Invalid(
                 N_("The class log must be signed by the teacher's own key."), field="entries"
@@ -436,10 +450,14 @@ class Access:
     is_member: bool
 
 
-def access(ctx: ServiceContext, actor: Actor, class_id: int) -> Access:
-    """Raise NotFound for strangers; report membership for everyone else."""
+def access(ctx: ServiceContext, actor: Actor, class_id: int, *, lock: bool = False) -> Access:
+    """Raise NotFound for strangers; report membership for everyone else.
+
+    ``lock``: writers hold the group row (PostgreSQL ``FOR UPDATE``) so a
+    removal and its new key cannot commit between their checks and their insert.
+    """
     school_class, is_teacher = _class_for(actor, class_id)
-    group = store.select_group_of_class(class_id)
+    group = store.select_group_of_class(class_id, lock=lock)
     me = member_id(ctx, actor.account_id)
     mine = store.select_member(group.id, me) if group else None
     account = account_store.select_account(actor.account_id)
@@ -452,8 +470,10 @@ def access(ctx: ServiceContext, actor: Actor, class_id: int) -> Access:
     return Access(school_class, group, me, is_teacher, children, is_member)
 
 
-def require_member(ctx: ServiceContext, actor: Actor, class_id: int) -> Access:
-    found = access(ctx, actor, class_id)
+def require_member(
+    ctx: ServiceContext, actor: Actor, class_id: int, *, lock: bool = False
+) -> Access:
+    found = access(ctx, actor, class_id, lock=lock)
     if found.group is None:
         raise Conflict(N_("The teacher has not set up this class's encryption keys yet."))
     if not found.is_member:

@@ -98,7 +98,11 @@ def _check_keying(
         raise Invalid(N_("Send one sealed key per recipient."), field="keys")
     members = set()
     for sealed in keys:
-        if not isinstance(sealed, dict) or set(sealed) != {"member", "enc", "ct"}:
+        if (
+            not isinstance(sealed, dict)
+            or set(sealed) != {"member", "enc", "ct"}
+            or not all(isinstance(v, str) and len(v) <= 200 for v in sealed.values())
+        ):
             raise Invalid(N_("A sealed key is malformed."), field="keys")
         members.add(sealed["member"])
     if members != set(to):
@@ -112,14 +116,35 @@ def _audience(ctx: ServiceContext, a: groups.Access, child_ids: list[int]) -> li
     if not set(child_ids) <= class_children:
         raise Invalid(N_("Choose children of this class."), field="children")
     members = {m.member for m in group_store.select_members(a.group.id) if m.active}
-    to = {a.me}
+    teacher = groups.member_id(ctx, a.school_class.teacher_id)
+    to = {teacher} & members
     for link in directory_store.guardian_links_of_class(a.school_class.id):
         mid = groups.member_id(ctx, link.account_id)
         if link.child_id in child_ids and mid in members:
             to.add(mid)
-    if len(to) == 1:
+    if not to - {teacher}:
         raise Invalid(N_("No approved guardian of these children yet."), field="children")
     return sorted(to)
+
+
+def current_audience(ctx: ServiceContext, a: groups.Access, post: Any) -> list[str] | None:
+    """Who a reply to this post is sealed to: None (the class key) or its families as they are now.
+
+    Not the list stored with the post: a guardian removed since must not get
+    the keys of new replies.
+    """
+    if post.epoch is not None:  # a post to the whole class
+        return None
+    return _audience(ctx, a, store.children_of_message(post.id))
+
+
+def visible(a: groups.Access, row: Any) -> bool:
+    """Whether the actor may see this post or reply (a share: its recipients only)."""
+    post = row.parent if row.parent_id else row
+    if not can_see(a, post):
+        return False
+    to = json.loads(row.header)["to"] if row.parent_id and row.header else None
+    return to is None or a.me in to
 
 
 def _recipients(
@@ -133,18 +158,28 @@ def _recipients(
         ]
     else:
         ids = [i for i in (groups.account_of_member(ctx, m) for m in to) if i]
-    return sorted({i for i in ids if i != author})
+    # a guardian unlinked from the class but not yet removed from the log hears nothing more
+    links = directory_store.guardian_links_of_class(a.school_class.id)
+    linked = {a.school_class.teacher_id} | {link.account_id for link in links}
+    return sorted({i for i in ids if i != author and i in linked})
+
+
+def _blob_ids(raw: Any) -> list[str]:
+    """Checked before any transaction: a list of blob ids (text), each once."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(i, str) and len(i) <= 64 for i in raw):
+        raise Invalid(N_("Attachments must be a list of upload ids."), field="blobs")
+    if len(raw) > MAX_ATTACHMENTS * 2:
+        raise Invalid(N_("Too many attachments."), field="blobs")
+    return sorted(set(raw))
 
 
 def _attach(
-    ctx: ServiceContext, actor: Actor, a: groups.Access, message: Any, blob_ids: Any
+    ctx: ServiceContext, actor: Actor, a: groups.Access, message: Any, blob_ids: list[str]
 ) -> None:
-    if blob_ids is None:
-        return
-    if not isinstance(blob_ids, list) or len(blob_ids) > MAX_ATTACHMENTS * 2:
-        raise Invalid(N_("Too many attachments."), field="blobs")
     for public_id in blob_ids:
-        blob = store.select_blob(public_id, lock=True) if isinstance(public_id, str) else None
+        blob = store.select_blob(public_id, lock=True)
         if blob is None or blob.owner_id != actor.account_id or blob.group_id != a.group.id:
             raise Invalid(N_("An attachment was not uploaded to this class by you."), field="blobs")
         if blob.status != "complete":
@@ -167,13 +202,14 @@ def create_post(
     ctx: ServiceContext, actor: Actor, class_id: int, message: Any, *,
     keys: Any = None, children: Any = None, blobs: Any = None, comments_enabled: Any = True,
 ) -> Posted:  # fmt: skip
+    blob_list = _blob_ids(blobs)
     wire = _wire(message)
     header = wire["header"]
     child_ids = _child_ids(children)
     if type(comments_enabled) is not bool:
         raise Invalid(N_("comments_enabled must be true or false."), field="comments_enabled")
     with write_transaction():
-        a = groups.require_member(ctx, actor, class_id)
+        a = groups.require_member(ctx, actor, class_id, lock=True)
         if not a.is_teacher:
             raise PermissionDenied(N_("Only the class's teacher posts to the class."))
         _check_author(a, header)
@@ -193,7 +229,7 @@ def create_post(
             store.MessageChild.create(message=row, child=child_id)
         for key in sealed:
             store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
-        _attach(ctx, actor, a, row, blobs)
+        _attach(ctx, actor, a, row, blob_list)
         recipients = _recipients(ctx, a, to, actor.account_id)
         notifications.enqueue(
             ctx, kind="post", account_ids=recipients, class_id=class_id, message_id=row.id
@@ -204,9 +240,9 @@ def create_post(
 def _own_post(
     ctx: ServiceContext, actor: Actor, class_id: int, public_id: str
 ) -> tuple[groups.Access, Any]:
-    a = groups.require_member(ctx, actor, class_id)
+    a = groups.require_member(ctx, actor, class_id, lock=True)
     row = store.select_message(a.group.id, public_id, lock=True)
-    if row is None or row.deleted_at is not None or row.kind != "post":
+    if row is None or row.deleted_at is not None or row.kind != "post" or not can_see(a, row):
         raise NotFound(N_("No such post."))
     if row.author_id != actor.account_id:
         raise PermissionDenied(N_("Only the author can change this post."))
@@ -218,6 +254,7 @@ def edit_post(
     keys: Any = None, blobs: Any = None,
 ) -> Posted:  # fmt: skip
     """A new version of a post: same id, version + 1, re-encrypted; dropped attachments are deleted."""
+    blob_list = _blob_ids(blobs)
     wire = _wire(message)
     header = wire["header"]
     removed: list[str] = []
@@ -235,12 +272,14 @@ def edit_post(
         child_ids = store.children_of_message(row.id)
         to = _audience(ctx, a, child_ids) if child_ids else None
         sealed = _check_keying(ctx, a, header, keys, to)
-        keep = set(blobs or [])
-        for blob in store.blobs_of_message(row.id):
+        current = store.blobs_of_message(row.id)
+        # no list: keep the attachments as they are; a list: exactly those
+        keep = {b.public_id for b in current} if blobs is None else set(blob_list)
+        for blob in current:
             if blob.public_id not in keep:
                 removed.append(blob.public_id)
                 blob.delete_instance()
-        _attach(ctx, actor, a, row, blobs)
+        _attach(ctx, actor, a, row, blob_list)
         store.MessageKey.delete().where(store.MessageKey.message == row.id).execute()
         for key in sealed:
             store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
@@ -257,10 +296,12 @@ def delete_message(ctx: ServiceContext, actor: Actor, class_id: int, public_id: 
     """Delete a post (with its replies) or a comment: ciphertext and blobs leave the node."""
     blob_ids: list[str] = []
     with write_transaction():
-        a = groups.access(ctx, actor, class_id)
+        a = groups.access(ctx, actor, class_id, lock=True)
         row = store.select_message(a.group.id, public_id, lock=True) if a.group else None
-        if row is None or row.deleted_at is not None:
+        if row is None or row.deleted_at is not None or not a.is_member or not visible(a, row):
             raise NotFound(N_("No such message."))
+        post = row.parent if row.parent_id else row
+        audience = current_audience(ctx, a, post) if post.kind == "post" else None
         is_author = row.author_id == actor.account_id
         if not (is_author or (a.is_teacher and row.kind != "post")):
             raise PermissionDenied(N_("Only the author or the teacher can delete this."))
@@ -272,7 +313,7 @@ def delete_message(ctx: ServiceContext, actor: Actor, class_id: int, public_id: 
             target.header = target.ct = target.sig = None
             target.deleted_at = ctx.now()
             target.save()
-        recipients = _recipients(ctx, a, None, actor.account_id)
+        recipients = _recipients(ctx, a, audience, actor.account_id)
     for blob_id in blob_ids:
         blob_store(ctx).delete(blob_id)
     return Posted(class_id, public_id, "delete", recipients)
@@ -295,8 +336,8 @@ def add_reply(
     wire = _wire(message)
     header = wire["header"]
     with write_transaction():
-        a = groups.require_member(ctx, actor, class_id)
-        post = store.select_message(a.group.id, post_id)
+        a = groups.require_member(ctx, actor, class_id, lock=True)
+        post = store.select_message(a.group.id, post_id, lock=True)  # one reaction per author
         if (
             post is None
             or post.deleted_at is not None
@@ -318,7 +359,7 @@ def add_reply(
             post.comments_enabled and a.school_class.comments_enabled
         ):
             raise PermissionDenied(N_("Comments are switched off for this post."))
-        post_to = None if post.epoch is not None else _stored_to(post)
+        post_to = current_audience(ctx, a, post)
         if header["kind"] == "share":
             post_to = share_recipients(ctx, a, post)
             if len(post_to) < 2:
@@ -363,10 +404,6 @@ def share_recipients(ctx: ServiceContext, a: groups.Access, post: Any) -> list[s
         if link.child_id in mine and mid in active:
             to.add(mid)
     return sorted(to)
-
-
-def _stored_to(post: Any) -> list[str]:
-    return list(json.loads(post.header)["to"])
 
 
 def can_see(a: groups.Access, post: Any) -> bool:

@@ -18,6 +18,8 @@ from typing import Any
 
 from node.errors import N_
 from node.services.context import ServiceContext
+from node.storage import accounts as account_store
+from node.storage import directory as directory_store
 from node.storage import notifications as store
 from node.storage.db import write_transaction
 
@@ -87,6 +89,15 @@ class DeviceResult:
     retry_after: int | None = None
 
 
+def _people_of_class(class_id: int) -> set[int]:
+    """The class's teacher and the guardians linked to its children now."""
+    school_class = directory_store.select_class(class_id)
+    if school_class is None:
+        return set()
+    links = directory_store.guardian_links_of_class(class_id)
+    return {school_class.teacher_id} | {link.account_id for link in links}
+
+
 def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]:
     """Take up to ``limit`` due notifications and say what to send for each.
 
@@ -111,10 +122,18 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
             r.school_class_id for r in rows if r.school_class_id is not None
         )
         labels = store.select_message_labels(r.message_id for r in rows if r.message_id)
+        # a guardian unlinked from the class since the row was queued gets nothing, not even names
+        people = {cid: _people_of_class(cid) for cid in {r.school_class_id for r in rows} if cid}
+        roles = account_store.select_roles(accounts)
         jobs = []
         for row in rows:
             label = labels.get(row.message_id) if row.message_id else None
-            if statuses.get(row.account_id) != "active" or (label is not None and label[2]):
+            left = (
+                row.school_class_id is not None
+                and roles.get(row.account_id) == "guardian"
+                and row.account_id not in people[row.school_class_id]
+            )
+            if statuses.get(row.account_id) != "active" or left or (label is not None and label[2]):
                 store.update_notification(row.id, "cancelled")
                 continue
             targets = devices.get(row.account_id, [])

@@ -146,3 +146,12 @@ def expire_setup_links(account_id: int, now: dt.datetime) -> None:
     SetupLink.update(used_at=now).where(
         (SetupLink.account == account_id) & SetupLink.used_at.is_null()
     ).execute()
+
+
+def select_roles(account_ids: Iterable[int]) -> dict[int, str]:
+    ids = list(account_ids)
+    if not ids:
+        return {}
+    column: Any = Account.id  # the column (BaseModel types ``id`` as the row's int)
+    query = Account.select(column, Account.role).where(column.in_(ids))
+    return {row.id: row.role for row in query}

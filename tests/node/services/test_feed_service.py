@@ -339,3 +339,86 @@ def test_a_first_setup_link_carries_no_vault(storage: Storage, ctx) -> None:  # 
         accounts.create_staff, ctx, admin, "teacher", "M. Neuf", "neuf@school.test"
     )
     assert storage.call(accounts.inspect_setup_link, ctx, token).vault is None
+
+
+def test_replies_to_a_family_post_are_sealed_to_the_family_as_it_is_now(cf: ClassFeed) -> None:
+    family = cf.guardians[0]
+    slip = invite(
+        cf.storage, cf.ctx, cf.teacher.actor, family.child_id, phone="+33639985556", name="Sam"
+    )
+    other = make_guardian(cf.storage, cf.ctx, slip.code, "+33639985556")
+    cf.approve_all()
+    post = cf.post({"text": "Pour Léa", "attachments": []}, children=[family.child_id])
+    stale_to = sorted([cf.teacher.me, family.me, groups.member_id(cf.ctx, other.account_id)])
+    sam = next(g.invitation_id for c in cf.storage.call(directory.class_roster, cf.ctx, cf.teacher.actor, cf.class_id)
+               for g in c.guardians if g.display_name == "Sam")  # fmt: skip
+    cf.storage.call(directory.remove_guardian, cf.ctx, cf.teacher.actor, sam)
+    cf.remove_pending()
+    with pytest.raises(Invalid):  # still sealed to Sam, who left
+        cf.reply(family, post, "comment", {"text": "x"}, to=stale_to)
+    item = next(i for i in cf.feed_of(family)["items"] if i["id"] == post)
+    assert item["reply_to"] == sorted([cf.teacher.me, family.me])
+    cf.reply(family, post, "comment", {"text": "merci"}, to=item["reply_to"])
+    assert cf.read(cf.teacher)[0]["replies"] == [{"text": "merci"}]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [[{"member": ["x"], "enc": "a", "ct": "b"}], [{"member": "x", "enc": 1, "ct": "b"}], ["x"]],
+)
+def test_malformed_sealed_keys_are_a_clear_400(cf: ClassFeed, keys: list[object]) -> None:
+    post = cf.post({"text": "x", "attachments": []}, children=[cf.guardians[0].child_id])
+    state, epoch_keys = cf.keys_of(cf.guardians[0])
+    request = rc.encrypt(cf.guardians[0].keys, cf.guardians[0].me, state, epoch_keys, "comment", {"text": "x"},
+                         parent=post, to=sorted([cf.teacher.me, cf.guardians[0].me]))  # fmt: skip
+    with pytest.raises(Invalid):
+        cf.storage.call(
+            posts.add_reply,
+            cf.ctx,
+            cf.guardians[0].actor,
+            cf.class_id,
+            post,
+            request["message"],
+            keys=keys,
+        )
+
+
+def test_malformed_attachment_lists_are_refused_before_anything_is_stored(cf: ClassFeed) -> None:
+    state, keys = cf.keys_of(cf.teacher)
+    request = rc.encrypt(
+        cf.teacher.keys, cf.teacher.me, state, keys, "post", {"text": "x", "attachments": []}
+    )
+    for blobs in ([[1]], "abc", [1], ["x" * 65]):
+        with pytest.raises(Invalid):
+            cf.storage.call(
+                posts.create_post,
+                cf.ctx,
+                cf.teacher.actor,
+                cf.class_id,
+                request["message"],
+                blobs=blobs,
+            )
+    assert cf.feed_of(cf.teacher)["items"] == []
+
+
+@pytest.mark.parametrize(
+    "member", ["03@127.0.0.1:8000", "9" * 40 + "@127.0.0.1:8000", "+3@127.0.0.1:8000"]
+)
+def test_an_add_must_name_an_account_exactly_as_the_node_does(cf: ClassFeed, member: str) -> None:
+    view = cf.view(cf.teacher)
+    g = cf.guardians[0]
+    candidate = {"member": member, "role": "guardian", "sign_pk": rc.g.b64url_encode(g.keys.sign_pk),
+                 "enc_pk": rc.g.b64url_encode(g.keys.enc_pk)}  # fmt: skip
+    new, envelopes = rc.approve(cf.teacher.keys, view["entries"], [candidate], cf.epoch_key)
+    with pytest.raises(Invalid):
+        cf.storage.call(
+            groups.append_entries, cf.ctx, cf.teacher.actor, cf.class_id, new, envelopes
+        )
+
+
+def test_a_guardian_gets_not_found_for_posts_they_cannot_see(cf: ClassFeed) -> None:
+    hidden = cf.post({"text": "pour Tom", "attachments": []}, children=[cf.guardians[1].child_id])
+    with pytest.raises(NotFound):
+        cf.storage.call(posts.delete_message, cf.ctx, cf.guardians[0].actor, cf.class_id, hidden)
+    with pytest.raises(NotFound):
+        cf.storage.call(feed.mark_read, cf.ctx, cf.guardians[0].actor, cf.class_id, hidden)

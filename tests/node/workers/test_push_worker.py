@@ -18,12 +18,12 @@ from pytest_httpx import HTTPXMock
 from quart import Quart
 
 from node.datafolder import load_keys
-from node.services import notifications, push_delivery
+from node.services import directory, notifications, push_delivery
 from node.services.context import ServiceContext
 from node.storage import notifications as store
 from node.storage.db import Storage
 from node.workers.push import PushWorker
-from tests.factories import School, make_school
+from tests.factories import School, invite, make_guardian, make_school
 from tests.push_factories import fake_browser, make_message, vapid_claims
 
 NOW = dt.datetime(2026, 3, 10, 9, 0)
@@ -354,3 +354,24 @@ async def test_housekeeping_forgets_finished_notifications_after_a_month(
     assert storage.call(housekeeping.purge_expired, ctx).notifications == 1
     left = storage.call(lambda: [n.id for n in store.Notification.select()])
     assert left == [waiting]  # still pending: never purged
+
+
+async def test_a_guardian_who_left_the_class_is_not_pushed_its_names(
+    app: Quart, storage: Storage, school: School, httpx_mock: HTTPXMock
+) -> None:
+    """Queued before they were unlinked from the child: cancelled, nothing sent."""
+    clock = Clock(NOW)
+    worker, ctx = worker_at(app, clock)
+    slip = invite(storage, ctx, school.teacher, school.child_id)
+    parent = make_guardian(storage, ctx, slip.code)
+    fake_browser().subscribe(storage, ctx, parent)
+    message_id, _ = make_message(storage, school.class_id, school.teacher.account_id)
+    (nid,) = storage.call(
+        notifications.enqueue, ctx, kind="post", account_ids=[parent.account_id],
+        class_id=school.class_id, message_id=message_id,
+    )  # fmt: skip
+    storage.call(directory.remove_guardian, ctx, school.teacher, slip.invitation_id)
+    assert await worker.run_once() == 1
+    await worker.stop()
+    assert httpx_mock.get_requests() == []
+    assert notification(storage, nid).status == "cancelled"

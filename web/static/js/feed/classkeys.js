@@ -11,22 +11,24 @@ import { api, UserError } from '../pages/common.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function pinKey(accountId, group) {
-  return `carnet-pin|${location.origin}|${accountId}|${group}`;
+// Remembered per class (not per group id, which the node chooses): a node
+// that served another group for the class would otherwise look like a first visit.
+function pinKey(accountId, classId) {
+  return `carnet-pin|${location.origin}|${accountId}|class-${classId}`;
 }
 
-function loadPin(accountId, group) {
+function loadPin(accountId, classId) {
   try {
-    return JSON.parse(localStorage.getItem(pinKey(accountId, group)) || 'null');
+    return JSON.parse(localStorage.getItem(pinKey(accountId, classId)) || 'null');
   } catch {
     return null;
   }
 }
 
-function savePin(accountId, state) {
+function savePin(accountId, classId, state) {
   localStorage.setItem(
-    pinKey(accountId, state.group),
-    JSON.stringify({ admins: state.admins, head: [state.headSeq, state.headHash] }),
+    pinKey(accountId, classId),
+    JSON.stringify({ group: state.group, admins: state.admins, head: [state.headSeq, state.headHash] }),
   );
 }
 
@@ -44,7 +46,8 @@ export async function openClass(classId, keys, accountId, msgs) {
   if (view.status === 'keys_changed') throw new UserError(msgs.keys_changed);
   if (view.status === 'outside') throw new UserError(msgs.outside);
   if (view.status === 'none' || view.status === 'waiting') return { classId, view, waiting: true };
-  const pin = loadPin(accountId, view.group);
+  const pin = loadPin(accountId, classId);
+  if (pin && pin.group !== view.group) throw new UserError(msgs.log_refused);
   let state;
   try {
     state = await G.verifyLog(view.entries, {
@@ -54,7 +57,7 @@ export async function openClass(classId, keys, accountId, msgs) {
   } catch (err) {
     throw new UserError(`${msgs.log_refused} (${err.message})`);
   }
-  savePin(accountId, state);
+  savePin(accountId, classId, state);
   const epochKeys = new Map();
   const envelopes = [...view.envelopes].sort((a, b) => b.epoch - a.epoch);
   for (const envelope of envelopes) {
@@ -154,8 +157,16 @@ export async function messageKeyFor(cls, item, keys) {
   }
 }
 
-/** Decrypt an item → {body} or {error: reason}. */
-export async function decryptItem(cls, item, keys) {
+/**
+ * Decrypt an item → {body} or {error: reason}. `expected` = {id, kind, parent}:
+ * what the page is about to show it as; a signed header saying otherwise
+ * (a message moved to another post, a comment shown as a post) is refused.
+ */
+export async function decryptItem(cls, item, keys, expected = null) {
+  const header = item.message.header;
+  if (expected && (header.id !== expected.id || header.kind !== expected.kind || header.parent !== expected.parent)) {
+    return { error: 'tampered' };
+  }
   const { key, reason } = await messageKeyFor(cls, item, keys);
   if (!key) return { error: reason };
   try {

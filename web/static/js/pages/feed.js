@@ -4,6 +4,7 @@
 // ciphertext, sealed keys and names.
 
 import { loadAccountKeys } from '../e2e/keystore.js';
+import { b64urlDecode, fingerprint } from '../e2e/suite.js';
 import * as K from '../feed/classkeys.js';
 import { blobIdsOf, prepare, uploadPrepared } from '../feed/files.js';
 import { fill, renderPost, renderReceipts } from '../feed/render.js';
@@ -49,9 +50,12 @@ function feedPath(before) {
 
 async function renderItem(item) {
   const cls = await classFor(item.class_id);
-  const opened = await K.decryptItem(cls, item, keys);
+  // the node labels items; the signed headers must agree (id, kind, parent) or nothing is shown
+  const opened = await K.decryptItem(cls, item, keys, { id: item.id, kind: 'post', parent: null });
   const replies = [];
-  for (const reply of item.replies) replies.push({ reply, opened: await K.decryptItem(cls, reply, keys) });
+  for (const reply of item.replies) {
+    replies.push({ reply, opened: await K.decryptItem(cls, reply, keys, { id: reply.id, kind: reply.kind, parent: item.id }) });
+  }
   const node = renderPost(item, opened, replies, { msgs, locale, mode, handlers });
   if (opened.body && !item.read && !item.can_edit && !readSent.has(item.id)) {
     readSent.add(item.id);
@@ -84,6 +88,11 @@ async function replaceItem(classId, postId) {
   const old = document.getElementById(`m-${postId}`);
   if (item && old) old.replaceWith(await renderItem(item));
   else await refresh();
+}
+
+/** A reply to a post for some families is sealed to them as they are now (members of the verified log). */
+function replyTo(cls, item) {
+  return item.reply_to === null ? null : K.recipientsFor(cls, item.reply_to);
 }
 
 const handlers = {
@@ -124,7 +133,7 @@ const handlers = {
   async comment(item, text, form) {
     try {
       const cls = await classFor(item.class_id);
-      const to = item.message.header.to;
+      const to = replyTo(cls, item);
       const request = await K.encryptFor(cls, keys, 'comment', { text }, { parent: item.id, to });
       await api(`/classes/${item.class_id}/posts/${item.id}/replies`, request);
       form.reset();
@@ -139,7 +148,7 @@ const handlers = {
         await api(`/classes/${item.class_id}/messages/${mine.id}`, undefined, { method: 'DELETE' });
       } else {
         const cls = await classFor(item.class_id);
-        const request = await K.encryptFor(cls, keys, 'reaction', { emoji }, { parent: item.id, to: item.message.header.to });
+        const request = await K.encryptFor(cls, keys, 'reaction', { emoji }, { parent: item.id, to: replyTo(cls, item) });
         await api(`/classes/${item.class_id}/posts/${item.id}/replies`, request);
       }
       await replaceItem(item.class_id, item.id);
@@ -379,6 +388,14 @@ function wireComposer() {
 
 // ------------------------------------------------------------------ start
 
+/** The fingerprint of the key the verified log says signs this class (not the node's word). */
+async function showTeacherKey(adminB64) {
+  const box = document.getElementById('teacher-key');
+  if (!box || !adminB64) return;
+  box.querySelector('code').textContent = await fingerprint(b64urlDecode(adminB64, { length: 32 }));
+  box.hidden = false;
+}
+
 async function start() {
   keys = await loadAccountKeys(keyStoreName(root.dataset.accountId)).catch(() => null);
   if (!keys) {
@@ -388,6 +405,7 @@ async function start() {
   }
   if (mode === 'class') {
     const cls = await classFor(Number(root.dataset.classId));
+    if (cls.state) showTeacherKey(cls.state.admins[0]);
     if (cls.view.status === 'manager') await teacherSetup(cls);
     else if (cls.waiting) {
       say(cls.view.status === 'none' ? msgs.no_group : fill(msgs.waiting, { class: root.dataset.className }));
