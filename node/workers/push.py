@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
 from urllib.parse import urlsplit
 
 import httpx
@@ -58,6 +60,13 @@ class PushWorker(BackgroundTask):
         self._wake = asyncio.Event()
         #: VAPID ``sub``: the node's public URL, where push services can find its operator.
         self.signer = VapidSigner(vapid_key, config.public_url)
+        # Only a node on plain-HTTP loopback (tests, the demo) may push to private addresses.
+        parts = urlsplit(config.public_url)
+        self._private_ok = parts.scheme == "http" and parts.hostname in (
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        )
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -105,8 +114,30 @@ class PushWorker(BackgroundTask):
                 prepared.append((job.notification_id, target.subscription_id, request))
         return prepared
 
+    async def _public(self, host: str | None, port: int) -> bool:
+        """Whether every address the endpoint's name resolves to is public (no push into the LAN).
+
+        Subscriptions are checked for IP literals and local names when stored; a
+        public name can still resolve to a private address.  The lookup here and
+        the connection's own may differ (DNS rebinding): this narrows, it does
+        not close, that path.
+        """
+        if self._private_ok:
+            return True
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except OSError:
+            return True  # unresolvable: the request fails on its own and is retried
+        return all(ipaddress.ip_address(info[4][0]).is_global for info in infos)
+
     async def _send(self, request: PushRequest) -> tuple[str, int | None]:
-        host = urlsplit(request.url).hostname
+        parts = urlsplit(request.url)
+        host = parts.hostname
+        if not await self._public(host, parts.port or 443):
+            log.warning("push to %s refused: it resolves to a non-public address", host)
+            return "rejected", None
         async with self._slots:
             try:
                 # Streamed and never read: a push service answers with an empty body.

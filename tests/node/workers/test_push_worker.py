@@ -375,3 +375,24 @@ async def test_a_guardian_who_left_the_class_is_not_pushed_its_names(
     await worker.stop()
     assert httpx_mock.get_requests() == []
     assert notification(storage, nid).status == "cancelled"
+
+
+async def test_an_endpoint_that_resolves_to_a_private_address_is_refused(app: Quart) -> None:
+    config = dataclasses.replace(app.config["CARNET"], public_url="https://ecole.example")
+    worker = PushWorker(
+        config,
+        app.config["CARNET_STORAGE"],
+        app.config["CARNET_CTX"],
+        app.config["CARNET_KEYS"].vapid_key,
+    )
+    assert not await worker._public("localhost", 443)  # /etc/hosts: no lookup leaves the machine
+    assert not await worker._public("10.1.2.3", 443)
+    assert await worker._public("192.0.2.0", 443) is False  # documentation range: not global either
+    assert await worker._public("8.8.8.8", 443)  # a literal: checked, not looked up
+    loopback = PushWorker(
+        app.config["CARNET"],
+        app.config["CARNET_STORAGE"],
+        app.config["CARNET_CTX"],
+        app.config["CARNET_KEYS"].vapid_key,
+    )
+    assert await loopback._public("127.0.0.1", 9)  # the test node itself is on loopback
