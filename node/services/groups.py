@@ -378,6 +378,10 @@ def create_group(
         state = _verify(entries)
         if not _is_group_id(state.group):
             raise Invalid(N_("A group id is 16 random bytes in base64url."), field="entries")
+        if state.history != "school_year":  # from_join is for parent chats, not classes
+            raise Invalid(
+                N_("A class shares its school year's history with new members."), field="entries"
+            )
         if account is None or state.admins != [account.sign_pk]:
             raise Invalid(
                 N_("The class log must be signed by the teacher's own key."), field="entries"

@@ -12,7 +12,15 @@ from node.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimit
 from node.refclient import new_account, reseal_account
 from node.services import accounts, directory, feed, groups, onboarding, posts
 from node.storage.db import Storage
-from tests.factories import client_account, invite, make_child, make_guardian, make_staff, sms_code
+from tests.factories import (
+    client_account,
+    invite,
+    make_child,
+    make_class,
+    make_guardian,
+    make_staff,
+    sms_code,
+)
 from tests.feed_factories import ClassFeed, Person, as_json, make_class_feed
 
 
@@ -422,3 +430,16 @@ def test_a_guardian_gets_not_found_for_posts_they_cannot_see(cf: ClassFeed) -> N
         cf.storage.call(posts.delete_message, cf.ctx, cf.guardians[0].actor, cf.class_id, hidden)
     with pytest.raises(NotFound):
         cf.storage.call(feed.mark_read, cf.ctx, cf.guardians[0].actor, cf.class_id, hidden)
+
+
+def test_a_class_log_must_share_the_school_year(storage: Storage, ctx) -> None:  # type: ignore[no-untyped-def]
+    cf = make_class_feed(storage, ctx, families=1, approve=False)
+    other = make_class(storage, ctx, cf.teacher.actor, "CE2 B")
+    keys, me = cf.teacher.keys, cf.teacher.me
+    group, key, log = rc.g.new_group_id(), rc.g.new_epoch_key(), []
+    rc._append(keys, log, "create", rc.g.create_body([keys.sign_pk], "from_join"), group)
+    rc._append(keys, log, "add", rc.g.add_body(me, "teacher", keys.sign_pk, keys.enc_pk))
+    rc._append(keys, log, "rotate", rc.g.rotate_body(group, 0, key, [me], None))
+    envelopes = [rc.g.seal_epoch_key(group, 0, key, me, keys.enc_pk)]
+    with pytest.raises(Invalid, match="school year"):
+        storage.call(groups.create_group, ctx, cf.teacher.actor, other.id, log, envelopes)
