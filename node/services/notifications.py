@@ -92,7 +92,7 @@ def enqueue(
     now = ctx.now()
     settings = store.select_settings_of(recipients) if urgency == "normal" else {}
     zone = zoneinfo.ZoneInfo(ctx.config.timezone)
-    ids = []
+    rows = []
     for account_id in recipients:
         quiet = settings.get(account_id)
         when = (
@@ -100,10 +100,9 @@ def enqueue(
             if quiet is not None
             else now
         )
-        ids.append(
-            store.insert_notification(account_id, kind, class_id, message_id, urgency, now, when)
-        )
-    return ids
+        rows.append((account_id, when))
+    # one INSERT per 500 rows: a post to a school of 2,000 families is 4 statements, not 2,000
+    return store.insert_notifications(rows, kind, class_id, message_id, urgency, now)
 
 
 def after_quiet_hours(

@@ -187,26 +187,36 @@ def upsert_settings(
 # -- the outbox --------------------------------------------------------------
 
 
-def insert_notification(
-    account_id: int,
+def insert_notifications(
+    rows: list[tuple[int, dt.datetime]],
     kind: str,
     class_id: int | None,
     message_id: int | None,
     urgency: str,
     now: dt.datetime,
-    deliver_after: dt.datetime,
-) -> int:
-    row = Notification.create(
-        account=account_id,
-        kind=kind,
-        school_class=class_id,
-        message=message_id,
-        urgency=urgency,
-        created_at=now,
-        deliver_after=deliver_after,
-        status="pending",
-    )
-    return row.id
+) -> list[int]:
+    """One outbox row per (account id, deliver after), in one INSERT per 500 rows.
+
+    Returns the new ids in the order of ``rows`` (ids grow in insertion order).
+    """
+    ids: list[int] = []
+    for start in range(0, len(rows), 500):
+        values = [
+            {
+                "account": account_id,
+                "kind": kind,
+                "school_class": class_id,
+                "message": message_id,
+                "urgency": urgency,
+                "created_at": now,
+                "deliver_after": deliver_after,
+                "status": "pending",
+            }
+            for account_id, deliver_after in rows[start : start + 500]
+        ]
+        inserted = Notification.insert_many(values).returning(_id(Notification)).execute()
+        ids += sorted(row.id for row in inserted)
+    return ids
 
 
 def select_due_notifications(now: dt.datetime, limit: int) -> list[Notification]:
