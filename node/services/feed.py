@@ -22,7 +22,7 @@ from typing import Any
 from node.errors import N_, Invalid, NotFound, PermissionDenied, RateLimited
 from node.services import groups, notifications
 from node.services.context import Actor, ServiceContext
-from node.services.posts import can_see, current_audience, share_recipients
+from node.services.posts import can_see, class_members_and_links, current_audience, share_recipients
 from node.storage import directory as directory_store
 from node.storage import feed as store
 from node.storage import groups as group_store
@@ -113,6 +113,8 @@ def _page(
     reads = store.read_by(ids)
     names = {c.id: c.first_name for a in accesses.values() for c in a.school_class.children}
     items = []
+    #: group id → (active members, guardian links), for every post's share list
+    class_people: dict[int, tuple[set[str], list[Any]]] = {}
     for post in posts:
         a = mine_by_group[post.group_id]
         addressed = children_of.get(post.id, [])
@@ -145,7 +147,10 @@ def _page(
             except Invalid:  # every family it was for has left: nobody to reply to
                 item.reply_to = []
         if not a.is_teacher:
-            share_to = share_recipients(ctx, a, post)
+            if a.group.id not in class_people:
+                class_people[a.group.id] = class_members_and_links(a)
+            people = class_people[a.group.id]
+            share_to = share_recipients(ctx, a, post, addressed=addressed, class_people=people)
             item.share_to = share_to if len(share_to) > 1 else []
         if a.is_teacher:
             audience = _audience_accounts(ctx, a, addressed)

@@ -391,19 +391,37 @@ def add_reply(
         return Posted(class_id, header["id"], header["kind"], recipients)
 
 
-def share_recipients(ctx: ServiceContext, a: groups.Access, post: Any) -> list[str]:
-    """The sharer and every other approved guardian of the sharer's children the post concerns."""
+def share_recipients(
+    ctx: ServiceContext,
+    a: groups.Access,
+    post: Any,
+    *,
+    addressed: list[int] | None = None,
+    class_people: tuple[set[str], list[Any]] | None = None,
+) -> list[str]:
+    """The sharer and every other approved guardian of the sharer's children the post concerns.
+
+    A feed page passes what it already loaded (``addressed`` children, and the
+    class's active members and guardian links) so a page costs no query per post.
+    """
     if a.is_teacher or not a.my_children:
         return [a.me]
-    addressed = store.children_of_message(post.id)
+    if addressed is None:
+        addressed = store.children_of_message(post.id)
     mine = [c for c in a.my_children if not addressed or c in addressed]
-    active = {m.member for m in group_store.select_members(a.group.id) if m.active}
+    active, links = class_people or class_members_and_links(a)
     to = {a.me}
-    for link in directory_store.guardian_links_of_class(a.school_class.id):
+    for link in links:
         mid = groups.member_id(ctx, link.account_id)
         if link.child_id in mine and mid in active:
             to.add(mid)
     return sorted(to)
+
+
+def class_members_and_links(a: groups.Access) -> tuple[set[str], list[Any]]:
+    """The class's active member ids and its (child, guardian) links, loaded once."""
+    active = {m.member for m in group_store.select_members(a.group.id) if m.active}
+    return active, directory_store.guardian_links_of_class(a.school_class.id)
 
 
 def can_see(a: groups.Access, post: Any) -> bool:
