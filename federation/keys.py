@@ -10,8 +10,10 @@ A key id names a key inside its node document:
 of ``[A-Za-z0-9_-]``. The origin of a key id is therefore the node it speaks
 for, which is what the same-origin rule and the peer allow-list compare.
 
-The fingerprint shown to an admin when pinning a peer is the SHA-256 of the
-raw public key, as 16 groups of 4 hex digits; admins compare it out of band.
+The fingerprint shown to an admin when pinning a peer has the same text form
+as the e2e suite's (``docs/protocol/e2e-suite.md`` §3) with its own domain
+label: SHA-256("carnet-np1/node-key" ‖ 0x00 ‖ public key), first 16 bytes,
+upper-case hex in 8 groups of 4. Admins compare it out of band.
 """
 
 from __future__ import annotations
@@ -91,7 +93,10 @@ def key_id_origin(keyid: object) -> str:
     return origin
 
 
+FINGERPRINT_LABEL = b"carnet-np1/node-key"
+
+
 def fingerprint(key: nacl.signing.VerifyKey) -> str:
-    """SHA-256 of the raw public key as ``abcd ef01 …`` (16 groups of 4 hex digits)."""
-    digest = hashlib.sha256(bytes(key)).hexdigest()
-    return " ".join(digest[i : i + 4] for i in range(0, 64, 4))
+    """The admin-facing fingerprint, e.g. ``D792 8701 7D10 F9D9 C6C8 9382 BF2B C58E``."""
+    digest = hashlib.sha256(FINGERPRINT_LABEL + b"\0" + bytes(key)).digest()[:16].hex().upper()
+    return " ".join(digest[i : i + 4] for i in range(0, 32, 4))

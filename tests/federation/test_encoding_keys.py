@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from federation.encoding import (
@@ -165,7 +167,11 @@ def test_key_ids_and_their_origin() -> None:
         key_id("https://ecole-a.example", "bad name")
 
 
-def test_fingerprint_is_sha256_in_groups() -> None:
-    text = fingerprint(signing_key("x").verify_key)
-    assert len(text.split(" ")) == 16 and all(len(g) == 4 for g in text.split(" "))
+def test_fingerprint_is_domain_separated_sha256_in_groups() -> None:
+    key = decode_public_key(W3C_PUBLIC)
+    digest = hashlib.sha256(b"carnet-np1/node-key\0" + bytes(key)).hexdigest().upper()
+    text = fingerprint(key)
+    assert text.replace(" ", "") == digest[:32]
+    assert text == "99D5 609E F95E 0C5C F16D B0BC D76C D62F"  # the vector in np1.md §2.1
+    assert [len(group) for group in text.split(" ")] == [4] * 8
     assert text != fingerprint(signing_key("y").verify_key)
