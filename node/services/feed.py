@@ -22,7 +22,13 @@ from typing import Any
 from node.errors import N_, Invalid, NotFound, PermissionDenied, RateLimited
 from node.services import groups, notifications
 from node.services.context import Actor, ServiceContext
-from node.services.posts import can_see, class_members_and_links, current_audience, share_recipients
+from node.services.posts import (
+    ClassPeople,
+    can_see,
+    class_people,
+    current_audience,
+    share_recipients,
+)
 from node.storage import directory as directory_store
 from node.storage import feed as store
 from node.storage import groups as group_store
@@ -101,20 +107,35 @@ def _page(
     limit: int,
     accesses: dict[int, groups.Access],
 ) -> tuple[list[FeedItem], int | None]:
+    """Build the items of a page with a fixed number of queries, whatever its length."""
     more = len(posts) > limit
     posts = posts[:limit]
     ids = [p.id for p in posts]
     children_of = store.children_of_messages(ids)
-    replies = store.select_replies(ids)
+    replies_of: dict[int, list[tuple[Any, list[str] | None]]] = {}
+    reply_ids = []
+    r: Any
+    for r in store.select_replies(ids):  # live rows: their header is never null
+        replies_of.setdefault(r.parent_id, []).append((r, json.loads(r.header).get("to")))
+        reply_ids.append(r.id)
     mine_by_group = {a.group.id: a for a in accesses.values()}
     keys: dict[int, str] = {}
     for a in accesses.values():
-        keys.update(store.sealed_keys_for(ids + [r.id for r in replies], a.me))
-    reads = store.read_by(ids)
+        keys.update(store.sealed_keys_for(ids + reply_ids, a.me))
+    # a guardian needs only their own receipts; a teacher counts everyone's
+    teaches = any(a.is_teacher for a in accesses.values())
+    reads = store.read_by(ids, None if teaches else actor.account_id)
     names = {c.id: c.first_name for a in accesses.values() for c in a.school_class.children}
+    people = {
+        group_id: _people_of_page(ctx, a, [p for p in posts if p.group_id == group_id], children_of)
+        for group_id, a in mine_by_group.items()
+    }
+    guardians = {
+        group_id: group_store.active_guardian_accounts(group_id)
+        for group_id, a in mine_by_group.items()
+        if a.is_teacher
+    }
     items = []
-    #: group id → (active members, guardian links), for every post's share list
-    class_people: dict[int, tuple[set[str], list[Any]]] = {}
     for post in posts:
         a = mine_by_group[post.group_id]
         addressed = children_of.get(post.id, [])
@@ -129,11 +150,8 @@ def _page(
             message=_wire(post), key=json.loads(keys[post.id]) if post.id in keys else None,
             read=actor.account_id in reads.get(post.id, {}), can_edit=post.author_id == actor.account_id,
         )  # fmt: skip
-        for r in replies:
-            to = json.loads(r.header or "{}").get("to")  # select_replies: live rows, never null
-            if r.parent_id == post.id and (
-                to is None or a.me in to
-            ):  # shares: their recipients only
+        for r, to in replies_of.get(post.id, []):
+            if to is None or a.me in to:  # shares: their recipients only
                 item.replies.append(Reply(
                     r.public_id, r.kind, r.author.display_name if r.author else "", r.created_at, _wire(r),
                     json.loads(keys[r.id]) if r.id in keys else None,
@@ -141,35 +159,57 @@ def _page(
                 ))  # fmt: skip
         if item.can_edit:
             item.child_ids = list(addressed)
+        group_people = people[post.group_id]
         if post.epoch is None:
             try:
-                item.reply_to = current_audience(ctx, a, post)
+                item.reply_to = current_audience(
+                    ctx, a, post, addressed=addressed, people=group_people
+                )
             except Invalid:  # every family it was for has left: nobody to reply to
                 item.reply_to = []
-        if not a.is_teacher:
-            if a.group.id not in class_people:
-                class_people[a.group.id] = class_members_and_links(a)
-            people = class_people[a.group.id]
-            share_to = share_recipients(ctx, a, post, addressed=addressed, class_people=people)
-            item.share_to = share_to if len(share_to) > 1 else []
         if a.is_teacher:
-            audience = _audience_accounts(ctx, a, addressed)
+            audience = _audience_accounts(
+                a, addressed, guardians[post.group_id], group_people.links
+            )
             read = len(set(reads.get(post.id, {})) & audience)
             item.receipts = (read, len(audience))
+        else:
+            share_to = share_recipients(ctx, a, post, addressed=addressed, people=group_people)
+            item.share_to = share_to if len(share_to) > 1 else []
         items.append(item)
     return items, (posts[-1].id if more and posts else None)
 
 
-def _audience_accounts(ctx: ServiceContext, a: groups.Access, addressed: list[int]) -> set[int]:
-    """Approved guardians a post reaches, still linked to a child of the class (or of its audience)."""
-    members = {
-        m.account_id
-        for m in group_store.select_members(a.group.id)
-        if m.active and m.role == "guardian"
-    }
-    links = directory_store.guardian_links_of_class(a.school_class.id)
+def _people_of_page(
+    ctx: ServiceContext, a: groups.Access, posts: list[Any], children_of: dict[int, list[int]]
+) -> ClassPeople:
+    """The class's people a page needs: all for its teacher; for a guardian, the
+    guardians of their children and of the children the page's posts are for."""
+    if a.is_teacher:
+        return class_people(ctx, a)
+    wanted = set(a.my_children)
+    for post in posts:
+        wanted.update(children_of.get(post.id, []))
+    return class_people(ctx, a, sorted(wanted))
+
+
+def _audience_accounts(
+    a: groups.Access,
+    addressed: list[int],
+    guardians: set[int] | None = None,
+    links: list[Any] | None = None,
+) -> set[int]:
+    """Approved guardians a post reaches, still linked to a child of the class (or of its audience).
+
+    ``guardians`` (the group's active guardian accounts) and ``links`` (the
+    class's guardian links) are loaded here unless a page already has them.
+    """
+    if guardians is None:
+        guardians = group_store.active_guardian_accounts(a.group.id)
+    if links is None:
+        links = directory_store.guardian_links_of_class(a.school_class.id)
     wanted = {link.account_id for link in links if not addressed or link.child_id in addressed}
-    return {i for i in members if i} & wanted
+    return guardians & wanted
 
 
 def my_feed(
@@ -182,7 +222,8 @@ def my_feed(
 ) -> FeedPage:
     """A guardian's one timeline across all their children's classes (or one child's)."""
     limit = _limit(limit)
-    children = directory_store.select_children_of_guardian(actor.account_id)
+    all_children = directory_store.select_children_of_guardian(actor.account_id)
+    children = all_children
     if child_id is not None:
         children = [c for c in children if c.id == child_id]
         if not children:
@@ -190,22 +231,16 @@ def my_feed(
     accesses: dict[int, groups.Access] = {}
     waiting = []
     for class_id in sorted({c.school_class_id for c in children}):
-        a = groups.access(ctx, actor, class_id)
+        a = groups.access(ctx, actor, class_id, children=all_children)
         if a.group is not None and a.is_member:
             accesses[class_id] = a
         else:
             waiting.append(a.school_class.name)
+    # one child's view (child_id): that child's class, whole-class posts and posts about them
     child_ids = [c.id for c in children]
     posts = store.select_posts(
         [a.group.id for a in accesses.values()], before=before, limit=limit + 1, child_ids=child_ids
     )
-    if child_id is not None:
-        # one child's view: whole-class posts of that child's class, and posts about them
-        posts = [
-            p
-            for p in posts
-            if not store.children_of_message(p.id) or child_id in store.children_of_message(p.id)
-        ]
     items, next_before = _page(ctx, actor, posts, limit, accesses)
     return FeedPage(items, next_before, waiting)
 
@@ -283,7 +318,7 @@ def receipts(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> 
     if not a.is_teacher:
         raise PermissionDenied(N_("Only the class's teacher sees who has read a post."))
     addressed = store.children_of_message(post.id)
-    audience = _audience_accounts(ctx, a, addressed)
+    audience = _audience_accounts(a, addressed)
     reads = store.read_by([post.id]).get(post.id, {})
     links = directory_store.guardian_links_of_class(class_id)
     children = []
@@ -310,7 +345,7 @@ def remind_unread(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str
         now = ctx.now()
         if post.reminded_at and now - post.reminded_at < REMIND_EVERY:
             raise RateLimited(N_("A reminder was sent less than an hour ago."), retry_after=3600)
-        audience = _audience_accounts(ctx, a, store.children_of_message(post.id))
+        audience = _audience_accounts(a, store.children_of_message(post.id))
         unread = sorted(audience - set(store.read_by([post.id]).get(post.id, {})))
         if not unread:  # nothing sent: the hourly limit does not start
             return []

@@ -97,14 +97,20 @@ class GroupView:
     children: list[ChildMembers] = field(default_factory=list)
 
 
-def _class_for(actor: Actor, class_id: int) -> tuple[directory_store.SchoolClass, bool]:
-    """The class and whether the actor is its teacher; NotFound for strangers."""
+def _class_for(
+    actor: Actor, class_id: int, children: list[directory_store.Child] | None = None
+) -> tuple[directory_store.SchoolClass, bool]:
+    """The class and whether the actor is its teacher; NotFound for strangers.
+
+    ``children``: the actor's children, when the caller has them already.
+    """
     school_class = directory_store.select_class(class_id)
     if school_class is None:
         raise NotFound(N_("No such class."))
     if policy.can_manage_class(actor, school_class):
         return school_class, school_class.teacher_id == actor.account_id
-    children = directory_store.select_children_of_guardian(actor.account_id)
+    if children is None:
+        children = directory_store.select_children_of_guardian(actor.account_id)
     if actor.is_guardian and any(c.school_class_id == class_id for c in children):
         return school_class, False
     raise NotFound(N_("No such class."))
@@ -454,24 +460,31 @@ class Access:
     is_member: bool
 
 
-def access(ctx: ServiceContext, actor: Actor, class_id: int, *, lock: bool = False) -> Access:
+def access(
+    ctx: ServiceContext,
+    actor: Actor,
+    class_id: int,
+    *,
+    lock: bool = False,
+    children: list[directory_store.Child] | None = None,
+) -> Access:
     """Raise NotFound for strangers; report membership for everyone else.
 
     ``lock``: writers hold the group row (PostgreSQL ``FOR UPDATE``) so a
     removal and its new key cannot commit between their checks and their insert.
+    ``children``: the actor's children (``select_children_of_guardian``), when
+    the caller has loaded them already.
     """
-    school_class, is_teacher = _class_for(actor, class_id)
+    if children is None:
+        children = directory_store.select_children_of_guardian(actor.account_id)
+    school_class, is_teacher = _class_for(actor, class_id, children)
     group = store.select_group_of_class(class_id, lock=lock)
     me = member_id(ctx, actor.account_id)
     mine = store.select_member(group.id, me) if group else None
     account = account_store.select_account(actor.account_id)
     is_member = bool(mine and mine.active and account and mine.enc_pk == account.enc_pk)
-    children = [
-        c.id
-        for c in directory_store.select_children_of_guardian(actor.account_id)
-        if c.school_class_id == class_id
-    ]
-    return Access(school_class, group, me, is_teacher, children, is_member)
+    my_children = [c.id for c in children if c.school_class_id == class_id]
+    return Access(school_class, group, me, is_teacher, my_children, is_member)
 
 
 def require_member(

@@ -110,32 +110,78 @@ def _check_keying(
     return keys
 
 
-def _audience(ctx: ServiceContext, a: groups.Access, child_ids: list[int]) -> list[str]:
+@dataclass(frozen=True)
+class ClassPeople:
+    """Guardian links of some children of a class, and which of them (and the teacher) are active members.
+
+    Loaded once per request for the children it needs (a feed page: the
+    reader's children and those its posts are addressed to), so a page costs
+    no query per post and a guardian's page does not load the whole school.
+    """
+
+    child_ids: frozenset[int] | None  # None: every child of the class
+    links: list[directory_store.GuardianLink]
+    active: set[str]
+    #: every child of the class (to check an audience)
+    class_children: frozenset[int]
+
+    def covers(self, child_ids: list[int]) -> bool:
+        return self.child_ids is None or set(child_ids) <= self.child_ids
+
+
+def class_people(
+    ctx: ServiceContext, a: groups.Access, child_ids: list[int] | None = None
+) -> ClassPeople:
+    links = directory_store.guardian_links_of_class(a.school_class.id, child_ids)
+    wanted = {groups.member_id(ctx, a.school_class.teacher_id)}
+    wanted |= {groups.member_id(ctx, link.account_id) for link in links}
+    active = group_store.active_members(a.group.id, sorted(wanted))
+    chosen = None if child_ids is None else frozenset(child_ids)
+    class_children = frozenset(c.id for c in a.school_class.children)
+    return ClassPeople(chosen, links, active, class_children)
+
+
+def _audience(
+    ctx: ServiceContext,
+    a: groups.Access,
+    child_ids: list[int],
+    people: ClassPeople | None = None,
+) -> list[str]:
     """Member ids of the teacher and every approved guardian of these children."""
-    class_children = {c.id for c in a.school_class.children}
-    if not set(child_ids) <= class_children:
+    if people is None or not people.covers(child_ids):
+        people = class_people(ctx, a, child_ids)
+    if not set(child_ids) <= people.class_children:
         raise Invalid(N_("Choose children of this class."), field="children")
-    members = {m.member for m in group_store.select_members(a.group.id) if m.active}
     teacher = groups.member_id(ctx, a.school_class.teacher_id)
-    to = {teacher} & members
-    for link in directory_store.guardian_links_of_class(a.school_class.id):
+    to = {teacher} & people.active
+    for link in people.links:
         mid = groups.member_id(ctx, link.account_id)
-        if link.child_id in child_ids and mid in members:
+        if link.child_id in child_ids and mid in people.active:
             to.add(mid)
     if not to - {teacher}:
         raise Invalid(N_("No approved guardian of these children yet."), field="children")
     return sorted(to)
 
 
-def current_audience(ctx: ServiceContext, a: groups.Access, post: Any) -> list[str] | None:
+def current_audience(
+    ctx: ServiceContext,
+    a: groups.Access,
+    post: Any,
+    *,
+    addressed: list[int] | None = None,
+    people: ClassPeople | None = None,
+) -> list[str] | None:
     """Who a reply to this post is sealed to: None (the class key) or its families as they are now.
 
     Not the list stored with the post: a guardian removed since must not get
-    the keys of new replies.
+    the keys of new replies.  A feed page passes the post's ``addressed``
+    children and the ``people`` it loaded.
     """
     if post.epoch is not None:  # a post to the whole class
         return None
-    return _audience(ctx, a, store.children_of_message(post.id))
+    if addressed is None:
+        addressed = store.children_of_message(post.id)
+    return _audience(ctx, a, addressed, people)
 
 
 def visible(a: groups.Access, row: Any) -> bool:
@@ -397,31 +443,26 @@ def share_recipients(
     post: Any,
     *,
     addressed: list[int] | None = None,
-    class_people: tuple[set[str], list[Any]] | None = None,
+    people: ClassPeople | None = None,
 ) -> list[str]:
     """The sharer and every other approved guardian of the sharer's children the post concerns.
 
     A feed page passes what it already loaded (``addressed`` children, and the
-    class's active members and guardian links) so a page costs no query per post.
+    ``people`` of the reader's children) so a page costs no query per post.
     """
     if a.is_teacher or not a.my_children:
         return [a.me]
     if addressed is None:
         addressed = store.children_of_message(post.id)
     mine = [c for c in a.my_children if not addressed or c in addressed]
-    active, links = class_people or class_members_and_links(a)
+    if people is None or not people.covers(mine):
+        people = class_people(ctx, a, mine)
     to = {a.me}
-    for link in links:
+    for link in people.links:
         mid = groups.member_id(ctx, link.account_id)
-        if link.child_id in mine and mid in active:
+        if link.child_id in mine and mid in people.active:
             to.add(mid)
     return sorted(to)
-
-
-def class_members_and_links(a: groups.Access) -> tuple[set[str], list[Any]]:
-    """The class's active member ids and its (child, guardian) links, loaded once."""
-    active = {m.member for m in group_store.select_members(a.group.id) if m.active}
-    return active, directory_store.guardian_links_of_class(a.school_class.id)
 
 
 def can_see(a: groups.Access, post: Any) -> bool:

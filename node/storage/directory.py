@@ -170,8 +170,10 @@ class GuardianLink:
     display_name: str
 
 
-def guardian_links_of_class(class_id: int) -> list[GuardianLink]:
-    """Every (child, guardian) pair of a class, in one query."""
+def guardian_links_of_class(
+    class_id: int, child_ids: list[int] | None = None
+) -> list[GuardianLink]:
+    """Every (child, guardian) pair of a class (or of some of its children), in one query."""
     query: Any = (
         Guardianship.select(Guardianship.child, Guardianship.account, Account.display_name)
         .join(Child)
@@ -181,4 +183,6 @@ def guardian_links_of_class(class_id: int) -> list[GuardianLink]:
         .order_by(Guardianship.id)
         .tuples()
     )
+    if child_ids is not None:
+        query = query.where(Guardianship.child.in_(child_ids or [0]))
     return [GuardianLink(child_id, account_id, name) for child_id, account_id, name in query]

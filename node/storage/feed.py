@@ -138,7 +138,7 @@ def select_posts(
     if not group_ids:
         return []
     query = (
-        Message.select(Message, Account)
+        Message.select(Message, Account.id, Account.display_name)
         .join(Account, peewee.JOIN.LEFT_OUTER)
         .where(
             Message.group.in_(group_ids) & (Message.kind == "post") & Message.deleted_at.is_null()
@@ -159,19 +159,24 @@ def select_replies(post_ids: list[int]) -> list[Message]:
     if not post_ids:
         return []
     query = (
-        Message.select(Message, Account)
+        Message.select(Message, Account.id, Account.display_name)
         .join(Account, peewee.JOIN.LEFT_OUTER)
         .where(Message.parent.in_(post_ids) & Message.deleted_at.is_null())
     )
     return list(query.order_by(Message.id))
 
 
-def read_by(message_ids: list[int]) -> dict[int, dict[int, Any]]:
-    """message id → {account id: read_at}."""
+def read_by(message_ids: list[int], account_id: int | None = None) -> dict[int, dict[int, Any]]:
+    """message id → {account id: read_at}; only ``account_id``'s receipts when given."""
     found: dict[int, dict[int, Any]] = {}
     if message_ids:
-        for row in ReadReceipt.select().where(ReadReceipt.message.in_(message_ids)):
-            found.setdefault(row.message_id, {})[row.account_id] = row.read_at
+        query: Any = ReadReceipt.select(
+            ReadReceipt.message, ReadReceipt.account, ReadReceipt.read_at
+        ).where(ReadReceipt.message.in_(message_ids))
+        if account_id is not None:
+            query = query.where(ReadReceipt.account == account_id)
+        for message_id, account, read_at in query.tuples():
+            found.setdefault(message_id, {})[account] = read_at
     return found
 
 

@@ -8,6 +8,8 @@ query.  ``group_member`` and ``e2e_group``'s head are derived from the log by
 
 from __future__ import annotations
 
+from typing import Any
+
 import peewee
 
 from node.storage.accounts import Account
@@ -90,6 +92,27 @@ def select_entries(group_id: int) -> list[str]:
 
 def select_members(group_id: int) -> list[GroupMember]:
     return list(GroupMember.select().where(GroupMember.group == group_id).order_by(GroupMember.id))
+
+
+def active_members(group_id: int, members: list[str] | None = None) -> set[str]:
+    """Active member ids of a group (among ``members`` when given), without loading whole rows."""
+    query: Any = GroupMember.select(GroupMember.member).where(
+        (GroupMember.group == group_id) & GroupMember.active
+    )
+    if members is not None:
+        query = query.where(GroupMember.member.in_(members or [""]))
+    return {member for (member,) in query.tuples()}
+
+
+def active_guardian_accounts(group_id: int) -> set[int]:
+    """Accounts of the group's active guardian members (the audience of its posts)."""
+    query: Any = GroupMember.select(GroupMember.account).where(
+        (GroupMember.group == group_id)
+        & GroupMember.active
+        & (GroupMember.role == "guardian")
+        & GroupMember.account.is_null(False)
+    )
+    return {account for (account,) in query.tuples()}
 
 
 def select_member(group_id: int, member: str) -> GroupMember | None:

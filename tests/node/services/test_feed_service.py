@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import pytest
 
 from node import refclient_groups as rc
@@ -443,3 +446,53 @@ def test_a_class_log_must_share_the_school_year(storage: Storage, ctx) -> None: 
     envelopes = [rc.g.seal_epoch_key(group, 0, key, me, keys.enc_pk)]
     with pytest.raises(Invalid, match="school year"):
         storage.call(groups.create_group, ctx, cf.teacher.actor, other.id, log, envelopes)
+
+
+class _QueryCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def _queries(fn: Callable[[], object]) -> int:
+    """How many SQL statements ``fn`` runs (peewee logs each one at DEBUG)."""
+    logger = logging.getLogger("peewee")
+    counter, level = _QueryCounter(), logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.DEBUG)
+    try:
+        fn()
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(level)
+    return counter.count
+
+
+def test_a_feed_page_costs_the_same_queries_for_2_posts_as_for_12(cf: ClassFeed) -> None:
+    """No query per post or per reply: a page of 20 must not cost 20 round trips."""
+    parent, teacher = cf.guardians[0], cf.teacher
+
+    def add_posts(n: int) -> None:
+        for i in range(n):
+            whole = cf.post({"text": f"class {i}", "attachments": []})
+            cf.reply(parent, whole, "comment", {"text": "merci"})
+            cf.reply(cf.guardians[1], whole, "reaction", {"emoji": "👍"})
+            family = cf.post({"text": f"family {i}", "attachments": []}, children=[parent.child_id])
+            to = next(x["reply_to"] for x in cf.feed_of(parent)["items"] if x["id"] == family)
+            cf.reply(parent, family, "comment", {"text": "bien reçu"}, to=to)
+
+    def pages() -> tuple[int, int]:
+        mine = _queries(lambda: cf.storage.call(feed.my_feed, cf.ctx, parent.actor))
+        theirs = _queries(
+            lambda: cf.storage.call(feed.class_feed, cf.ctx, teacher.actor, cf.class_id)
+        )
+        return mine, theirs
+
+    add_posts(1)
+    few = pages()
+    add_posts(5)
+    assert len(cf.feed_of(parent)["items"]) == 12
+    assert pages() == few
