@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -103,16 +104,26 @@ def locked(query: Any, lock: bool = True, of: Any = None) -> Any:
 
 
 class Storage:
-    """Runs synchronous storage work off the event loop, one connection per call.
+    """Runs synchronous storage work off the event loop, in a pool of threads.
 
     ``run`` copies the caller's context variables into the worker thread (as
-    Quart's ``run_sync`` does) and scopes a connection to the call, as peewee
-    advises for threaded use.
+    Quart's ``run_sync`` does).  Connections:
+
+    * PostgreSQL: one from peewee's pool per call, returned after it;
+    * SQLite: one per thread, kept open until ``close``.  Opening and closing
+      a connection per call would be cheap, but when the last connection to a
+      WAL database closes SQLite checkpoints the whole log into the database
+      file and deletes it, with ``synchronous=FULL`` fsyncs, so an idle node
+      paid a checkpoint on every write and every read re-applied the pragmas.
     """
 
     def __init__(self, db: peewee.Database, threads: int) -> None:
         self.db = db
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="carnet-db")
+        self._keep_open = is_sqlite(db)
+        #: SQLite connections opened by any thread, closed together by ``close``
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -122,8 +133,14 @@ class Storage:
         return result
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with self.db.connection_context():
-            return fn(*args, **kwargs)
+        if not self._keep_open:
+            with self.db.connection_context():
+                return fn(*args, **kwargs)
+        if self.db.is_closed():  # peewee keeps one connection state per thread
+            self.db.connect()
+            with self._opened_lock:
+                self._opened.append(self.db.connection())
+        return fn(*args, **kwargs)
 
     def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """The synchronous twin of ``run`` for the CLI and scripts."""
@@ -133,8 +150,15 @@ class Storage:
         self._executor.shutdown(wait=True)
         if isinstance(self.db, PooledPostgresqlDatabase):
             self.db.close_all()
-        elif not self.db.is_closed():
+            return
+        if not self.db.is_closed():
             self.db.close()
+        # the pool's threads have ended; their connections are closed from here
+        # (opened with check_same_thread=False), the last one checkpointing the WAL
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
 
 
 def ping() -> bool:
