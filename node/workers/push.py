@@ -33,6 +33,10 @@ from node.workers import BackgroundTask
 
 log = logging.getLogger("carnet.push")
 POLL_SECONDS = 5.0
+#: How long an endpoint host's "every address is public" answer is reused.
+DNS_TTL_SECONDS = 60.0
+#: A push service answers with an empty or tiny body; more than this is not read.
+MAX_ANSWER_BYTES = 4096
 
 
 class PushWorker(BackgroundTask):
@@ -57,6 +61,9 @@ class PushWorker(BackgroundTask):
         self._batch = batch
         self._timeout = timeout
         self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        #: (host, port) → (public?, loop time the answer expires)
+        self._resolved: dict[tuple[str | None, int], tuple[bool, float]] = {}
         self._wake = asyncio.Event()
         #: VAPID ``sub``: the node's public URL, where push services can find its operator.
         self.signer = VapidSigner(vapid_key, config.public_url)
@@ -74,7 +81,12 @@ class PushWorker(BackgroundTask):
             self._client = httpx.AsyncClient(
                 timeout=self._timeout,
                 follow_redirects=False,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+                # one kept-alive connection per request in flight: a post to a
+                # school sends thousands of pushes to a handful of push services
+                limits=httpx.Limits(
+                    max_connections=self._concurrency,
+                    max_keepalive_connections=self._concurrency,
+                ),
             )
         return self._client
 
@@ -124,13 +136,19 @@ class PushWorker(BackgroundTask):
         """
         if self._private_ok:
             return True
+        loop = asyncio.get_running_loop()
+        known = self._resolved.get((host, port))
+        if known is not None and known[1] > loop.time():
+            return known[0]
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError:
             return True  # unresolvable: the request fails on its own and is retried
-        return all(ipaddress.ip_address(info[4][0]).is_global for info in infos)
+        public = all(ipaddress.ip_address(info[4][0]).is_global for info in infos)
+        if len(self._resolved) > 1000:  # a handful of push services in practice
+            self._resolved.clear()
+        self._resolved[(host, port)] = (public, loop.time() + DNS_TTL_SECONDS)
+        return public
 
     async def _send(self, request: PushRequest) -> tuple[str, int | None]:
         parts = urlsplit(request.url)
@@ -140,11 +158,18 @@ class PushWorker(BackgroundTask):
             return "rejected", None
         async with self._slots:
             try:
-                # Streamed and never read: a push service answers with an empty body.
                 async with self.client.stream(
                     "POST", request.url, content=request.body, headers=request.headers
                 ) as response:
                     outcome = classify(response.status_code, response.headers.get("Retry-After"))
+                    # Read the (tiny) answer to its end so the connection goes back
+                    # to the pool; an unread one is closed, and the next push pays
+                    # a new TCP and TLS handshake.  A huge answer is not read.
+                    read = 0
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read > MAX_ANSWER_BYTES:
+                            break
             except httpx.HTTPError as error:
                 log.warning("push to %s failed: %s", host, type(error).__name__)
                 return "retry", None

@@ -8,6 +8,7 @@ service would.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import time
@@ -24,7 +25,7 @@ from node.storage import notifications as store
 from node.storage.db import Storage
 from node.workers.push import PushWorker
 from tests.factories import School, invite, make_guardian, make_school
-from tests.push_factories import fake_browser, make_message, vapid_claims
+from tests.push_factories import FakeBrowser, fake_browser, make_message, vapid_claims
 
 NOW = dt.datetime(2026, 3, 10, 9, 0)
 
@@ -396,3 +397,94 @@ async def test_an_endpoint_that_resolves_to_a_private_address_is_refused(app: Qu
         app.config["CARNET_KEYS"].vapid_key,
     )
     assert await loopback._public("127.0.0.1", 9)  # the test node itself is on loopback
+
+
+class CountingPushService:
+    """A real HTTP/1.1 push service on 127.0.0.1 that counts the TCP connections it accepts."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.pushes = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> CountingPushService:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                self.pushes += 1
+                # a body, as some push services send: the worker must read it to reuse the connection
+                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 7\r\n\r\ncreated")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_pushes_reuse_kept_alive_connections(
+    app: Quart, storage: Storage, school: School
+) -> None:
+    ctx = app.config["CARNET_CTX"]
+    worker = PushWorker(
+        app.config["CARNET"], storage, ctx, app.config["CARNET_KEYS"].vapid_key, concurrency=2
+    )
+    async with CountingPushService() as service:
+        for n in range(5):
+            device = FakeBrowser(f"http://127.0.0.1:{service.port}/push/device-{n}")
+            device.subscribe(storage, ctx, school.admin)
+        for _ in range(4):  # 4 notifications × 5 devices, in one pass
+            storage.call(
+                notifications.enqueue, ctx, kind="alert", account_ids=[school.admin.account_id],
+                class_id=None, message_id=None, urgency="high",
+            )  # fmt: skip
+        await worker.run_once()
+        await worker.stop()
+    assert service.pushes == 20
+    assert service.connections <= 2  # one per request in flight, not one per push
+    assert all(s.failures == 0 for s in subscriptions(storage))
+
+
+async def test_an_endpoint_host_is_looked_up_once_a_minute_not_once_per_push(
+    app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = dataclasses.replace(app.config["CARNET"], public_url="https://ecole.example")
+    worker = PushWorker(
+        config, app.config["CARNET_STORAGE"], app.config["CARNET_CTX"],
+        app.config["CARNET_KEYS"].vapid_key,
+    )  # fmt: skip
+    loop = asyncio.get_running_loop()
+    lookups: list[str] = []
+    real = loop.getaddrinfo
+
+    async def counting(host: str, *args: object, **kwargs: object) -> object:
+        lookups.append(host)
+        return await real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop, "getaddrinfo", counting)
+    for _ in range(5):
+        assert not await worker._public("localhost", 443)
+    assert lookups == ["localhost"]
+    later = loop.time() + 61
+    monkeypatch.setattr(loop, "time", lambda: later)  # a minute later: asked again
+    assert not await worker._public("localhost", 443)
+    assert lookups == ["localhost", "localhost"]
