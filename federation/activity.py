@@ -24,8 +24,13 @@ from typing import Any
 
 import nacl.signing
 
-from federation.canonical import CanonicalJSONError, canonical_json, parse_json_strict
-from federation.encoding import check_url, format_timestamp, origin_of, parse_timestamp
+from federation.encoding import (
+    check_url,
+    format_timestamp,
+    load_json_object,
+    origin_of,
+    parse_timestamp,
+)
 from federation.errors import (
     ActivityError,
     EncodingError,
@@ -143,17 +148,9 @@ def _depth(value: Any, level: int = 0) -> int:
 
 def load_activity_json(data: bytes | Mapping[str, Any]) -> Mapping[str, Any]:
     """Strict-parse (bytes) or check (object) an activity's JSON: size, depth, no floats."""
-    try:
-        if isinstance(data, bytes | bytearray):
-            if len(data) > MAX_ACTIVITY_BYTES:
-                raise TooLarge(f"activity is larger than {MAX_ACTIVITY_BYTES} bytes")
-            data = parse_json_strict(bytes(data))
-        elif len(canonical_json(data)) > MAX_ACTIVITY_BYTES:
-            raise TooLarge(f"activity is larger than {MAX_ACTIVITY_BYTES} bytes")
-    except CanonicalJSONError as exc:
-        raise ActivityError(f"activity is not strict JSON: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ActivityError("an activity must be a JSON object")
+    data = load_json_object(
+        data, max_bytes=MAX_ACTIVITY_BYTES, what="activity", error=ActivityError, too_large=TooLarge
+    )
     if _depth(data) > MAX_DEPTH:
         raise ActivityError(f"activity nests deeper than {MAX_DEPTH} levels")
     return data

@@ -8,6 +8,8 @@ that a signed document cannot be re-spelled without breaking its signature:
   values; leading zero bytes are written as ``1``;
 * timestamps are RFC 3339 UTC with whole seconds, ``2025-09-01T08:15:00Z``,
   and are handled as integer Unix seconds in Python;
+* a JSON object from the wire is read with the strict reader of
+  :mod:`federation.canonical` after a size check (:func:`load_json_object`);
 * an origin is ``scheme://host[:port]`` with a lower-case ``http``/``https``
   scheme, a lower-case ASCII host and no default port; an id is an origin
   followed by a path, an optional query and an optional fragment, without
@@ -17,9 +19,12 @@ that a signed document cannot be re-spelled without breaking its signature:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from federation.errors import EncodingError
+from federation.canonical import CanonicalJSONError, canonical_json, parse_json_strict
+from federation.errors import EncodingError, FederationError
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {ch: i for i, ch in enumerate(_B58_ALPHABET)}
@@ -152,3 +157,36 @@ def is_on_origin(url: str, origin: str) -> bool:
         return origin_of(url) == origin
     except EncodingError:
         return False
+
+
+def load_json_object(
+    data: bytes | Mapping[str, Any],
+    *,
+    max_bytes: int,
+    what: str,
+    error: type[FederationError],
+    too_large: type[FederationError] | None = None,
+) -> Mapping[str, Any]:
+    """Read an untrusted JSON object: size first, then strict JSON (or check a parsed one).
+
+    Args:
+        data: Raw bytes (preferred: the size is checked before parsing) or an
+            object already parsed, e.g. taken out of a larger body.
+        max_bytes: Largest accepted size (of the bytes, or of the object's canonical JSON).
+        what: Name used in messages ("activity", "body", ...).
+        error: Exception raised for invalid JSON or a non-object.
+        too_large: Exception raised when over ``max_bytes`` (default ``error``).
+    """
+    oversize = f"{what} is larger than {max_bytes} bytes"
+    try:
+        if isinstance(data, bytes | bytearray):
+            if len(data) > max_bytes:
+                raise (too_large or error)(oversize)
+            data = parse_json_strict(bytes(data))
+        elif len(canonical_json(data)) > max_bytes:
+            raise (too_large or error)(oversize)
+    except CanonicalJSONError as exc:
+        raise error(f"{what} is not strict JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise error(f"{what} must be a JSON object")
+    return data

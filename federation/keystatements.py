@@ -33,7 +33,7 @@ from federation.nodedoc import (
     NodeKey,
     check_proofs,
     key_entry,
-    load_json_object,
+    load_document,
     parse_key_entry,
     read_timestamp,
 )
@@ -129,7 +129,7 @@ def build_revocation(
 def _header(
     data: bytes | Mapping[str, Any], kind: str, origin: str, now: int
 ) -> tuple[Mapping[str, Any], int]:
-    statement = load_json_object(data, KeyStatementError)
+    statement = load_document(data, KeyStatementError)
     if statement.get("np") != 1 or statement.get("np") is True or statement.get("type") != kind:
         raise KeyStatementError(f'not an NP/1 {kind} statement (need "np": 1, "type": "{kind}")')
     if statement.get("origin") != origin:

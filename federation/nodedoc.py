@@ -26,11 +26,11 @@ from typing import Any
 
 import nacl.signing
 
-from federation.canonical import CanonicalJSONError, canonical_json, parse_json_strict
 from federation.encoding import (
     check_origin,
     check_url,
     format_timestamp,
+    load_json_object,
     origin_of,
     parse_timestamp,
 )
@@ -186,21 +186,11 @@ def build_node_document(
     return document
 
 
-def load_json_object(
+def load_document(
     data: bytes | Mapping[str, Any], error: type[NodeDocumentError]
 ) -> Mapping[str, Any]:
-    try:
-        if isinstance(data, bytes | bytearray):
-            if len(data) > MAX_DOCUMENT_BYTES:
-                raise error(f"document is larger than {MAX_DOCUMENT_BYTES} bytes")
-            data = parse_json_strict(bytes(data))
-        elif len(canonical_json(data)) > MAX_DOCUMENT_BYTES:
-            raise error(f"document is larger than {MAX_DOCUMENT_BYTES} bytes")
-    except CanonicalJSONError as exc:
-        raise error(f"document is not strict JSON: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise error("document must be a JSON object")
-    return data
+    """Read a node document or key statement: at most 64 KiB of strict JSON."""
+    return load_json_object(data, max_bytes=MAX_DOCUMENT_BYTES, what="document", error=error)
 
 
 def parse_key_entry(
@@ -280,7 +270,7 @@ def verify_node_document(data: bytes | Mapping[str, Any], *, origin: str, now: i
         NodeDocumentError: On strict-JSON, size, field, origin, key, window
             (expired, issued in the future, valid > 7 days) or proof errors.
     """
-    document = load_json_object(data, NodeDocumentError)
+    document = load_document(data, NodeDocumentError)
     if (
         document.get("np") != 1
         or document.get("np") is True

@@ -36,8 +36,8 @@ from federation.activity import (
     parse_activity,
     verify_activity_proof,
 )
-from federation.canonical import CanonicalJSONError, canonical_json, parse_json_strict
-from federation.encoding import check_url, origin_of
+from federation.canonical import canonical_json
+from federation.encoding import check_url, load_json_object, origin_of
 from federation.errors import (
     ActivityError,
     EncodingError,
@@ -102,18 +102,9 @@ def membership_digest(member_ids: Iterable[str]) -> str:
 
 
 def _body(data: bytes | Mapping[str, Any]) -> Mapping[str, Any]:
-    try:
-        if isinstance(data, bytes | bytearray):
-            if len(data) > MAX_BODY_BYTES:
-                raise TooLarge(f"body is larger than {MAX_BODY_BYTES} bytes")
-            data = parse_json_strict(bytes(data))
-        elif len(canonical_json(data)) > MAX_BODY_BYTES:
-            raise TooLarge(f"body is larger than {MAX_BODY_BYTES} bytes")
-    except CanonicalJSONError as exc:
-        raise TransactionError(f"body is not strict JSON: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise TransactionError("body must be a JSON object")
-    return data
+    return load_json_object(
+        data, max_bytes=MAX_BODY_BYTES, what="body", error=TransactionError, too_large=TooLarge
+    )
 
 
 def _url(value: object, origin: str, what: str) -> str:

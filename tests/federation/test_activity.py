@@ -242,3 +242,23 @@ def test_deep_nesting_is_refused() -> None:
 def test_a_json_array_is_not_an_activity() -> None:
     with pytest.raises(ActivityError, match="object"):
         parse_activity(b"[]", sender=A, destination=B)
+
+
+def test_sms_code_travels_as_an_update_of_the_follow() -> None:
+    # np1.md §9.2 step 2: the home node updates its own pending follow request.
+    follow_id = f"{B}/act/00000000000000000000000001"
+    update = activity(
+        origin=B,
+        destination=A,
+        type="Update",
+        obj={
+            "id": follow_id,
+            "type": "Follow",
+            "version": 2,
+            "attributedTo": f"{B}/users/p-durand",
+            "object": f"{A}/classes/cm2-b",
+            "context": {"sms_code": "123456"},
+        },
+        to=[f"{A}/classes/cm2-b"],
+    )
+    assert parse_activity(update, sender=B, destination=A).object["id"] == follow_id  # type: ignore[index]
