@@ -49,6 +49,8 @@ from federation.errors import (
 MAX_ACTIVITIES = 50
 MAX_BODY_BYTES = 256 * 1024
 MAX_MEMBERSHIP_ENTRIES = 500
+MAX_STREAMS = 500
+"""Most stream ranges declared by one transaction."""
 MAX_PULL_LIMIT = 100
 _ULID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
@@ -185,7 +187,7 @@ def check_transaction(
         raise TransactionError(f"transaction is for {body.get('destination')!r}, not {destination}")
     activities = _activities(body.get("activities"), sender, MAX_ACTIVITIES)
     raw_streams = body.get("streams")
-    if not isinstance(raw_streams, Mapping) or len(raw_streams) > MAX_MEMBERSHIP_ENTRIES:
+    if not isinstance(raw_streams, Mapping) or len(raw_streams) > MAX_STREAMS:
         raise TransactionError("streams must be an object of stream ranges")
     ranges = {}
     for stream, span in raw_streams.items():
