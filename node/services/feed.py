@@ -122,10 +122,7 @@ def _page(
     keys: dict[int, str] = {}
     for a in accesses.values():
         keys.update(store.sealed_keys_for(ids + reply_ids, a.me))
-    # a guardian needs only their own receipts; a teacher counts everyone's
-    teaches = any(a.is_teacher for a in accesses.values())
-    reads = store.read_by(ids, None if teaches else actor.account_id)
-    names = {c.id: c.first_name for a in accesses.values() for c in a.school_class.children}
+    reads = store.read_by(ids, actor.account_id)  # the reader's own; a teacher gets counts
     people = {
         group_id: _people_of_page(ctx, a, [p for p in posts if p.group_id == group_id], children_of)
         for group_id, a in mine_by_group.items()
@@ -135,12 +132,20 @@ def _page(
         for group_id, a in mine_by_group.items()
         if a.is_teacher
     }
+    read_counts = {
+        group_id: store.read_counts(
+            [p.id for p in posts if p.group_id == group_id], group_id, a.school_class.id
+        )
+        for group_id, a in mine_by_group.items()
+        if a.is_teacher
+    }
     items = []
     for post in posts:
         a = mine_by_group[post.group_id]
         addressed = children_of.get(post.id, [])
         mine = a.my_children if not addressed else [c for c in addressed if c in a.my_children]
         label_ids = addressed if a.is_teacher and addressed else mine
+        names = people[post.group_id].names
         item = FeedItem(
             id=post.public_id, class_id=a.school_class.id, class_name=a.school_class.name,
             children=[names[c] for c in label_ids if c in names], targeted=bool(addressed),
@@ -171,8 +176,7 @@ def _page(
             audience = _audience_accounts(
                 a, addressed, guardians[post.group_id], group_people.links
             )
-            read = len(set(reads.get(post.id, {})) & audience)
-            item.receipts = (read, len(audience))
+            item.receipts = (read_counts[post.group_id].get(post.id, 0), len(audience))
         else:
             share_to = share_recipients(ctx, a, post, addressed=addressed, people=group_people)
             item.share_to = share_to if len(share_to) > 1 else []

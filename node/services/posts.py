@@ -122,8 +122,9 @@ class ClassPeople:
     child_ids: frozenset[int] | None  # None: every child of the class
     links: list[directory_store.GuardianLink]
     active: set[str]
-    #: every child of the class (to check an audience)
-    class_children: frozenset[int]
+    #: id → first name of the children loaded (all the class's, or the chosen
+    #: ones that are in the class): labels, and the check of an audience
+    names: dict[int, str]
 
     def covers(self, child_ids: list[int]) -> bool:
         return self.child_ids is None or set(child_ids) <= self.child_ids
@@ -137,8 +138,8 @@ def class_people(
     wanted |= {groups.member_id(ctx, link.account_id) for link in links}
     active = group_store.active_members(a.group.id, sorted(wanted))
     chosen = None if child_ids is None else frozenset(child_ids)
-    class_children = frozenset(c.id for c in a.school_class.children)
-    return ClassPeople(chosen, links, active, class_children)
+    names = directory_store.child_names(a.school_class.id, child_ids)
+    return ClassPeople(chosen, links, active, names)
 
 
 def _audience(
@@ -150,7 +151,7 @@ def _audience(
     """Member ids of the teacher and every approved guardian of these children."""
     if people is None or not people.covers(child_ids):
         people = class_people(ctx, a, child_ids)
-    if not set(child_ids) <= people.class_children:
+    if not set(child_ids) <= people.names.keys():
         raise Invalid(N_("Choose children of this class."), field="children")
     teacher = groups.member_id(ctx, a.school_class.teacher_id)
     to = {teacher} & people.active

@@ -92,6 +92,15 @@ def select_child(child_id: int) -> Child | None:
     return query.first()
 
 
+def child_names(class_id: int, child_ids: list[int] | None = None) -> dict[int, str]:
+    """id → first name of the class's children (of ``child_ids`` only, when given)."""
+    query: Any = Child.select(Child.id, Child.first_name).where(Child.school_class == class_id)
+    if child_ids is not None:
+        child_pk: Any = Child._meta.primary_key
+        query = query.where(child_pk.in_(child_ids or [0]))
+    return dict(query.tuples())
+
+
 def select_children_of_class(class_id: int) -> list[Child]:
     query = Child.select().where(Child.school_class == class_id)
     return list(query.order_by(Child.last_name, Child.first_name, Child.id))

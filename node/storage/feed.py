@@ -14,8 +14,8 @@ import peewee
 
 from node.storage.accounts import Account
 from node.storage.db import BaseModel, locked
-from node.storage.directory import Child
-from node.storage.groups import E2eGroup
+from node.storage.directory import Child, Guardianship
+from node.storage.groups import E2eGroup, GroupMember
 
 
 class Message(BaseModel):
@@ -178,6 +178,43 @@ def read_by(message_ids: list[int], account_id: int | None = None) -> dict[int, 
         for message_id, account, read_at in query.tuples():
             found.setdefault(message_id, {})[account] = read_at
     return found
+
+
+def read_counts(message_ids: list[int], group_id: int, class_id: int) -> dict[int, int]:
+    """message id → how many of its audience read it, counted by the database.
+
+    The audience of a post: active guardian members of the group, linked to a
+    child of the class (of the post's children, for a post to some families).
+    The teacher's page of a class of 2,000 families gets 20 numbers, not 40,000 rows.
+    """
+    if not message_ids:
+        return {}
+    addressed = MessageChild.select(MessageChild.child).where(
+        MessageChild.message == ReadReceipt.message
+    )
+    linked = (
+        Guardianship.select(Guardianship.id)
+        .join(Child)
+        .where(
+            (Guardianship.account == ReadReceipt.account)
+            & (Child.school_class == class_id)
+            & (~peewee.fn.EXISTS(addressed) | Guardianship.child.in_(addressed))
+        )
+    )
+    query: Any = (
+        ReadReceipt.select(ReadReceipt.message, peewee.fn.COUNT(ReadReceipt.account))
+        .join(
+            GroupMember,
+            on=(GroupMember.account == ReadReceipt.account)
+            & (GroupMember.group == group_id)
+            & GroupMember.active
+            & (GroupMember.role == "guardian"),
+        )
+        .where(ReadReceipt.message.in_(message_ids) & peewee.fn.EXISTS(linked))
+        .group_by(ReadReceipt.message)
+        .tuples()
+    )
+    return {message_id: count for message_id, count in query}
 
 
 def blobs_of_message(message_id: int) -> list[Blob]:

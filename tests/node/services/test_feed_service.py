@@ -496,3 +496,29 @@ def test_a_feed_page_costs_the_same_queries_for_2_posts_as_for_12(cf: ClassFeed)
     add_posts(5)
     assert len(cf.feed_of(parent)["items"]) == 12
     assert pages() == few
+
+
+def test_the_teachers_feed_counts_readers_among_each_posts_audience(cf: ClassFeed) -> None:
+    first, second, _ = cf.guardians
+    whole = cf.post({"text": "Pour tous", "attachments": []})
+    family = cf.post({"text": "Pour Léa", "attachments": []}, children=[first.child_id])
+    for person in (first, second):
+        cf.storage.call(feed.mark_read, cf.ctx, person.actor, cf.class_id, whole)
+    cf.storage.call(feed.mark_read, cf.ctx, first.actor, cf.class_id, family)
+    # the teacher's own reading is not a guardian's
+    cf.storage.call(feed.mark_read, cf.ctx, cf.teacher.actor, cf.class_id, whole)
+
+    def counts() -> dict[str, tuple[int, int]]:
+        items = cf.storage.call(feed.class_feed, cf.ctx, cf.teacher.actor, cf.class_id).items
+        return {i.id: i.receipts for i in items if i.receipts is not None}
+
+    assert counts() == {whole: (2, 3), family: (1, 1)}
+    # unlinked from the class (their removal not signed yet): out of the audience and the count
+    cf.storage.call(directory.remove_guardian, cf.ctx, cf.teacher.actor, _invitation_of(cf, 1))
+    assert counts() == {whole: (1, 2), family: (1, 1)}
+    assert (
+        as_json(cf.storage.call(feed.receipts, cf.ctx, cf.teacher.actor, cf.class_id, whole))[
+            "read"
+        ]
+        == 1
+    )
