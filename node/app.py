@@ -48,7 +48,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     storage = Storage(db, config.db_threads)
     catalogues = Catalogues()
     ctx = ServiceContext(
-        config=config, node_secret=keys.node_secret, translate=catalogues.translate
+        config=config,
+        node_secret=keys.node_secret,
+        translate=catalogues.translate,
+        signing_key=keys.signing_key,
     )
 
     app = Quart("carnet", static_folder=None, template_folder=None)
@@ -73,6 +76,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     register_api(app)
     register_web(app)
 
+    from federation.runtime import identity as node_identity
+    from federation.runtime import routes as np_routes
+    from federation.runtime.client import FederationClient
+
+    storage.call(node_identity.register_key, ctx)
+    federation_client = FederationClient(
+        config, keys.signing_key, node_identity.current_key_id(ctx)
+    )
+    np_routes.register(app, np_routes.Federation(ctx, storage, federation_client))
+
     sms_worker = SmsWorker(config, storage, ctx)
     app.extensions["carnet_sms"] = sms_worker
     housekeeping_worker = HousekeepingWorker(storage, ctx)
@@ -95,6 +108,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
             request.accept_languages, request.cookies.get("carnet_lang"), config.default_locale
         )
         if request.endpoint == "static":  # files need no session: no database round trip
+            return
+        if request.blueprint == "np":  # other nodes: signed requests, no session, no CSRF
             return
         await load_actor(app)
         await check_csrf(app)
@@ -123,6 +138,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         await sms_worker.stop()
         await housekeeping_worker.stop()
         await push_worker.stop()
+        await federation_client.aclose()
         await asyncio.get_running_loop().run_in_executor(None, storage.close)
 
     return app

@@ -32,7 +32,8 @@ def _context(data_dir: Path) -> tuple[ServiceContext, Storage]:
     db = open_database(config.resolved_database_url)
     with db.connection_context():
         migrate(db)
-    return ServiceContext(config=config, node_secret=keys.node_secret), Storage(db, 1)
+    ctx = ServiceContext(config=config, node_secret=keys.node_secret, signing_key=keys.signing_key)
+    return ctx, Storage(db, 1)
 
 
 def cmd_init(args: argparse.Namespace) -> int:

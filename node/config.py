@@ -112,6 +112,10 @@ class NodeConfig:
     #: Log level of the ``carnet`` loggers.
     log_level: str = "INFO"
     sms: SmsConfig = dataclasses.field(default_factory=SmsConfig)
+    #: Federation (NP/1): where to connect to reach a peer's origin, when not at
+    #: the origin itself (``{"https://ecole-b.example" = "http://10.0.0.5:8000"}``,
+    #: or a fault-injecting proxy in tests).  Signatures still name the origin.
+    federation_connect: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def is_https(self) -> bool:
@@ -163,6 +167,17 @@ class NodeConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive number")
+        for peer, url in self.federation_connect.items():
+            for value in (peer, url):
+                parts = urlsplit(value)
+                if (
+                    parts.scheme not in ("http", "https")
+                    or not parts.netloc
+                    or parts.path.strip("/")
+                ):
+                    raise ConfigError(
+                        f"federation_connect maps origins to origins (scheme://host:port), got {value!r}"
+                    )
         if self.sms.backend == "http" and not self.sms.http_url.startswith(("http://", "https://")):
             raise ConfigError("sms.http_url must be set to the provider URL for the http backend")
 
@@ -174,6 +189,12 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
             raise ConfigError(f"{name} must be a table")
         return _build(target, value, name + ".")
     origin = getattr(target, "__origin__", None)
+    if origin is dict:
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ConfigError(f"{name} must be a table of text values")
+        return dict(value)
     if origin is Literal:
         if value not in target.__args__:
             allowed = ", ".join(map(str, target.__args__))
@@ -277,8 +298,15 @@ def dump_toml(values: Mapping[str, Any]) -> str:
             lines.append(f"{key} = {_toml_value(value)}")
     for name, table in tables:
         lines.append(f"\n[{name}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())
     return "\n".join(lines) + "\n"
+
+
+def _toml_key(key: str) -> str:
+    """A bare key when TOML allows one, else a quoted one (origins: ``"https://…"``)."""
+    if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key):
+        return key
+    return _toml_value(key)
 
 
 def _toml_value(value: Any) -> str:

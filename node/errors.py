@@ -7,7 +7,8 @@
     ├── NotFound       (404)    no such thing, or not visible to this person
     ├── Conflict       (409)    the thing is in a state that forbids this (already used…)
     ├── Gone           (410)    expired or consumed (access code, SMS code, setup link)
-    └── RateLimited    (429)    too many tries; ``retry_after`` seconds
+    ├── RateLimited    (429)    too many tries; ``retry_after`` seconds
+    └── Unreachable    (502)    another school's node did not answer, or answered badly
 
 Messages never contain a phone number or an e-mail address.
 """
@@ -70,3 +71,8 @@ class RateLimited(CarnetError):
     def __init__(self, message: str, *, retry_after: int, **params: Any) -> None:
         super().__init__(message, **params)
         self.retry_after = retry_after
+
+
+class Unreachable(CarnetError):
+    status = 502
+    code = "unreachable"

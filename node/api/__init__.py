@@ -129,7 +129,17 @@ def openapi_path(path: str) -> str:
 
 
 def register(app: Quart) -> None:
-    from node.api import auth, directory, events, feed, notifications, onboarding, openapi, sms
+    from node.api import (
+        auth,
+        directory,
+        events,
+        feed,
+        notifications,
+        onboarding,
+        openapi,
+        peers,
+        sms,
+    )
 
     api = Api()
     auth.register(api)
@@ -140,6 +150,7 @@ def register(app: Quart) -> None:
     events.register(api)
     openapi.register(api)
     sms.register(api)
+    peers.register(api)
     app.register_blueprint(api.blueprint)
     app.extensions["carnet_api"] = api
     app.config["CARNET_CSRF_EXEMPT"] = frozenset(api.csrf_exempt)

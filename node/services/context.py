@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import nacl.signing
+
 from node.config import NodeConfig
 
 
@@ -26,6 +28,8 @@ class ServiceContext:
     #: ``translate(locale, msgid)`` for texts the node sends itself (SMS).
     translate: Callable[[str, str], str] = _identity
     clock: Callable[[], dt.datetime] = field(default=utcnow)
+    #: The node's current Ed25519 key (federation NP/1: node document, proofs, requests).
+    signing_key: nacl.signing.SigningKey | None = field(default=None, repr=False)
 
     def now(self) -> dt.datetime:
         return self.clock()

@@ -1,0 +1,115 @@
+"""Outbound NP/1 requests: fetching node documents and sending signed requests.
+
+One shared ``httpx.AsyncClient`` per node (connect 5 s, total 15 s, at most 8
+connections: NP/1 §9.1).  Every request names the peer's origin in its
+signature (``@target-uri``); ``federation_connect`` may send the bytes
+somewhere else (a private address, or a test proxy) without changing what is
+signed.  Redirects are never followed and answers are read up to a bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import nacl.signing
+
+from federation.httpsig import sign_request
+from federation.nodedoc import MAX_DOCUMENT_BYTES
+from node.config import NodeConfig
+
+DOCUMENT_PATH = "/.well-known/carnet-node"
+#: Largest answer read from a peer (a pull page of 100 activities fits).
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+
+
+class FetchError(Exception):
+    """A peer could not be reached or answered badly; the message says how."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+class FederationClient:
+    def __init__(
+        self,
+        config: NodeConfig,
+        signing_key: nacl.signing.SigningKey,
+        key_id: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._connect = dict(config.federation_connect)
+        self._signing_key = signing_key
+        self.key_id = key_id
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(15.0, connect=5.0),
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    def _url(self, origin: str, path: str) -> str:
+        return self._connect.get(origin, origin).rstrip("/") + path
+
+    async def _request(
+        self,
+        method: str,
+        origin: str,
+        path: str,
+        *,
+        body: bytes | None,
+        headers: dict[str, str],
+        limit: int,
+    ) -> Answer:
+        try:
+            async with self._http.stream(
+                method, self._url(origin, path), content=body, headers=headers
+            ) as response:
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise FetchError(f"{origin} answered more than {limit} bytes")
+                    chunks.append(chunk)
+                return Answer(response.status_code, response.headers, b"".join(chunks))
+        except httpx.TimeoutException:
+            raise FetchError(f"{origin} did not answer in time") from None
+        except httpx.HTTPError as error:
+            raise FetchError(f"{origin} could not be reached ({type(error).__name__})") from None
+
+    async def fetch_document(self, origin: str) -> bytes:
+        """The peer's node document, unverified (the caller verifies it)."""
+        answer = await self._request(
+            "GET", origin, DOCUMENT_PATH, body=None,
+            headers={"Accept": "application/json"}, limit=MAX_DOCUMENT_BYTES,
+        )  # fmt: skip
+        if answer.status != 200:
+            raise FetchError(f"{origin}{DOCUMENT_PATH} answered HTTP {answer.status}")
+        return answer.body
+
+    async def signed(
+        self, method: str, origin: str, path: str, body: bytes | None, *, created: int
+    ) -> Answer:
+        """Send a request signed with the node's key (RFC 9421, NP/1 §3)."""
+        headers = sign_request(
+            method=method,
+            target_uri=origin + path,
+            body=body,
+            signing_key=self._signing_key,
+            keyid=self.key_id,
+            created=created,
+        )
+        headers["Accept"] = "application/json"
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return await self._request(
+            method, origin, path, body=body, headers=headers, limit=MAX_ANSWER_BYTES
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
