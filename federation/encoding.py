@@ -190,3 +190,18 @@ def load_json_object(
     if not isinstance(data, Mapping):
         raise error(f"{what} must be a JSON object")
     return data
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid(milliseconds: int, entropy: bytes) -> str:
+    """A ULID (26 Crockford base32 characters): 48-bit time in ms, then 80 random bits.
+
+    Transaction ids and activity ids; sortable by creation time.  The caller
+    passes the clock and the randomness (sans-IO).
+    """
+    if not 0 <= milliseconds < 2**48 or len(entropy) != 10:
+        raise EncodingError("a ULID needs a 48-bit millisecond time and 10 random bytes")
+    value = (milliseconds << 80) | int.from_bytes(entropy, "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))

@@ -16,6 +16,7 @@ its structured log line, next to the human-readable message::
     │   ├── UnknownKey                          "unknown_key"           → 401
     │   ├── DigestMismatch                      "digest_mismatch"       → 401
     │   └── BadSignature                        "bad_signature"         → 401
+    ├── NotAMember                              "not_member"            → 403 (pull of a stream not routed to the peer)
     ├── ProofError                              "bad_proof"
     ├── NodeDocumentError                       "bad_node_document"
     │   └── KeyStatementError                   "bad_key_statement"
@@ -94,6 +95,12 @@ class NotAPeer(SignatureError):
     """The key's origin is not an allow-listed peer (raised by the caller's lookup)."""
 
     reason = "not_peer"
+
+
+class NotAMember(FederationError):
+    """A verified peer asked for a stream none of its users may read (pull, media)."""
+
+    reason = "not_member"
 
 
 class UnknownKey(SignatureError):

@@ -79,12 +79,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     from federation.runtime import identity as node_identity
     from federation.runtime import routes as np_routes
     from federation.runtime.client import FederationClient
+    from federation.runtime.worker import DeliveryWorker
 
     storage.call(node_identity.register_key, ctx)
     federation_client = FederationClient(
         config, keys.signing_key, node_identity.current_key_id(ctx)
     )
-    np_routes.register(app, np_routes.Federation(ctx, storage, federation_client))
+    federation = np_routes.Federation(ctx, storage, federation_client)
+    delivery_worker = DeliveryWorker(federation)
+    federation.wake_delivery = delivery_worker.wake
+    app.extensions["carnet_delivery"] = delivery_worker
+    np_routes.register(app, federation)
 
     sms_worker = SmsWorker(config, storage, ctx)
     app.extensions["carnet_sms"] = sms_worker
@@ -131,6 +136,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         await sms_worker.start()
         await housekeeping_worker.start()
         await push_worker.start()
+        await delivery_worker.start()
 
     @app.after_serving
     async def _stop_workers() -> None:
@@ -138,6 +144,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         await sms_worker.stop()
         await housekeeping_worker.stop()
         await push_worker.stop()
+        await delivery_worker.stop()
+        await federation.puller.stop()
         await federation_client.aclose()
         await asyncio.get_running_loop().run_in_executor(None, storage.close)
 

@@ -116,6 +116,8 @@ class NodeConfig:
     #: the origin itself (``{"https://ecole-b.example" = "http://10.0.0.5:8000"}``,
     #: or a fault-injecting proxy in tests).  Signatures still name the origin.
     federation_connect: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Multiplies federation retry delays (10 s … 1 h); tests shrink it, operators leave it at 1.
+    federation_backoff_factor: float = 1.0
 
     @property
     def is_https(self) -> bool:
@@ -167,6 +169,8 @@ class NodeConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive number")
+        if not 0 < self.federation_backoff_factor <= 10:
+            raise ConfigError("federation_backoff_factor must be between 0 and 10")
         for peer, url in self.federation_connect.items():
             for value in (peer, url):
                 parts = urlsplit(value)

@@ -22,14 +22,17 @@ from quart import Blueprint, Quart, Response, current_app, g, request
 
 from federation.errors import (
     FederationError,
+    NotAMember,
     NotAPeer,
     OriginMismatch,
     SignatureError,
     TooLarge,
+    TransactionError,
 )
 from federation.httpsig import parse_request_signature, verify_request
-from federation.runtime import identity, peers
+from federation.runtime import delivery, identity, inbox, peers
 from federation.runtime.client import FederationClient, FetchError
+from federation.runtime.pull import Puller, serve_page
 from node.services.context import ServiceContext
 from node.storage.db import Storage
 
@@ -46,9 +49,19 @@ class Federation:
     ctx: ServiceContext
     storage: Storage
     client: FederationClient
+    #: activity type → handler, applied by the inbox (wired by ``create_app``)
+    handlers: dict[str, inbox.Handler] = field(default_factory=dict)
     document: identity.DocumentCache = field(default_factory=identity.DocumentCache)
     #: one document refetch at a time per origin (single flight)
     refetching: dict[str, asyncio.Lock] = field(default_factory=dict)
+    #: one inbound transaction at a time per origin (others get 429)
+    receiving: dict[str, asyncio.Lock] = field(default_factory=dict)
+    #: wakes the delivery worker (set by ``create_app``)
+    wake_delivery: Callable[[], None] = lambda: None
+    puller: Puller = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.puller = Puller(self, self.handlers)
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,7 @@ def runtime() -> Federation:
 
 
 def _status(error: FederationError) -> int:
-    if isinstance(error, NotAPeer | OriginMismatch):
+    if isinstance(error, NotAPeer | OriginMismatch | NotAMember):
         return 403
     if isinstance(error, TooLarge):
         return 413
@@ -121,6 +134,8 @@ async def authenticate() -> Inbound:
         now=int(time.time()), lookup_key=lambda _keyid: key,
     )  # fmt: skip
     await fed.storage.run(peers.record_contact, fed.ctx, found.peer_id, verified.created)
+    if await fed.storage.run(delivery.peer_is_back, fed.ctx, found.peer_id):
+        fed.wake_delivery()  # it talks to us: what we hold for it can go now
     return Inbound(found.peer_id, found.origin, body, verified.created)
 
 
@@ -152,6 +167,38 @@ def register(app: Quart, fed: Federation) -> None:
         response.headers["Cache-Control"] = "public, max-age=3600"
         return response
 
+    @blueprint.put("/np/inbox/txn/<txn_id>")
+    @signed
+    async def transaction(inbound: Inbound, txn_id: str) -> Response:
+        lock = fed.receiving.setdefault(inbound.origin, asyncio.Lock())
+        if lock.locked():
+            busy = {"error": "busy", "message": "a transaction from your node is being applied"}
+            return Response(
+                json.dumps(busy), status=429, content_type="application/json",
+                headers={"Retry-After": "1"},
+            )  # fmt: skip
+        async with lock:
+            received = await fed.storage.run(
+                inbox.receive_transaction, fed.ctx, fed.handlers, inbound.peer_id,
+                inbound.origin, txn_id, inbound.body,
+            )  # fmt: skip
+        for stream in received.gaps:
+            fed.puller.schedule(inbound.peer_id, inbound.origin, stream)
+        return Response(json.dumps(received.response), content_type="application/json")
+
+    @blueprint.get("/np/streams/<path:path>")
+    @signed
+    async def stream_page(inbound: Inbound, path: str) -> Response:
+        try:
+            after = int(request.args.get("after", "0"))
+            limit = int(request.args.get("limit", "100"))
+        except ValueError:
+            raise TransactionError("after and limit must be integers") from None
+        page = await fed.storage.run(
+            serve_page, fed.ctx, inbound.peer_id, f"{fed.ctx.config.origin}/{path}", after, limit
+        )
+        return Response(json.dumps(page), content_type="application/json")
+
     @blueprint.post("/np/keys")
     @signed
     async def key_statement(inbound: Inbound) -> Response:
@@ -163,7 +210,7 @@ def register(app: Quart, fed: Federation) -> None:
 
     app.register_blueprint(blueprint)
     # Peers sign every request and send no cookie: CSRF does not apply to them.
-    signed_endpoints = {"np.key_statement"}
+    signed_endpoints = {"np.key_statement", "np.transaction"}
     app.config["CARNET_CSRF_EXEMPT"] = (
         frozenset(app.config["CARNET_CSRF_EXEMPT"]) | signed_endpoints
     )

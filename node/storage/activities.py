@@ -4,8 +4,8 @@ Sender side: ``fed_stream`` hands out gap-free sequence numbers in the same
 transaction that stores the activity; ``fed_activity_dest`` says which peers
 an activity is for; a peer's queue is computed from its cursors, never stored
 per message.  Receiver side: ``fed_received`` makes applying idempotent,
-``fed_remote_stream.applied_seq`` keeps order, ``fed_pending`` holds what
-arrived after a gap.
+``fed_remote_stream.applied_seq`` keeps order; after a gap the receiver pulls
+the range instead of buffering what arrived.
 """
 
 from __future__ import annotations
@@ -122,18 +122,6 @@ class FedReceived(BaseModel):
         table_name = "fed_received"
 
 
-class FedPending(BaseModel):
-    remote_stream = peewee.ForeignKeyField(FedRemoteStream, on_delete="CASCADE")
-    remote_stream_id: int
-    activity_id = peewee.CharField(max_length=400)
-    seq = peewee.IntegerField()
-    body = peewee.TextField()
-    received_at = peewee.DateTimeField()
-
-    class Meta:
-        table_name = "fed_pending"
-
-
 class FedTxnIn(BaseModel):
     peer = peewee.ForeignKeyField(Peer, on_delete="CASCADE")
     peer_id: int
@@ -171,3 +159,112 @@ def open_dead_letters(peer_id: int) -> list[FedDeadLetter]:
 
 def select_txn_out(peer_id: int, lock: bool = False) -> FedTxnOut | None:
     return locked(FedTxnOut.select().where(FedTxnOut.peer == peer_id), lock).first()
+
+
+# -- delivery ---------------------------------------------------------------------------
+
+
+def pending_for(peer_id: int, limit: int) -> list[tuple[Any, ...]]:
+    """The peer's queue, alerts first: (stream row id, stream, kind, head_seq, acked_seq,
+    seq, activity body, recipients) of activities beyond its cursors, in stream order."""
+    priority = peewee.Case(FedStream.kind, (("alerts", 0),), 1)
+    query: Any = (
+        FedActivityDest.select(
+            FedStream.id,
+            FedStream.stream,
+            FedStream.kind,
+            FedStream.head_seq,
+            FedCursor.acked_seq,
+            FedActivity.seq,
+            FedActivity.body,
+            FedActivityDest.recipients,
+        )  # fmt: skip
+        .join(FedActivity)
+        .join(FedStream)
+        .join(
+            FedCursor,
+            on=(FedCursor.stream == FedStream.id) & (FedCursor.peer == FedActivityDest.peer),
+        )
+        .where((FedActivityDest.peer == peer_id) & (FedActivity.seq > FedCursor.acked_seq))
+        .order_by(priority, FedStream.id, FedActivity.seq)
+        .limit(limit)
+        .tuples()
+    )
+    return list(query)
+
+
+def advance_cursors(peer_id: int, through: dict[int, int]) -> None:
+    """Move the peer's cursors forward (never back) to ``through`` (stream row id → seq)."""
+    for stream_id, seq in through.items():
+        FedCursor.update(acked_seq=seq).where(
+            (FedCursor.peer == peer_id)
+            & (FedCursor.stream == stream_id)
+            & (FedCursor.acked_seq < seq)
+        ).execute()
+
+
+def peers_with_work() -> list[int]:
+    """Peers with a batch in flight or activities beyond a cursor."""
+    waiting = (
+        FedActivityDest.select(FedActivityDest.peer)
+        .join(FedActivity)
+        .join(
+            FedCursor,
+            on=(FedCursor.stream == FedActivity.stream) & (FedCursor.peer == FedActivityDest.peer),
+        )
+        .where(FedActivity.seq > FedCursor.acked_seq)
+        .distinct()
+    )
+    in_flight = FedTxnOut.select(FedTxnOut.peer)
+    found = {row.peer_id for row in waiting} | {row.peer_id for row in in_flight}
+    return sorted(found)
+
+
+# -- pull (serving our log) ---------------------------------------------------------------
+
+
+def select_stream(stream: str) -> FedStream | None:
+    return FedStream.get_or_none(FedStream.stream == stream)
+
+
+def has_cursor(peer_id: int, stream_id: int) -> bool:
+    query = FedCursor.select().where((FedCursor.peer == peer_id) & (FedCursor.stream == stream_id))
+    return bool(query.exists())
+
+
+def page_for(peer_id: int, stream_id: int, after: int, limit: int) -> list[tuple[int, str, str]]:
+    """(seq, body, recipients) of the stream's activities for the peer after ``after``."""
+    query: Any = (
+        FedActivityDest.select(FedActivity.seq, FedActivity.body, FedActivityDest.recipients)
+        .join(FedActivity)
+        .where(
+            (FedActivityDest.peer == peer_id)
+            & (FedActivity.stream == stream_id)
+            & (FedActivity.seq > after)
+        )
+        .order_by(FedActivity.seq)
+        .limit(limit)
+        .tuples()
+    )
+    return list(query)
+
+
+# -- receiving -----------------------------------------------------------------------------
+
+
+def remote_stream(peer_id: int, stream: str, lock: bool = False) -> FedRemoteStream:
+    """The receiver's state of a peer's stream, created at 0 the first time."""
+    FedRemoteStream.insert(
+        peer=peer_id, stream=stream, applied_seq=0
+    ).on_conflict_ignore().execute()
+    row = locked(FedRemoteStream.select().where(FedRemoteStream.stream == stream), lock).first()
+    found: FedRemoteStream = row
+    return found
+
+
+def was_received(activity_id: str) -> bool:
+    return bool(FedReceived.select().where(FedReceived.activity_id == activity_id).exists())
+
+
+def select_txn_in(peer_id: int, txn_id: str) -> FedTxnIn | None:
+    return FedTxnIn.get_or_none((FedTxnIn.peer == peer_id) & (FedTxnIn.txn_id == txn_id))

@@ -175,3 +175,16 @@ def test_fingerprint_is_domain_separated_sha256_in_groups() -> None:
     assert text == "99D5 609E F95E 0C5C F16D B0BC D76C D62F"  # the vector in np1.md §2.1
     assert [len(group) for group in text.split(" ")] == [4] * 8
     assert text != fingerprint(signing_key("y").verify_key)
+
+
+def test_ulid_known_answer_round_trip_and_order() -> None:
+    from federation.encoding import ulid
+
+    # the ULID spec's example time (1469918176385 ms) with zero entropy
+    assert ulid(1469918176385, bytes(10)) == "01ARYZ6S410000000000000000"
+    assert ulid(2**48 - 1, b"\xff" * 10) == "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"
+    assert ulid(1, bytes(10)) < ulid(2, bytes(10))
+    with pytest.raises(EncodingError):
+        ulid(2**48, bytes(10))
+    with pytest.raises(EncodingError):
+        ulid(0, bytes(9))

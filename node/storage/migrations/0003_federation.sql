@@ -135,17 +135,6 @@ CREATE TABLE fed_received (
     received_at TIMESTAMP NOT NULL
 );
 
--- Receiver: activities that arrived after a gap, held until the gap is pulled.
-CREATE TABLE fed_pending (
-    id {pk},
-    remote_stream_id BIGINT NOT NULL REFERENCES fed_remote_stream (id) ON DELETE CASCADE,
-    activity_id VARCHAR(400) NOT NULL,
-    seq INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    received_at TIMESTAMP NOT NULL,
-    UNIQUE (remote_stream_id, activity_id)
-);
-
 -- Receiver: answers to transactions, so a retried transaction gets the same answer.
 CREATE TABLE fed_txn_in (
     id {pk},

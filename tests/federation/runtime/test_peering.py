@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import nacl.signing
 import pytest
@@ -20,69 +18,12 @@ from quart.typing import TestClientProtocol as Client
 from federation.httpsig import sign_request
 from federation.keys import fingerprint, key_id
 from federation.keystatements import build_revocation, build_rotation
-from federation.nodedoc import NodeKey, build_node_document, verify_node_document
+from federation.nodedoc import NodeKey, verify_node_document
 from node.services.context import ServiceContext
 from node.storage.db import Storage
 from tests.conftest import PUBLIC_URL
 from tests.factories import api_login, make_school
-
-B = "https://ecole-b.example"
-DOC = B + "/.well-known/carnet-node"
-
-
-@dataclass
-class FakePeer:
-    origin: str = B
-    keys: dict[str, nacl.signing.SigningKey] = field(
-        default_factory=lambda: {"k1": nacl.signing.SigningKey.generate()}
-    )
-    next_key: NodeKey | None = None
-
-    def document(self, **extra: Any) -> bytes:
-        now = int(time.time())
-        doc = build_node_document(
-            origin=self.origin, name="École B", signing_keys=self.keys,
-            valid_from={name: now - 60 for name in self.keys}, issued_at=now,
-            valid_until=now + 86400, next_key=self.next_key, **extra,
-        )  # fmt: skip
-        return json.dumps(doc).encode()
-
-    def fingerprints(self) -> list[str]:
-        return [fingerprint(k.verify_key) for k in self.keys.values()]
-
-    def headers(
-        self, path: str, body: bytes | None, *, name: str = "k1", created: int | None = None,
-        key: nacl.signing.SigningKey | None = None,
-    ) -> dict[str, str]:  # fmt: skip
-        return sign_request(
-            method="POST", target_uri=PUBLIC_URL + path, body=body,
-            signing_key=key or self.keys[name], keyid=key_id(self.origin, name),
-            created=created or int(time.time()),
-        )  # fmt: skip
-
-
-async def as_admin(client: Client, storage: Storage, ctx: ServiceContext) -> dict[str, str]:
-    make_school(storage, ctx)
-    token = (await api_login(client, "admin@school.test"))["csrf_token"]
-    return {"X-CSRF-Token": token}
-
-
-async def peered(
-    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock, peer: FakePeer
-) -> dict[str, Any]:
-    headers = await as_admin(client, storage, ctx)
-    httpx_mock.add_response(url=DOC, content=peer.document())
-    added = await client.post("/api/v1/admin/peers", json={"origin": B}, headers=headers)
-    assert added.status_code == 201, await added.get_data(as_text=True)
-    view = await added.get_json()
-    confirmed = await client.post(
-        f"/api/v1/admin/peers/{view['id']}/confirm",
-        json={"fingerprints": peer.fingerprints()},
-        headers=headers,
-    )
-    assert confirmed.status_code == 200
-    result: dict[str, Any] = await confirmed.get_json()
-    return result
+from tests.federation.runtime.peer_factories import DOC, B, FakePeer, as_admin, peered
 
 
 async def test_the_node_serves_a_signed_document_naming_its_key(client: Client, app: Quart) -> None:
