@@ -89,6 +89,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     delivery_worker = DeliveryWorker(federation)
     federation.wake_delivery = delivery_worker.wake
     app.extensions["carnet_delivery"] = delivery_worker
+    anti_entropy: list[asyncio.Task[None]] = []
     np_routes.register(app, federation)
 
     sms_worker = SmsWorker(config, storage, ctx)
@@ -137,6 +138,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         await housekeeping_worker.start()
         await push_worker.start()
         await delivery_worker.start()
+        anti_entropy.append(asyncio.create_task(federation.puller.anti_entropy(), name="np-pull"))
 
     @app.after_serving
     async def _stop_workers() -> None:
@@ -145,6 +147,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         await housekeeping_worker.stop()
         await push_worker.stop()
         await delivery_worker.stop()
+        for task in anti_entropy:
+            task.cancel()
         await federation.puller.stop()
         await federation_client.aclose()
         await asyncio.get_running_loop().run_in_executor(None, storage.close)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,8 @@ from node.services.context import ServiceContext
 from node.storage import activities as store
 
 log = logging.getLogger("carnet.federation")
+#: How often every followed stream is pulled, whatever happened (NP/1 §7).
+ANTI_ENTROPY_SECONDS = 15 * 60.0
 
 
 def serve_page(
@@ -98,6 +101,24 @@ class Puller:
                 pages += 1
                 if applied >= page.head_seq or page.next_after == after:
                     return pages
+
+    async def anti_entropy(
+        self, first_delay: float = 3.0, every: float = ANTI_ENTROPY_SECONDS
+    ) -> None:
+        """Pull every followed stream soon after start-up, then every 15 min ± jitter.
+
+        Push and pull converge: a lost transaction, or an activity a peer
+        wrote while our node was down, arrives at the latest with this pass.
+        """
+        await asyncio.sleep(first_delay)
+        while True:
+            try:
+                followed = await self._fed.storage.run(store.followed_streams)
+                for peer_id, origin, stream in followed:
+                    self.schedule(peer_id, origin, stream)
+            except Exception:  # the next pass tries again
+                log.exception("np: anti-entropy pass failed")
+            await asyncio.sleep(every * random.uniform(0.8, 1.2))  # noqa: S311 (timing jitter)
 
     async def wait(self) -> None:
         """Wait for the pulls running now (tests, shutdown)."""

@@ -268,3 +268,15 @@ def was_received(activity_id: str) -> bool:
 
 def select_txn_in(peer_id: int, txn_id: str) -> FedTxnIn | None:
     return FedTxnIn.get_or_none((FedTxnIn.peer == peer_id) & (FedTxnIn.txn_id == txn_id))
+
+
+def followed_streams() -> list[tuple[int, str, str]]:
+    """(peer id, peer origin, stream) of every stream received from an active peer."""
+    query: Any = (
+        FedRemoteStream.select(FedRemoteStream.peer, Peer.origin, FedRemoteStream.stream)
+        .join(Peer)
+        .where(Peer.state == "active")
+        .order_by(FedRemoteStream.peer, FedRemoteStream.stream)
+        .tuples()
+    )
+    return list(query)

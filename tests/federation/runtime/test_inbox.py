@@ -153,3 +153,25 @@ async def test_an_activity_type_without_handler_is_refused_with_a_reason(
     body = transaction(peer, txn, [activity(peer, 1, type="Create")])
     results = (await (await put_transaction(client, peer, txn, body)).get_json())["results"]
     assert "does not handle Create activities" in results[f"{B}/np/act/cm2-1"]["message"]
+
+
+async def test_anti_entropy_pulls_what_a_lost_transaction_carried(
+    app: Quart, client: Client, peer: FakePeer, applied: list[tuple[str, int]],
+    httpx_mock: HTTPXMock,
+) -> None:  # fmt: skip
+    txn = txn_id()
+    await put_transaction(client, peer, txn, transaction(peer, txn, [activity(peer, 1)]))
+    # seq 2 was sent in a transaction that never arrived, and nothing came after it
+    page = {"activities": [activity(peer, 2)], "next_after": 2, "head_seq": 2}
+    httpx_mock.add_response(url=f"{B}/np/streams/classes/cm2?after=1&limit=100", json=page)
+    fed: Federation = app.extensions["carnet_federation"]
+    task = asyncio.create_task(fed.puller.anti_entropy(first_delay=0, every=3600))
+    try:
+        for _ in range(500):  # until the pass has scheduled its pull
+            await asyncio.sleep(0.01)
+            if httpx_mock.get_requests(url=f"{B}/np/streams/classes/cm2?after=1&limit=100"):
+                break
+        await fed.puller.wait()
+    finally:
+        task.cancel()
+    assert [seq for _, seq in applied] == [1, 2]
