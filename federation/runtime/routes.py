@@ -110,7 +110,9 @@ async def authenticate() -> Inbound:
     if len(body) > MAX_BODY:
         raise TooLarge(f"request body over {MAX_BODY} bytes")
     headers = list(request.headers.items())
-    target = fed.ctx.config.origin + request.path
+    # the path as sent (percent-encoding intact): what the sender signed
+    raw_path = request.scope.get("raw_path") or request.path.encode()
+    target = fed.ctx.config.origin + raw_path.decode("ascii", "replace")
     if request.query_string:
         target += "?" + request.query_string.decode("ascii", "replace")
     parsed = parse_request_signature(method=request.method, headers=headers, body=body)
