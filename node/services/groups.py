@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,9 @@ from node.storage.db import write_transaction
 MAX_ENTRIES_PER_CALL = 200
 #: the form member_id writes: no sign, no leading zero, within the ids a database can hold
 _ACCOUNT_ID = re.compile(r"[1-9][0-9]{0,15}")
+#: Account statuses that may be members: local guardians and staff, and guardians
+#: of another node (``remote``: their keys came with their request to join).
+USABLE = ("active", "remote")
 
 
 def _is_group_id(value: str) -> bool:
@@ -49,12 +53,42 @@ def member_id(ctx: ServiceContext, account_id: int) -> str:
     return f"{account_id}@{ctx.config.origin.split('://', 1)[1]}"
 
 
-def account_of_member(ctx: ServiceContext, member: str) -> int | None:
-    """The local account a member id names, or None (another node, or not an id this node made)."""
+def member_of(ctx: ServiceContext, account: Any) -> str:
+    """The member id of an account row: its own for a guardian of another node."""
+    return directory_store.remote_member_of(account.login) or member_id(ctx, account.id)
+
+
+def link_member(ctx: ServiceContext, link: directory_store.GuardianLink) -> str:
+    """The member id of a (child, guardian) link's guardian."""
+    return link.remote_member or member_id(ctx, link.account_id)
+
+
+def _local_account(ctx: ServiceContext, member: str) -> int | None:
     local, _, host = member.partition("@")
     if host != ctx.config.origin.split("://", 1)[1] or _ACCOUNT_ID.fullmatch(local) is None:
         return None
     return int(local)
+
+
+def accounts_of_members(ctx: ServiceContext, members: Iterable[str]) -> dict[str, int | None]:
+    """member id → the account on this node it names (a remote guardian's shadow
+    account for another node's member), or None; one query for all remote ones."""
+    found: dict[str, int | None] = {}
+    remote = []
+    for member in members:
+        found[member] = _local_account(ctx, member)
+        if found[member] is None:
+            remote.append(member)
+    prefix = directory_store.REMOTE_LOGIN_PREFIX
+    by_login = account_store.account_ids_by_login(prefix + m for m in remote)
+    for member in remote:
+        found[member] = by_login.get(prefix + member)
+    return found
+
+
+def account_of_member(ctx: ServiceContext, member: str) -> int | None:
+    """The account on this node a member id names, or None (not a member this node knows)."""
+    return accounts_of_members(ctx, [member])[member]
 
 
 @dataclass(frozen=True)
@@ -132,19 +166,20 @@ def _candidates(
     wanted = _guardians_of_class(school_class.id)
     wanted.setdefault(school_class.teacher_id, [])
     # every account involved in one query: this runs before each post and reply
-    held = {account_of_member(ctx, mid) for mid in members}
+    owners = accounts_of_members(ctx, members)
+    held = set(owners.values())
     accounts = account_store.select_accounts({*wanted, *(i for i in held if i)})
     approve, remove = [], []
     for account_id, children in sorted(wanted.items()):
         account = accounts.get(account_id)
         if (
             account is None
-            or account.status != "active"
+            or account.status not in USABLE
             or not account.sign_pk
             or not account.enc_pk
         ):
             continue
-        mid = member_id(ctx, account_id)
+        mid = member_of(ctx, account)
         current = members.get(mid)
         if (
             current is None
@@ -158,9 +193,9 @@ def _candidates(
                           fingerprint_of(account.sign_pk), sorted(children))
             )  # fmt: skip
     for mid, m in members.items():
-        member_account = account_of_member(ctx, mid)
+        member_account = owners[mid]
         account = accounts.get(member_account) if member_account else None
-        gone = account is None or account.status != "active" or member_account not in wanted
+        gone = account is None or account.status not in USABLE or member_account not in wanted
         if m.active and gone:
             name = account.display_name if account else mid
             remove.append(
@@ -233,7 +268,7 @@ def _child_members(ctx: ServiceContext, school_class: Any, group: Any) -> list[C
     links = directory_store.guardian_links_of_class(school_class.id)
     out = []
     for child in directory_store.select_children_of_class(school_class.id):
-        members = [member_id(ctx, link.account_id) for link in links if link.child_id == child.id]
+        members = [link_member(ctx, link) for link in links if link.child_id == child.id]
         name = f"{child.first_name} {child.last_name}"
         out.append(ChildMembers(child.id, name, sorted(m for m in members if m in active)))
     return out
@@ -278,7 +313,7 @@ def _check_adds(ctx: ServiceContext, school_class: Any, new_entries: list[dict[s
         expected_role = "teacher" if account_id == school_class.teacher_id else "guardian"
         if (
             account is None
-            or account.status != "active"
+            or account.status not in USABLE
             or (account_id not in wanted and account_id != school_class.teacher_id)
             or body["role"] != expected_role
         ):

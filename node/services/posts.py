@@ -135,7 +135,7 @@ def class_people(
 ) -> ClassPeople:
     links = directory_store.guardian_links_of_class(a.school_class.id, child_ids)
     wanted = {groups.member_id(ctx, a.school_class.teacher_id)}
-    wanted |= {groups.member_id(ctx, link.account_id) for link in links}
+    wanted |= {groups.link_member(ctx, link) for link in links}
     active = group_store.active_members(a.group.id, sorted(wanted))
     chosen = None if child_ids is None else frozenset(child_ids)
     names = directory_store.child_names(a.school_class.id, child_ids)
@@ -156,7 +156,7 @@ def _audience(
     teacher = groups.member_id(ctx, a.school_class.teacher_id)
     to = {teacher} & people.active
     for link in people.links:
-        mid = groups.member_id(ctx, link.account_id)
+        mid = groups.link_member(ctx, link)
         if link.child_id in child_ids and mid in people.active:
             to.add(mid)
     if not to - {teacher}:
@@ -204,10 +204,12 @@ def _recipients(
             if m.active and m.account_id
         ]
     else:
-        ids = [i for i in (groups.account_of_member(ctx, m) for m in to) if i]
-    # a guardian unlinked from the class but not yet removed from the log hears nothing more
+        ids = [i for i in groups.accounts_of_members(ctx, to).values() if i]
+    # a guardian unlinked from the class but not yet removed from the log hears nothing
+    # more; one of another school is told by their own node, not by this one
     links = directory_store.guardian_links_of_class(a.school_class.id)
-    linked = {a.school_class.teacher_id} | {link.account_id for link in links}
+    linked = {a.school_class.teacher_id}
+    linked |= {link.account_id for link in links if link.remote_member is None}
     return sorted({i for i in ids if i != author and i in linked})
 
 
@@ -460,7 +462,7 @@ def share_recipients(
         people = class_people(ctx, a, mine)
     to = {a.me}
     for link in people.links:
-        mid = groups.member_id(ctx, link.account_id)
+        mid = groups.link_member(ctx, link)
         if link.child_id in mine and mid in people.active:
             to.add(mid)
     return sorted(to)

@@ -38,6 +38,8 @@ class Account(BaseModel):
     created_at = peewee.DateTimeField()
     activated_at = peewee.DateTimeField(null=True)
     disabled_at = peewee.DateTimeField(null=True)
+    #: a guardian of another node (status ``remote``): the peer their account lives on
+    home_peer_id = peewee.IntegerField(null=True)
 
 
 class Session(BaseModel):
@@ -60,6 +62,35 @@ class SetupLink(BaseModel):
 
 def select_account_by_login(login: str) -> Account | None:
     return Account.get_or_none(Account.login == login)
+
+
+def account_ids_by_login(logins: Iterable[str]) -> dict[str, int]:
+    """login → account id, for many logins in one query (per 500)."""
+    wanted = sorted(set(logins))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        query: Any = (
+            Account.select(Account.login, Account.id)
+            .where(Account.login.in_(wanted[start : start + 500]))
+            .tuples()
+        )
+        found.update(dict(query))
+    return found
+
+
+def insert_remote_guardian(
+    login: str, display_name: str, sign_pk: str, enc_pk: str, peer_id: int, now: Any
+) -> Account:
+    """The shadow of a guardian whose account lives on another node (status ``remote``).
+
+    It can never log in here (no passphrase verifier, and login requires
+    ``active``); it exists so the class's links, roster and log can name them.
+    """
+    account: Account = Account.create(
+        role="guardian", display_name=display_name, login=login, status="remote",
+        sign_pk=sign_pk, enc_pk=enc_pk, home_peer_id=peer_id, created_at=now, activated_at=now,
+    )  # fmt: skip
+    return account
 
 
 def select_account(account_id: int) -> Account | None:

@@ -172,11 +172,17 @@ def delete_guardianship(child_id: int, account_id: int) -> None:
     ).execute()
 
 
+#: Login of a guardian whose account lives on another node: ``np:<member id>``.
+REMOTE_LOGIN_PREFIX = "np:"
+
+
 @dataclass(frozen=True)
 class GuardianLink:
     child_id: int
     account_id: int
     display_name: str
+    #: a guardian of another school's node: their member id there (``12@ecole-b.example``)
+    remote_member: str | None = None
 
 
 def guardian_links_of_class(
@@ -184,7 +190,9 @@ def guardian_links_of_class(
 ) -> list[GuardianLink]:
     """Every (child, guardian) pair of a class (or of some of its children), in one query."""
     query: Any = (
-        Guardianship.select(Guardianship.child, Guardianship.account, Account.display_name)
+        Guardianship.select(
+            Guardianship.child, Guardianship.account, Account.display_name, Account.login
+        )
         .join(Child)
         .switch(Guardianship)
         .join(Account)
@@ -194,4 +202,12 @@ def guardian_links_of_class(
     )
     if child_ids is not None:
         query = query.where(Guardianship.child.in_(child_ids or [0]))
-    return [GuardianLink(child_id, account_id, name) for child_id, account_id, name in query]
+    return [
+        GuardianLink(child_id, account_id, name, remote_member_of(login))
+        for child_id, account_id, name, login in query
+    ]
+
+
+def remote_member_of(login: str) -> str | None:
+    """The member id of a remote guardian's account login, None for a local account."""
+    return login[len(REMOTE_LOGIN_PREFIX) :] if login.startswith(REMOTE_LOGIN_PREFIX) else None
