@@ -47,11 +47,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         migrate(db)
     storage = Storage(db, config.db_threads)
     catalogues = Catalogues()
+    from federation.runtime import events as federation_events
+
     ctx = ServiceContext(
         config=config,
         node_secret=keys.node_secret,
         translate=catalogues.translate,
         signing_key=keys.signing_key,
+        publisher=federation_events.publish,
     )
 
     app = Quart("carnet", static_folder=None, template_folder=None)

@@ -32,7 +32,14 @@ def _context(data_dir: Path) -> tuple[ServiceContext, Storage]:
     db = open_database(config.resolved_database_url)
     with db.connection_context():
         migrate(db)
-    ctx = ServiceContext(config=config, node_secret=keys.node_secret, signing_key=keys.signing_key)
+    from federation.runtime import events as federation_events
+
+    ctx = ServiceContext(
+        config=config,
+        node_secret=keys.node_secret,
+        signing_key=keys.signing_key,
+        publisher=federation_events.publish,
+    )
     return ctx, Storage(db, 1)
 
 

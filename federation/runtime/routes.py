@@ -210,9 +210,12 @@ def register(app: Quart, fed: Federation) -> None:
         log.info("np: %s from %s applied", kind, inbound.origin)
         return Response(json.dumps({"applied": kind}), content_type="application/json")
 
+    from federation.runtime import joining
+
+    join_endpoints = joining.register(blueprint, fed)
     app.register_blueprint(blueprint)
     # Peers sign every request and send no cookie: CSRF does not apply to them.
-    signed_endpoints = {"np.key_statement", "np.transaction"}
+    signed_endpoints = {"np.key_statement", "np.transaction"} | join_endpoints
     app.config["CARNET_CSRF_EXEMPT"] = (
         frozenset(app.config["CARNET_CSRF_EXEMPT"]) | signed_endpoints
     )

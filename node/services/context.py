@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import nacl.signing
 
@@ -30,9 +31,21 @@ class ServiceContext:
     clock: Callable[[], dt.datetime] = field(default=utcnow)
     #: The node's current Ed25519 key (federation NP/1: node document, proofs, requests).
     signing_key: nacl.signing.SigningKey | None = field(default=None, repr=False)
+    #: Tells other schools' nodes about a change, inside the caller's transaction
+    #: (``publish(ctx, kind, payload)``, wired by ``create_app`` to the federation
+    #: outbox; services never import ``federation``).
+    publisher: Callable[[ServiceContext, str, dict[str, Any]], None] | None = field(
+        default=None, repr=False
+    )
 
     def now(self) -> dt.datetime:
         return self.clock()
+
+    def publish(self, kind: str, payload: dict[str, Any]) -> None:
+        """Record an event for other schools in the current write transaction."""
+        if self.publisher is None:
+            raise RuntimeError(f"cannot tell other schools about {kind}: federation is not wired")
+        self.publisher(self, kind, payload)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ The node never sees an epoch key: envelopes are HPKE ciphertext.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from typing import Any
 from node.e2e import groups as e2e
 from node.e2e.encoding import b64url_decode, canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
-from node.services import policy
+from node.services import policy, remote_join
 from node.services.context import Actor, ServiceContext
 from node.services.keyring import fingerprint_of
 from node.storage import accounts as account_store
@@ -461,6 +462,9 @@ def append_entries(
         _check_adds(ctx, school_class, new)
         _store_entries(ctx, group, state, new)
         _store_envelopes(ctx, group, state, envelopes)
+        added = [e["body"]["member"] for e in new if e["op"] == "add"]
+        for join in remote_join.joins_approved(ctx, class_id, added):
+            ctx.publish("join_accepted", dataclasses.asdict(join))
         return state.head_seq
 
 

@@ -78,7 +78,7 @@ def _sms_text(ctx: ServiceContext, locale: str, code: str) -> str:
     )
 
 
-def _send_new_code(ctx: ServiceContext, attempt: store.LoginAttempt, locale: str) -> str:
+def send_new_code(ctx: ServiceContext, attempt: store.LoginAttempt, locale: str) -> str:
     """Give the attempt a fresh SMS code (the previous one dies) and queue the text."""
     phone = attempt.invitation.phone
     ratelimit.check(ctx, f"sms:{phone}", ctx.config.sms_per_number_per_hour, ratelimit.ONE_HOUR)
@@ -149,7 +149,7 @@ def start(
             expires_at=now + ATTEMPT_LIFETIME,
         )
         attempt.invitation = matched
-        reference = _send_new_code(ctx, attempt, locale)
+        reference = send_new_code(ctx, attempt, locale)
     return AttemptView(attempt.public_id, mask_phone(phone), reference)
 
 
@@ -181,7 +181,7 @@ def resend(ctx: ServiceContext, attempt_id: Any, client_ip: str, locale: str) ->
             raise Conflict(N_("Your phone number is already confirmed."))
         if attempt.codes_sent >= MAX_CODES_PER_ATTEMPT:
             raise Gone(N_("No more codes can be sent for this attempt. Start again later."))
-        reference = _send_new_code(ctx, attempt, locale)
+        reference = send_new_code(ctx, attempt, locale)
     return AttemptView(attempt.public_id, mask_phone(attempt.invitation.phone), reference)
 
 
@@ -206,7 +206,7 @@ def verify_sms(
         if attempt.verified_at is not None:
             # The code was single use; answering again would accept any code.
             raise Conflict(N_("Your phone number is already confirmed."), field="sms_code")
-        error = _check_sms_code(ctx, attempt, code)
+        error = check_sms_code(ctx, attempt, code)
         if error is not None:
             attempt.save()
             ratelimit.hit(ctx, ratelimit.ip_bucket(client_ip))
@@ -215,9 +215,7 @@ def verify_sms(
     return _verified_view(ctx, attempt)
 
 
-def _check_sms_code(
-    ctx: ServiceContext, attempt: store.LoginAttempt, code: str
-) -> Exception | None:
+def check_sms_code(ctx: ServiceContext, attempt: store.LoginAttempt, code: str) -> Exception | None:
     max_tries = ctx.config.sms_code_max_tries
     if attempt.sms_code_hash is None or attempt.sms_failures >= max_tries:
         return Gone(N_("This code can no longer be used. Ask for a new code."), field="sms_code")

@@ -166,6 +166,20 @@ def select_unrevoked_invitations_for_phone(phone: str) -> list[GuardianInvitatio
     return list(query)
 
 
+def select_invitation_by_code_hash(code_hash: str) -> GuardianInvitation | None:
+    """The live invitation an access code was issued for (codes are unique: 83 random bits)."""
+    query = (
+        GuardianInvitation.select(GuardianInvitation, Child, SchoolClass)
+        .join(Child)
+        .join(SchoolClass)
+        .where(
+            (GuardianInvitation.code_hash == code_hash) & GuardianInvitation.revoked_at.is_null()
+        )
+    )
+    found: GuardianInvitation | None = query.first()
+    return found
+
+
 def delete_guardianship(child_id: int, account_id: int) -> None:
     Guardianship.delete().where(
         (Guardianship.child == child_id) & (Guardianship.account == account_id)

@@ -61,16 +61,21 @@ class FakePeer:
         )  # fmt: skip
 
 
-async def as_admin(client: Client, storage: Storage, ctx: ServiceContext) -> dict[str, str]:
-    make_school(storage, ctx)
+async def as_admin(
+    client: Client, storage: Storage, ctx: ServiceContext, *, school: bool = True
+) -> dict[str, str]:
+    """Log the school's admin in (making the school first, unless it exists)."""
+    if school:
+        make_school(storage, ctx)
     token = (await api_login(client, "admin@school.test"))["csrf_token"]
     return {"X-CSRF-Token": token}
 
 
 async def peered(
-    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock, peer: FakePeer
-) -> dict[str, Any]:
-    headers = await as_admin(client, storage, ctx)
+    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock, peer: FakePeer,
+    *, school: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    headers = await as_admin(client, storage, ctx, school=school)
     httpx_mock.add_response(url=DOC, content=peer.document())
     added = await client.post("/api/v1/admin/peers", json={"origin": B}, headers=headers)
     assert added.status_code == 201, await added.get_data(as_text=True)

@@ -1,0 +1,46 @@
+"""Events services publish for other schools, turned into signed activities (domain → wire).
+
+``publish`` is the ``ServiceContext.publisher``: a service calls it inside
+its own write transaction, so the activity is in the log exactly when the
+change it announces is committed (the transactional outbox).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from federation.runtime import outbox
+from node.services.context import ServiceContext
+from node.storage import peers as peer_store
+
+
+def peer_stream(ctx: ServiceContext, peer_origin: str) -> str:
+    """The stream of activities meant for one peer only (NP/1 §6.1)."""
+    return f"{ctx.config.origin}/peers/{urlsplit(peer_origin).netloc}"
+
+
+def class_url(ctx: ServiceContext, class_id: int) -> str:
+    return f"{ctx.config.origin}/classes/{class_id}"
+
+
+def _join_accepted(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    peer = peer_store.select_peer(payload["peer_id"])
+    if peer is None:
+        return  # the peer was removed since: nobody to tell
+    group = class_url(ctx, payload["class_id"])
+    outbox.publish(
+        ctx, stream=peer_stream(ctx, peer.origin), kind="peer", type="Accept", actor=group,
+        audience=group + "#members", object=payload["follow_id"],
+        recipients={peer.origin: [payload["actor"]]}, extra={"target": group},
+    )  # fmt: skip
+
+
+TRANSLATORS = {"join_accepted": _join_accepted}
+
+
+def publish(ctx: ServiceContext, kind: str, payload: dict[str, Any]) -> None:
+    translate = TRANSLATORS.get(kind)
+    if translate is None:
+        raise ValueError(f"no activity for the event {kind!r}")
+    translate(ctx, payload)

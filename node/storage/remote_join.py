@@ -1,0 +1,75 @@
+"""Requests of guardians of other schools' nodes to join a class of this node (NP/1 §9.2).
+
+A row ties the other node's request id to the first-login attempt that
+carries the SMS code (``login_attempt``, as for a local guardian), then to
+the ``remote`` account made once the code is confirmed.  ``state``:
+``code_sent`` → ``linked`` (the teacher sees them to approve) → ``accepted``
+(the teacher approved their keys; Accept sent), or ``rejected``.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from node.storage.accounts import Account
+from node.storage.db import BaseModel, locked
+from node.storage.directory import GuardianInvitation, SchoolClass
+from node.storage.onboarding import LoginAttempt
+from node.storage.peers import Peer
+
+STATES = ("code_sent", "linked", "accepted", "rejected")
+
+
+class RemoteFollow(BaseModel):
+    follow_id = peewee.CharField(max_length=400, unique=True)
+    peer = peewee.ForeignKeyField(Peer, on_delete="CASCADE")
+    peer_id: int
+    actor = peewee.CharField(max_length=400)
+    member = peewee.CharField(max_length=128)
+    school_class = peewee.ForeignKeyField(SchoolClass, column_name="class_id", on_delete="CASCADE")
+    class_id: int
+    invitation = peewee.ForeignKeyField(GuardianInvitation, null=True, on_delete="SET NULL")
+    attempt = peewee.ForeignKeyField(LoginAttempt, null=True, on_delete="SET NULL")
+    account = peewee.ForeignKeyField(Account, null=True, on_delete="SET NULL")
+    account_id: int | None
+    sign_pk = peewee.CharField(max_length=64)
+    enc_pk = peewee.CharField(max_length=64)
+    state = peewee.CharField(max_length=12)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "remote_follow"
+
+
+def select_by_attempt(
+    peer_id: int, attempt_public_id: str, lock: bool = False
+) -> RemoteFollow | None:
+    query = (
+        RemoteFollow.select(RemoteFollow, LoginAttempt)
+        .join(LoginAttempt)
+        .where((RemoteFollow.peer == peer_id) & (LoginAttempt.public_id == attempt_public_id))
+    )
+    found: RemoteFollow | None = locked(query, lock, of=RemoteFollow).first()
+    return found
+
+
+def select_by_follow_id(follow_id: str) -> RemoteFollow | None:
+    found: RemoteFollow | None = RemoteFollow.get_or_none(RemoteFollow.follow_id == follow_id)
+    return found
+
+
+def linked_for_members(class_id: int, members: list[str]) -> list[RemoteFollow]:
+    """Linked requests of these members to this class (the teacher just approved them)."""
+    if not members:
+        return []
+    query = (
+        RemoteFollow.select(RemoteFollow, Peer)
+        .join(Peer)
+        .where(
+            (RemoteFollow.school_class == class_id)
+            & RemoteFollow.member.in_(members)
+            & (RemoteFollow.state == "linked")
+        )
+    )
+    return list(query)

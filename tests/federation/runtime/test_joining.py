@@ -1,0 +1,138 @@
+"""A parent of another school's node joins a class here: access code, SMS code, teacher approval.
+
+The other node is ``FakePeer``; its user is ``{B}/users/42``, member
+``42@ecole-b.example`` of the class's log once the teacher approves them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpx import HTTPXMock
+from quart.typing import TestClientProtocol as Client
+
+from federation.httpsig import sign_request
+from federation.keys import key_id
+from node.e2e.encoding import b64url_encode
+from node.e2e.keys import generate_account_keys
+from node.services.context import ServiceContext
+from node.storage import activities as store
+from node.storage.db import Storage
+from tests.conftest import PUBLIC_URL
+from tests.factories import invite, sms_code, texts_to
+from tests.federation.runtime.peer_factories import B, FakePeer, peered
+from tests.feed_factories import ClassFeed, make_class_feed
+
+PHONE = "+33639981234"
+ACTOR = B + "/users/42"
+MEMBER = "42@ecole-b.example"
+
+
+@pytest.fixture
+async def setup(
+    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock
+) -> tuple[ClassFeed, FakePeer, str]:
+    cf = make_class_feed(storage, ctx, families=1)
+    peer = FakePeer()
+    await peered(client, storage, ctx, httpx_mock, peer, school=False)
+    slip = invite(storage, ctx, cf.teacher.actor, cf.guardians[0].child_id, PHONE, "Sam Durand")
+    return cf, peer, slip.code
+
+
+async def post(client: Client, peer: FakePeer, path: str, body: dict[str, Any]) -> Any:
+    data = json.dumps(body).encode()
+    headers = sign_request(
+        method="POST", target_uri=PUBLIC_URL + path, body=data, signing_key=peer.keys["k1"],
+        keyid=key_id(peer.origin, "k1"), created=int(time.time()),
+    )  # fmt: skip
+    return await client.post(path, data=data, headers=headers)
+
+
+def join_body(code: str, follow: str = B + "/np/joins/1") -> dict[str, Any]:
+    keys = generate_account_keys()
+    return {
+        "follow": follow, "actor": ACTOR, "code": code, "locale": "fr",
+        "sign_pk": b64url_encode(keys.sign_pk), "enc_pk": b64url_encode(keys.enc_pk),
+    }  # fmt: skip
+
+
+async def test_a_parent_of_another_school_joins_and_the_teacher_approves(
+    client: Client, storage: Storage, data_dir: Path, setup: tuple[ClassFeed, FakePeer, str]
+) -> None:
+    cf, peer, code = setup
+    started = await post(client, peer, "/np/join", join_body(code))
+    assert started.status_code == 201, await started.get_data(as_text=True)
+    answer = await started.get_json()
+    assert answer["masked_phone"].endswith("34") and PHONE not in json.dumps(answer)
+    join = answer["join_id"]
+    texted = sms_code(storage, data_dir, PHONE)
+    wrong = "000000" if texted != "000000" else "111111"
+    refused = await post(client, peer, f"/np/join/{join}/code", {"sms_code": wrong})
+    body = await refused.get_json()
+    assert (refused.status_code, body["error"], body["params"]["left"]) == (
+        401,
+        "unauthenticated",
+        4,
+    )
+    assert "Tries left: 4" in body["message"]
+    linked = await post(client, peer, f"/np/join/{join}/code", {"sms_code": texted})
+    assert linked.status_code == 200
+    assert await linked.get_json() == {
+        "join_id": join, "school_name": "École des Tests", "class_name": "CE1 A",
+        "child_first_name": "Léa",
+    }  # fmt: skip
+    # the teacher sees them among the guardians to approve, and approves
+    assert MEMBER in {c["member"] for c in cf.view(cf.teacher)["to_approve"]}
+    cf.approve_all()
+    accepted = storage.call(
+        lambda: [json.loads(a.body) for a in store.FedActivity.select().where(store.FedActivity.type == "Accept")]
+    )  # fmt: skip
+    assert [(a["object"], a["target"]) for a in accepted] == [
+        (B + "/np/joins/1", f"{PUBLIC_URL}/classes/{cf.class_id}")
+    ]
+    assert storage.call(store.backlog_of, 1) == 1  # waiting for the delivery worker
+    again = await post(client, peer, f"/np/join/{join}/code", {"sms_code": texted})
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "error"),
+    [
+        ({"code": "WRONG-CODE-1234"}, 401, "unauthenticated"),
+        ({"actor": "https://ecole-c.example/users/42"}, 400, "invalid"),
+        ({"actor": B + "/people/42"}, 400, "invalid"),
+        ({"follow": "https://ecole-c.example/np/joins/1"}, 400, "invalid"),
+        ({"sign_pk": "not-a-key"}, 400, "invalid"),
+    ],
+)
+async def test_bad_join_requests_are_refused_and_text_nothing(
+    client: Client, storage: Storage, setup: tuple[ClassFeed, FakePeer, str],
+    change: dict[str, str], status: int, error: str,
+) -> None:  # fmt: skip
+    _, peer, code = setup
+    response = await post(client, peer, "/np/join", {**join_body(code), **change})
+    assert (response.status_code, (await response.get_json())["error"]) == (status, error)
+    assert texts_to(storage, PHONE) == []
+
+
+async def test_a_used_code_cannot_join_twice(
+    client: Client, storage: Storage, data_dir: Path, setup: tuple[ClassFeed, FakePeer, str]
+) -> None:
+    _, peer, code = setup
+    join = (await (await post(client, peer, "/np/join", join_body(code))).get_json())["join_id"]
+    await post(
+        client, peer, f"/np/join/{join}/code", {"sms_code": sms_code(storage, data_dir, PHONE)}
+    )
+    second = await post(client, peer, "/np/join", join_body(code, follow=B + "/np/joins/2"))
+    assert (second.status_code, (await second.get_json())["error"]) == (410, "gone")
+
+
+async def test_only_a_peer_can_ask(client: Client, setup: tuple[ClassFeed, FakePeer, str]) -> None:
+    _, _, code = setup
+    stranger = FakePeer(origin="https://ecole-z.example")
+    response = await post(client, stranger, "/np/join", join_body(code))
+    assert (response.status_code, (await response.get_json())["error"]) == (403, "not_peer")
