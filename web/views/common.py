@@ -27,6 +27,14 @@ async def form() -> dict[str, str]:
     return {k: v for k, v in data.items() if k != "csrf_token"}
 
 
+async def form_list(name: str, max_items: int = 8, max_length: int = 500) -> list[str]:
+    """Every value of a repeated form field (hidden inputs of the same name), bounded."""
+    values: list[str] = (await request.form).getlist(name)
+    if len(values) > max_items or any(len(v) > max_length for v in values):
+        raise Invalid(N_("This field is too long."), field=name)
+    return values
+
+
 def field(data: dict[str, str], name: str, max_length: int = 500) -> str:
     value = data.get(name, "")
     if len(value) > max_length:
