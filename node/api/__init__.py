@@ -134,6 +134,7 @@ def register(app: Quart) -> None:
         directory,
         events,
         feed,
+        joins,
         notifications,
         onboarding,
         openapi,
@@ -151,6 +152,7 @@ def register(app: Quart) -> None:
     openapi.register(api)
     sms.register(api)
     peers.register(api)
+    joins.register(api)
     app.register_blueprint(api.blueprint)
     app.extensions["carnet_api"] = api
     app.config["CARNET_CSRF_EXEMPT"] = frozenset(api.csrf_exempt)

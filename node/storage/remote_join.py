@@ -73,3 +73,51 @@ def linked_for_members(class_id: int, members: list[str]) -> list[RemoteFollow]:
         )
     )
     return list(query)
+
+
+# -- the home side: this node's guardians joining classes elsewhere ----------------------
+
+
+class JoinRequest(BaseModel):
+    account = peewee.ForeignKeyField(Account, on_delete="CASCADE")
+    account_id: int
+    peer = peewee.ForeignKeyField(Peer, on_delete="CASCADE")
+    peer_id: int
+    follow_id = peewee.CharField(max_length=400, unique=True)
+    #: the class's node's handle of the request
+    join_id = peewee.CharField(max_length=64, null=True)
+    #: code_sent | linked | accepted | rejected
+    state = peewee.CharField(max_length=12)
+    masked_phone = peewee.CharField(max_length=40, default="")
+    school_name = peewee.CharField(max_length=200, default="")
+    class_name = peewee.CharField(max_length=200, default="")
+    child_first_name = peewee.CharField(max_length=200, default="")
+    class_url = peewee.CharField(max_length=400, null=True)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "join_request"
+
+
+def select_join_request(request_id: int, account_id: int, lock: bool = False) -> JoinRequest | None:
+    query = (
+        JoinRequest.select(JoinRequest, Peer)
+        .join(Peer)
+        .where((JoinRequest._meta.primary_key == request_id) & (JoinRequest.account == account_id))
+    )
+    found: JoinRequest | None = locked(query, lock, of=JoinRequest).first()
+    return found
+
+
+def select_join_by_follow(follow_id: str, lock: bool = False) -> JoinRequest | None:
+    query = JoinRequest.select().where(JoinRequest.follow_id == follow_id)
+    found: JoinRequest | None = locked(query, lock).first()
+    return found
+
+
+def select_joins_of(account_id: int) -> list[JoinRequest]:
+    query = (
+        JoinRequest.select(JoinRequest, Peer).join(Peer).where(JoinRequest.account == account_id)
+    )
+    return list(query.order_by(JoinRequest.created_at.desc()))

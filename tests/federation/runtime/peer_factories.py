@@ -112,12 +112,14 @@ def note(peer: FakePeer, n: int, content: str | None = None) -> dict[str, Any]:
 def activity(
     peer: FakePeer, seq: int, *, type: str = "Create", stream: str = STREAM,
     to: list[str] | None = None, key: nacl.signing.SigningKey | None = None,
-    content: str | None = None,
+    content: str | None = None, object: str | dict[str, Any] | None = None,
+    actor: str | None = None, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     return build_activity(
         id=f"{peer.origin}/np/act/{stream.rsplit('/', 1)[-1]}-{seq}", type=type,
-        actor=f"{peer.origin}/users/teacher", stream=stream, seq=seq, published=int(time.time()),
-        audience=stream + "#members", object=note(peer, seq, content),
+        actor=actor or f"{peer.origin}/users/teacher", stream=stream, seq=seq,
+        published=int(time.time()), audience=stream + "#members",
+        object=object if object is not None else note(peer, seq, content), extra=extra,
         signing_key=key or peer.keys["k1"], keyid=key_id(peer.origin, "k1"),
         to=to or [PUBLIC_URL + "/users/7"],
     )  # fmt: skip

@@ -1,0 +1,138 @@
+"""This node's guardians joining classes of other schools' nodes (NP/1 §9.2, home side).
+
+Rules:
+- only a guardian with keys asks, for themself, and only through a school
+  this node's admin has peered with (an active peer);
+- the class's node decides everything (codes, the teacher's approval); this
+  node records where each request stands, and takes an answer (Accept or
+  Reject) only from the node the request was sent to.
+The network steps are done by ``federation.runtime.joining_home``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from node.errors import N_, Conflict, Invalid, NotFound
+from node.services import policy
+from node.services.context import Actor, ServiceContext
+from node.storage import accounts as account_store
+from node.storage import peers as peer_store
+from node.storage import remote_join as store
+from node.storage.db import write_transaction
+
+
+@dataclass(frozen=True)
+class JoinTarget:
+    """What the request to the class's node carries."""
+
+    peer_id: int
+    origin: str
+    follow_id: str
+    actor: str
+    sign_pk: str
+    enc_pk: str
+
+
+@dataclass(frozen=True)
+class JoinView:
+    id: int
+    school: str
+    #: code_sent | linked (waiting for the teacher) | accepted | rejected
+    state: str
+    masked_phone: str
+    school_name: str
+    class_name: str
+    child_first_name: str
+    created_at: dt.datetime
+
+
+def _view(row: store.JoinRequest, origin: str | None = None) -> JoinView:
+    return JoinView(
+        row.id, origin or row.peer.origin, row.state, row.masked_phone, row.school_name, row.class_name,
+        row.child_first_name, row.created_at,
+    )  # fmt: skip
+
+
+def prepare(ctx: ServiceContext, actor: Actor, origin: str, follow_id: str) -> JoinTarget:
+    """Check who asks and through which school, before anything is sent."""
+    policy.require_guardian(actor)
+    account = account_store.select_account(actor.account_id)
+    if account is None or not account.sign_pk or not account.enc_pk:
+        raise Conflict(N_("Set up your keys first: log out and in again."))
+    peer = peer_store.select_peer_by_origin(origin)
+    if peer is None or peer.state != "active":
+        raise Invalid(
+            N_(
+                "This school is not a partner of your school yet. Ask your school's admin to add it."
+            ),
+            field="school",
+        )
+    actor_url = f"{ctx.config.origin}/users/{account.id}"
+    return JoinTarget(peer.id, peer.origin, follow_id, actor_url, account.sign_pk, account.enc_pk)
+
+
+def started(
+    ctx: ServiceContext, actor: Actor, target: JoinTarget, join_id: str, masked_phone: str
+) -> JoinView:
+    """The class's node texted a code: remember the request."""
+    now = ctx.now()
+    with write_transaction():
+        row = store.JoinRequest.create(
+            account=actor.account_id, peer=target.peer_id, follow_id=target.follow_id,
+            join_id=join_id[:64], state="code_sent", masked_phone=masked_phone[:40],
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        return _view(row, target.origin)
+
+
+def waiting_for_code(ctx: ServiceContext, actor: Actor, request_id: int) -> tuple[str, str]:
+    """(school origin, the class node's join id) of my request that waits for its SMS code."""
+    policy.require_guardian(actor)
+    row = store.select_join_request(request_id, actor.account_id)
+    if row is None:
+        raise NotFound(N_("No such request to join."))
+    if row.state != "code_sent" or not row.join_id:
+        raise Conflict(N_("This request does not wait for a code any more."))
+    return row.peer.origin, row.join_id
+
+
+def linked(
+    ctx: ServiceContext,
+    actor: Actor,
+    request_id: int,
+    school_name: str,
+    class_name: str,
+    child_first_name: str,
+) -> JoinView:
+    """The code was right: now the teacher of that class must approve."""
+    with write_transaction():
+        row = store.select_join_request(request_id, actor.account_id, lock=True)
+        if row is None:
+            raise NotFound(N_("No such request to join."))
+        row.state, row.updated_at = "linked", ctx.now()
+        row.school_name, row.class_name = school_name[:200], class_name[:200]
+        row.child_first_name = child_first_name[:200]
+        row.save()
+        return _view(row)
+
+
+def my_joins(ctx: ServiceContext, actor: Actor) -> list[JoinView]:
+    policy.require_guardian(actor)
+    return [_view(row) for row in store.select_joins_of(actor.account_id)]
+
+
+def answered(
+    ctx: ServiceContext, peer_id: int, follow_id: str, accepted: bool, class_url: str | None
+) -> bool:
+    """The class's node said yes or no; False if the request is not one it was sent."""
+    row = store.select_join_by_follow(follow_id, lock=True)
+    if row is None or row.peer_id != peer_id:
+        return False
+    if row.state not in ("accepted", "rejected"):  # an answer repeated changes nothing
+        row.state = "accepted" if accepted else "rejected"
+        row.class_url = class_url
+        row.updated_at = ctx.now()
+        row.save()
+    return True
