@@ -53,6 +53,8 @@ class PeerKeyView:
     fingerprint: str
     #: pinned | new (in the document, not trusted yet) | revoked | expired
     state: str
+    #: a current key of the school's document (confirming pins exactly these)
+    current: bool
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,17 @@ def _view(peer: store.Peer) -> PeerView:
             state = "revoked" if row.revoked_at else "pinned"
         keys.append(
             PeerKeyView(
-                entry["id"], fingerprint(decode_public_key(entry["publicKeyMultibase"])), state
+                entry["id"],
+                fingerprint(decode_public_key(entry["publicKeyMultibase"])),
+                state,
+                True,
             )
         )
     for row in pinned.values():  # pinned keys the current document no longer lists
         state = "revoked" if row.revoked_at else "expired"
-        keys.append(PeerKeyView(row.key_id, fingerprint(decode_public_key(row.public_key)), state))
+        keys.append(
+            PeerKeyView(row.key_id, fingerprint(decode_public_key(row.public_key)), state, False)
+        )
     letters = [
         DeadLetterView(d.id, d.direction, d.activity_id, d.reason, d.message, d.created_at)
         for d in activity_store.open_dead_letters(peer.id)
@@ -163,7 +170,15 @@ def stage_peer(ctx: ServiceContext, actor: Actor, origin: str, document: bytes) 
     with write_transaction():
         peer = store.select_peer_by_origin(origin, lock=True)
         if peer is not None and peer.state == "active":
-            raise Conflict(N_("This school is already a peer."), field="origin")
+            pinned = {
+                k.key_id: decode_public_key(k.public_key)
+                for k in store.select_peer_keys(peer.id)
+                if k.revoked_at is None
+            }
+            if not pin_check(verified, pinned).new_keys:
+                raise Conflict(N_("This school is already a peer."), field="origin")
+            # its keys changed without a rotation we could check (a rebuilt
+            # server): federating waits until the admin compares the new ones
         if peer is None:
             peer = store.Peer(origin=origin, added_at=now, added_by=actor.account_id)
         peer.name, peer.state = verified.name, "pending"

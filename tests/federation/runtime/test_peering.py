@@ -260,3 +260,28 @@ async def test_a_revocation_pauses_the_peer_until_an_admin_re_pins(
         "/np/keys", data=b"{}", headers=FakePeer(keys={"k1": stolen}).headers("/np/keys", b"{}")
     )
     assert (await stolen_again.get_json())["error"] == "unknown_key"
+
+
+async def test_a_peer_whose_keys_changed_can_be_added_again_and_waits_for_the_admin(
+    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock
+) -> None:
+    peer = FakePeer()
+    view = await peered(client, storage, ctx, httpx_mock, peer)
+    headers = {"X-CSRF-Token": (await api_login(client, "admin@school.test"))["csrf_token"]}
+    httpx_mock.add_response(url=DOC, content=peer.document())
+    same = await client.post("/api/v1/admin/peers", json={"origin": B}, headers=headers)
+    assert same.status_code == 409  # nothing changed: nothing to confirm
+    peer.keys = {"k9": nacl.signing.SigningKey.generate()}  # the school rebuilt its server
+    httpx_mock.add_response(url=DOC, content=peer.document())
+    again = await client.post("/api/v1/admin/peers", json={"origin": B}, headers=headers)
+    assert again.status_code == 201
+    body = await again.get_json()
+    assert (body["id"], body["state"]) == (view["id"], "pending")
+    assert [(k["fingerprint"], k["state"]) for k in body["keys"] if k["current"]] == [
+        (peer.fingerprints()[0], "new")
+    ]
+    # until the admin confirms, the school's requests are refused
+    refused = await client.post(
+        "/np/keys", data=b"{}", headers=peer.headers("/np/keys", b"{}", name="k9")
+    )
+    assert refused.status_code == 403
