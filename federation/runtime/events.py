@@ -36,7 +36,36 @@ def _join_accepted(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-TRANSLATORS = {"join_accepted": _join_accepted}
+def _join_rejected(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    peer = peer_store.select_peer(payload["peer_id"])
+    if peer is None:
+        return
+    group = class_url(ctx, payload["class_id"])
+    outbox.publish(
+        ctx, stream=peer_stream(ctx, peer.origin), kind="peer", type="Reject", actor=group,
+        audience=group + "#members", object=payload["follow_id"],
+        recipients={peer.origin: [payload["actor"]]},
+    )  # fmt: skip
+
+
+def _member_removed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    peer = peer_store.select_peer(payload["peer_id"])
+    if peer is None:
+        return
+    group = class_url(ctx, payload["class_id"])
+    outbox.publish(  # on the class's stream: what it carries next is no longer for them
+        ctx, stream=group, kind="class", type="Remove", actor=group,
+        audience=group + "#members", object=payload["actor"],
+        recipients={peer.origin: [payload["actor"]]},
+        extra={"target": group + "#members", "follow": payload["follow_id"]},
+    )  # fmt: skip
+
+
+TRANSLATORS = {
+    "join_accepted": _join_accepted,
+    "join_rejected": _join_rejected,
+    "member_removed": _member_removed,
+}
 
 
 def publish(ctx: ServiceContext, kind: str, payload: dict[str, Any]) -> None:

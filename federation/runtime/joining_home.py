@@ -128,16 +128,24 @@ async def resend(fed: Federation, actor: Actor, request_id: int, locale: str) ->
         raise _refusal(answer, "code")
 
 
-def _answer(accepted: bool) -> Any:
+def _answer(outcome: str) -> Any:
     def apply(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+        # Accept and Reject name our request; Remove names the guardian and
+        # carries the request in "follow"
+        follow = activity.raw.get("follow") if activity.type == "Remove" else activity.object
         target = activity.raw.get("target")
-        if not isinstance(activity.object, str) or not joins.answered(
-            ctx, peer_id, activity.object, accepted, target if isinstance(target, str) else None
+        group = activity.stream if activity.type == "Remove" else target
+        if not isinstance(follow, str) or not joins.answered(
+            ctx, peer_id, follow, outcome, group if isinstance(group, str) else None
         ):
-            raise ActivityError(f"{activity.object!r} is not a request this node sent you")
+            raise ActivityError(f"{follow!r} is not a request this node sent you")
 
     return apply
 
 
 #: Activities of the class's node about our requests (wired into the inbox by ``create_app``).
-HANDLERS = {"Accept": _answer(True), "Reject": _answer(False)}
+HANDLERS = {
+    "Accept": _answer("accepted"),
+    "Reject": _answer("rejected"),
+    "Remove": _answer("removed"),
+}

@@ -29,6 +29,8 @@ from node.services.context import Actor, ServiceContext
 from node.services.keyring import fingerprint_of
 from node.storage import accounts as account_store
 from node.storage import directory as store
+from node.storage import peers as peer_store
+from node.storage import remote_join as remote_store
 from node.storage.db import write_transaction
 
 # fullmatch and [0-9]: "$" would accept a trailing newline and "\d" Arabic-Indic digits.
@@ -65,6 +67,8 @@ class GuardianEntry:
     #: ``invited`` (code issued, not used), ``expired``, ``active`` (joined), ``disabled``.
     status: str
     expires_at: dt.datetime | None
+    #: a guardian of another school's node (a "remote" account): that school's name
+    remote_school: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,19 @@ def class_roster(ctx: ServiceContext, actor: Actor, class_id: int) -> list[Roste
     school_class = policy.require_class_manager(actor, store.select_class(class_id))
     now = ctx.now()
     by_child: dict[int, list[GuardianEntry]] = {}
-    for inv in store.select_invitations_of_class(school_class.id):
+    invitations = store.select_invitations_of_class(school_class.id)
+    # guardians of another school's node ("remote" accounts) → their node's peer id
+    homes = {
+        inv.id: inv.account.home_peer_id
+        for inv in invitations
+        if inv.account_id is not None
+        and inv.account is not None
+        and inv.account.status == "remote"
+        and inv.account.home_peer_id
+    }
+    schools = {p.id: p.name for p in peer_store.select_peers()} if homes else {}
+    for inv in invitations:
+        home = homes.get(inv.id)
         by_child.setdefault(inv.child_id, []).append(
             GuardianEntry(
                 inv.id,
@@ -208,6 +224,7 @@ def class_roster(ctx: ServiceContext, actor: Actor, class_id: int) -> list[Roste
                 mask_phone(inv.phone),
                 _guardian_status(inv, now),
                 inv.expires_at,
+                schools.get(home) if home else None,
             )
         )
     roster = []
@@ -332,6 +349,29 @@ def remove_guardian(ctx: ServiceContext, actor: Actor, invitation_id: int) -> No
         inv.save()
         if inv.account_id is not None:
             store.delete_guardianship(inv.child_id, inv.account_id)
+            _tell_their_node(ctx, inv)
+
+
+def _tell_their_node(ctx: ServiceContext, inv: store.GuardianInvitation) -> None:
+    """A guardian of another school's node was unlinked: their node must know.
+
+    Before the teacher approved them, their request is refused (Reject);
+    after, they are removed from the class (Remove).
+    """
+    assert inv.account_id is not None
+    follow = remote_store.select_live_follow(inv.child.school_class_id, inv.account_id)
+    if follow is None:
+        return
+    kind = "join_rejected" if follow.state == "linked" else "member_removed"
+    follow.state, follow.updated_at = (
+        "rejected" if kind == "join_rejected" else "removed",
+        ctx.now(),
+    )
+    follow.save()
+    ctx.publish(kind, {
+        "peer_id": follow.peer_id, "follow_id": follow.follow_id, "actor": follow.actor,
+        "class_id": follow.class_id,
+    })  # fmt: skip
 
 
 def my_children(ctx: ServiceContext, actor: Actor) -> list[ChildView]:

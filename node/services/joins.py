@@ -39,7 +39,7 @@ class JoinTarget:
 class JoinView:
     id: int
     school: str
-    #: code_sent | linked (waiting for the teacher) | accepted | rejected
+    #: code_sent | linked (waiting for the teacher) | accepted | rejected | removed
     state: str
     masked_phone: str
     school_name: str
@@ -124,15 +124,21 @@ def my_joins(ctx: ServiceContext, actor: Actor) -> list[JoinView]:
 
 
 def answered(
-    ctx: ServiceContext, peer_id: int, follow_id: str, accepted: bool, class_url: str | None
+    ctx: ServiceContext, peer_id: int, follow_id: str, outcome: str, class_url: str | None
 ) -> bool:
-    """The class's node said yes or no; False if the request is not one it was sent."""
+    """The class's node accepted, rejected or (later) removed the guardian.
+
+    Returns False if the request is not one this node sent to that node.
+    """
+    if outcome not in ("accepted", "rejected", "removed"):
+        raise ValueError(f"unknown outcome {outcome}")
     row = store.select_join_by_follow(follow_id, lock=True)
     if row is None or row.peer_id != peer_id:
         return False
-    if row.state not in ("accepted", "rejected"):  # an answer repeated changes nothing
-        row.state = "accepted" if accepted else "rejected"
-        row.class_url = class_url
+    final = ("rejected", "removed")
+    if row.state not in final and row.state != outcome:  # repeated answers change nothing
+        row.state = outcome
+        row.class_url = class_url or row.class_url
         row.updated_at = ctx.now()
         row.save()
     return True

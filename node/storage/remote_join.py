@@ -4,7 +4,8 @@ A row ties the other node's request id to the first-login attempt that
 carries the SMS code (``login_attempt``, as for a local guardian), then to
 the ``remote`` account made once the code is confirmed.  ``state``:
 ``code_sent`` → ``linked`` (the teacher sees them to approve) → ``accepted``
-(the teacher approved their keys; Accept sent), or ``rejected``.
+(the teacher approved their keys; Accept sent) → ``removed`` (Remove sent),
+or ``rejected`` (unlinked before approval; Reject sent).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from node.storage.directory import GuardianInvitation, SchoolClass
 from node.storage.onboarding import LoginAttempt
 from node.storage.peers import Peer
 
-STATES = ("code_sent", "linked", "accepted", "rejected")
+STATES = ("code_sent", "linked", "accepted", "rejected", "removed")
 
 
 class RemoteFollow(BaseModel):
@@ -56,6 +57,17 @@ def select_by_attempt(
 
 def select_by_follow_id(follow_id: str) -> RemoteFollow | None:
     found: RemoteFollow | None = RemoteFollow.get_or_none(RemoteFollow.follow_id == follow_id)
+    return found
+
+
+def select_live_follow(class_id: int, account_id: int) -> RemoteFollow | None:
+    """The linked or accepted request that made this remote guardian a guardian of the class."""
+    query = RemoteFollow.select().where(
+        (RemoteFollow.school_class == class_id)
+        & (RemoteFollow.account == account_id)
+        & RemoteFollow.state.in_(("linked", "accepted"))
+    )
+    found: RemoteFollow | None = locked(query).first()
     return found
 
 

@@ -19,6 +19,7 @@ from federation.httpsig import sign_request
 from federation.keys import key_id
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import generate_account_keys
+from node.services import directory
 from node.services.context import ServiceContext
 from node.storage import activities as store
 from node.storage.db import Storage
@@ -136,3 +137,67 @@ async def test_only_a_peer_can_ask(client: Client, setup: tuple[ClassFeed, FakeP
     stranger = FakePeer(origin="https://ecole-z.example")
     response = await post(client, stranger, "/np/join", join_body(code))
     assert (response.status_code, (await response.get_json())["error"]) == (403, "not_peer")
+
+
+def activities_of(storage: Storage, kind: str) -> list[dict[str, Any]]:
+    model = store.FedActivity
+    return storage.call(
+        lambda: [json.loads(a.body) for a in model.select().where(model.type == kind)]
+    )
+
+
+async def link_remote_guardian(
+    client: Client, storage: Storage, data_dir: Path, peer: FakePeer, code: str
+) -> None:
+    join = (await (await post(client, peer, "/np/join", join_body(code))).get_json())["join_id"]
+    texted = sms_code(storage, data_dir, PHONE)
+    assert (
+        await post(client, peer, f"/np/join/{join}/code", {"sms_code": texted})
+    ).status_code == 200
+
+
+async def test_unlinked_before_approval_is_a_reject_after_it_a_remove(
+    client: Client, storage: Storage, ctx: ServiceContext, data_dir: Path,
+    setup: tuple[ClassFeed, FakePeer, str],
+) -> None:  # fmt: skip
+    cf, peer, code = setup
+    await link_remote_guardian(client, storage, data_dir, peer, code)
+    [invitation] = [
+        g.invitation_id
+        for c in storage.call(directory.class_roster, ctx, cf.teacher.actor, cf.class_id)
+        for g in c.guardians
+        if g.display_name == "Sam Durand"
+    ]
+    storage.call(directory.remove_guardian, ctx, cf.teacher.actor, invitation)
+    [reject] = activities_of(storage, "Reject")
+    assert reject["object"] == B + "/np/joins/1"
+    assert activities_of(storage, "Remove") == []
+    assert MEMBER not in {c["member"] for c in cf.view(cf.teacher)["to_approve"]}
+
+    # a second request, approved, then removed: Remove on the class's stream
+    slip = invite(storage, ctx, cf.teacher.actor, cf.guardians[0].child_id, PHONE, "Sam Durand")
+    join = (
+        await (
+            await post(client, peer, "/np/join", join_body(slip.code, B + "/np/joins/2"))
+        ).get_json()
+    )["join_id"]
+    await post(
+        client, peer, f"/np/join/{join}/code", {"sms_code": sms_code(storage, data_dir, PHONE)}
+    )
+    cf.approve_all()
+    [invitation] = [
+        g.invitation_id
+        for c in storage.call(directory.class_roster, ctx, cf.teacher.actor, cf.class_id)
+        for g in c.guardians
+        if g.display_name == "Sam Durand" and g.status != "revoked"
+    ]
+    storage.call(directory.remove_guardian, ctx, cf.teacher.actor, invitation)
+    [remove] = activities_of(storage, "Remove")
+    group = f"{PUBLIC_URL}/classes/{cf.class_id}"
+    assert (remove["stream"], remove["object"], remove["target"], remove["follow"]) == (
+        group,
+        ACTOR,
+        group + "#members",
+        B + "/np/joins/2",
+    )
+    assert MEMBER in {c["member"] for c in cf.view(cf.teacher)["to_remove"]}

@@ -141,3 +141,35 @@ async def test_joining_needs_a_partner_school_and_a_guardian(
         "/api/v1/joins", json={"school": B, "code": "ABCD"}, headers={"X-CSRF-Token": admin}
     )
     assert refused.status_code == 403
+
+
+async def test_a_reject_or_a_remove_settles_the_request_and_only_from_its_school(
+    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock,
+    guardian: tuple[dict[str, str], FakePeer, int],
+) -> None:  # fmt: skip
+    headers, peer, account_id = guardian
+    httpx_mock.add_callback(answer(201, {"join_id": "j1", "masked_phone": "••"}), url=JOIN)
+    httpx_mock.add_callback(answer(201, {"join_id": "j2", "masked_phone": "••"}), url=JOIN)
+    follows = []
+    for _ in range(2):
+        await client.post("/api/v1/joins", json={"school": B, "code": "ABCD"}, headers=headers)
+        follows.append(json.loads(httpx_mock.get_requests(url=JOIN)[-1].content)["follow"])
+    actor = f"{PUBLIC_URL}/users/{account_id}"
+    stream, group = f"{B}/peers/127.0.0.1:8000", B + "/classes/cm2"
+    reject = activity(
+        peer, 1, type="Reject", stream=stream, to=[actor], object=follows[0], actor=group
+    )
+    remove = activity(
+        peer, 1, type="Remove", stream=group, to=[actor], object=actor, actor=group,
+        extra={"target": group + "#members", "follow": follows[1]},
+    )  # fmt: skip
+    unknown = activity(
+        peer, 2, type="Reject", stream=stream, to=[actor], object=PUBLIC_URL + "/np/joins/unknown", actor=group
+    )  # not ours: the request was never sent to B by this node
+    txn = txn_id()
+    body = transaction(peer, txn, [reject, unknown, remove], {stream: (0, 2), group: (0, 1)})
+    results = (await (await put_transaction(client, peer, txn, body)).get_json())["results"]
+    assert results[reject["id"]] == {} and results[remove["id"]] == {}
+    assert "not a request this node sent you" in results[unknown["id"]]["message"]
+    states = [m["state"] for m in await (await client.get("/api/v1/joins")).get_json()]
+    assert sorted(states) == ["rejected", "removed"]
