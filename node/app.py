@@ -88,10 +88,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     federation_client = FederationClient(
         config, keys.signing_key, node_identity.current_key_id(ctx)
     )
+    from federation.runtime import joining as np_joining
     from federation.runtime import joining_home
 
     federation = np_routes.Federation(ctx, storage, federation_client)
     federation.handlers.update(joining_home.HANDLERS)
+    federation.handlers.update(np_joining.HANDLERS)
     delivery_worker = DeliveryWorker(federation)
     federation.wake_delivery = delivery_worker.wake
     app.extensions["carnet_delivery"] = delivery_worker

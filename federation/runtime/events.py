@@ -61,10 +61,23 @@ def _member_removed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
+def _join_undone(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """One of our guardians leaves a class of another school (NP/1 §9.2 step 6)."""
+    peer = peer_store.select_peer(payload["peer_id"])
+    if peer is None:
+        return
+    outbox.publish(
+        ctx, stream=peer_stream(ctx, peer.origin), kind="peer", type="Undo",
+        actor=payload["actor"], audience=payload["actor"], object=payload["follow_id"],
+        recipients={peer.origin: [payload["class_url"]]},
+    )  # fmt: skip
+
+
 TRANSLATORS = {
     "join_accepted": _join_accepted,
     "join_rejected": _join_rejected,
     "member_removed": _member_removed,
+    "join_undone": _join_undone,
 }
 
 

@@ -22,11 +22,13 @@ from typing import Any
 
 from quart import Blueprint, Response
 
+from federation.activity import Activity
 from federation.encoding import load_json_object
-from federation.errors import TransactionError
+from federation.errors import ActivityError, TransactionError
 from federation.runtime.routes import Federation, Inbound, signed
 from node.errors import CarnetError
 from node.services import remote_join
+from node.services.context import ServiceContext
 
 MAX_JOIN_BODY = 4096
 
@@ -56,6 +58,15 @@ def _refused(error: CarnetError) -> Response:
 
 def _locale(value: Any) -> str:
     return value if value in ("fr", "en") else "fr"
+
+
+def _undo(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+    if not isinstance(activity.object, str) or not remote_join.left(ctx, peer_id, activity.object):
+        raise ActivityError(f"{activity.object!r} is not a request of yours to join a class here")
+
+
+#: Activities of other nodes about their guardians' requests (wired into the inbox).
+HANDLERS = {"Undo": _undo}
 
 
 def register(blueprint: Blueprint, fed: Federation) -> set[str]:

@@ -46,6 +46,15 @@ def register(api: Api) -> None:
         return ok(await joining_home.send_code(fed, actor(), request_id, data["sms_code"]))
 
     @api.operation(
+        "DELETE", "/joins/<id:request_id>", summary="Leave that class (or withdraw the request)",
+        tag="federation",
+    )  # fmt: skip
+    async def leave_join(request_id: int) -> Any:
+        view = await call(joins.leave, actor(), request_id)
+        current_app.extensions["carnet_federation"].wake_delivery()
+        return ok(view)
+
+    @api.operation(
         "POST", "/joins/<id:request_id>/resend", summary="Text me a new code", tag="federation"
     )
     async def join_resend(request_id: int) -> Any:

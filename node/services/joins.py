@@ -39,7 +39,7 @@ class JoinTarget:
 class JoinView:
     id: int
     school: str
-    #: code_sent | linked (waiting for the teacher) | accepted | rejected | removed
+    #: code_sent | linked (waiting for the teacher) | accepted | rejected | removed | left
     state: str
     masked_phone: str
     school_name: str
@@ -118,6 +118,25 @@ def linked(
         return _view(row)
 
 
+def leave(ctx: ServiceContext, actor: Actor, request_id: int) -> JoinView:
+    """Leave a class of another school (or withdraw a request waiting for the teacher)."""
+    policy.require_guardian(actor)
+    with write_transaction():
+        row = store.select_join_request(request_id, actor.account_id, lock=True)
+        if row is None:
+            raise NotFound(N_("No such request to join."))
+        if row.state not in ("linked", "accepted"):
+            raise Conflict(N_("You are not in this class."))
+        row.state, row.updated_at = "left", ctx.now()
+        row.save()
+        ctx.publish("join_undone", {
+            "peer_id": row.peer_id, "follow_id": row.follow_id,
+            "actor": f"{ctx.config.origin}/users/{actor.account_id}",
+            "class_url": row.class_url or f"{row.peer.origin}/classes",
+        })  # fmt: skip
+        return _view(row)
+
+
 def my_joins(ctx: ServiceContext, actor: Actor) -> list[JoinView]:
     policy.require_guardian(actor)
     return [_view(row) for row in store.select_joins_of(actor.account_id)]
@@ -135,7 +154,7 @@ def answered(
     row = store.select_join_by_follow(follow_id, lock=True)
     if row is None or row.peer_id != peer_id:
         return False
-    final = ("rejected", "removed")
+    final = ("rejected", "removed", "left")
     if row.state not in final and row.state != outcome:  # repeated answers change nothing
         row.state = outcome
         row.class_url = class_url or row.class_url

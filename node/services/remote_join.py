@@ -231,6 +231,19 @@ def _link(ctx: ServiceContext, pending: _Pending) -> JoinLinked:
     )
 
 
+def left(ctx: ServiceContext, peer_id: int, follow_id: str) -> bool:
+    """The guardian left (their node sent Undo): unlink them; the teacher's page then
+    asks to remove them from the class's log.  False if no such request of that peer."""
+    follow = store.select_by_follow_id(follow_id)
+    if follow is None or follow.peer_id != peer_id:
+        return False
+    if follow.state in ("linked", "accepted") and follow.account_id and follow.invitation:
+        directory_store.delete_guardianship(follow.invitation.child_id, follow.account_id)
+        follow.state, follow.updated_at = "left", ctx.now()
+        follow.save()
+    return True
+
+
 def joins_approved(ctx: ServiceContext, class_id: int, members: list[str]) -> list[ApprovedJoin]:
     """Mark linked requests of members the teacher just added as accepted (inside their write)."""
     approved = []

@@ -4,8 +4,9 @@ A row ties the other node's request id to the first-login attempt that
 carries the SMS code (``login_attempt``, as for a local guardian), then to
 the ``remote`` account made once the code is confirmed.  ``state``:
 ``code_sent`` → ``linked`` (the teacher sees them to approve) → ``accepted``
-(the teacher approved their keys; Accept sent) → ``removed`` (Remove sent),
-or ``rejected`` (unlinked before approval; Reject sent).
+(the teacher approved their keys; Accept sent) → ``removed`` (Remove sent)
+or ``left`` (their node sent Undo), or ``rejected`` (unlinked before
+approval; Reject sent).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from node.storage.directory import GuardianInvitation, SchoolClass
 from node.storage.onboarding import LoginAttempt
 from node.storage.peers import Peer
 
-STATES = ("code_sent", "linked", "accepted", "rejected", "removed")
+STATES = ("code_sent", "linked", "accepted", "rejected", "removed", "left")
 
 
 class RemoteFollow(BaseModel):

@@ -25,7 +25,15 @@ from node.storage import activities as store
 from node.storage.db import Storage
 from tests.conftest import PUBLIC_URL
 from tests.factories import invite, sms_code, texts_to
-from tests.federation.runtime.peer_factories import B, FakePeer, peered
+from tests.federation.runtime.peer_factories import (
+    B,
+    FakePeer,
+    activity,
+    peered,
+    put_transaction,
+    transaction,
+    txn_id,
+)
 from tests.feed_factories import ClassFeed, make_class_feed
 
 PHONE = "+33639981234"
@@ -200,4 +208,28 @@ async def test_unlinked_before_approval_is_a_reject_after_it_a_remove(
         group + "#members",
         B + "/np/joins/2",
     )
+    assert MEMBER in {c["member"] for c in cf.view(cf.teacher)["to_remove"]}
+
+
+async def test_a_guardian_leaving_from_their_node_is_unlinked_here(
+    client: Client, storage: Storage, data_dir: Path, setup: tuple[ClassFeed, FakePeer, str]
+) -> None:
+    cf, peer, code = setup
+    await link_remote_guardian(client, storage, data_dir, peer, code)
+    cf.approve_all()
+    stream = f"{B}/peers/127.0.0.1:8000"
+    undo = activity(
+        peer, 1, type="Undo", stream=stream, to=[f"{PUBLIC_URL}/classes/{cf.class_id}"],
+        object=B + "/np/joins/1", actor=ACTOR,
+    )  # fmt: skip
+    stranger = activity(
+        peer, 2, type="Undo", stream=stream, to=[f"{PUBLIC_URL}/classes/{cf.class_id}"],
+        object=B + "/np/joins/never", actor=ACTOR,
+    )  # fmt: skip
+    txn = txn_id()
+    body = transaction(peer, txn, [undo, stranger], {stream: (0, 2)})
+    results = (await (await put_transaction(client, peer, txn, body)).get_json())["results"]
+    assert results[undo["id"]] == {}
+    assert "not a request of yours" in results[stranger["id"]]["message"]
+    # the teacher's page now asks to remove them from the class's log
     assert MEMBER in {c["member"] for c in cf.view(cf.teacher)["to_remove"]}

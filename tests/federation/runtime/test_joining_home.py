@@ -15,6 +15,7 @@ from quart.typing import TestClientProtocol as Client
 from federation.httpsig import verify_request
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
+from node.storage import activities as store
 from node.storage.db import Storage
 from tests.conftest import PUBLIC_URL
 from tests.factories import api_login, invite, make_guardian, make_school
@@ -164,7 +165,13 @@ async def test_a_reject_or_a_remove_settles_the_request_and_only_from_its_school
         extra={"target": group + "#members", "follow": follows[1]},
     )  # fmt: skip
     unknown = activity(
-        peer, 2, type="Reject", stream=stream, to=[actor], object=PUBLIC_URL + "/np/joins/unknown", actor=group
+        peer,
+        2,
+        type="Reject",
+        stream=stream,
+        to=[actor],
+        object=PUBLIC_URL + "/np/joins/unknown",
+        actor=group,
     )  # not ours: the request was never sent to B by this node
     txn = txn_id()
     body = transaction(peer, txn, [reject, unknown, remove], {stream: (0, 2), group: (0, 1)})
@@ -173,3 +180,32 @@ async def test_a_reject_or_a_remove_settles_the_request_and_only_from_its_school
     assert "not a request this node sent you" in results[unknown["id"]]["message"]
     states = [m["state"] for m in await (await client.get("/api/v1/joins")).get_json()]
     assert sorted(states) == ["rejected", "removed"]
+
+
+async def test_leaving_a_class_tells_its_school(
+    client: Client, storage: Storage, httpx_mock: HTTPXMock,
+    guardian: tuple[dict[str, str], FakePeer, int],
+) -> None:  # fmt: skip
+    headers, _, account_id = guardian
+    httpx_mock.add_callback(answer(201, {"join_id": "j1", "masked_phone": "••"}), url=JOIN)
+    view = await (
+        await client.post("/api/v1/joins", json={"school": B, "code": "ABCD"}, headers=headers)
+    ).get_json()
+    early = await client.delete(f"/api/v1/joins/{view['id']}", headers=headers)
+    assert early.status_code == 409  # not in the class yet: nothing to leave
+    httpx_mock.add_callback(
+        answer(200, {"join_id": "j1", "school_name": "École B", "class_name": "CM2",
+                     "child_first_name": "Noé"}),
+        url=f"{B}/np/join/j1/code",
+    )  # fmt: skip
+    await client.post(
+        f"/api/v1/joins/{view['id']}/code", json={"sms_code": "123456"}, headers=headers
+    )
+    left = await client.delete(f"/api/v1/joins/{view['id']}", headers=headers)
+    assert (await left.get_json())["state"] == "left"
+    follow = json.loads(httpx_mock.get_requests(url=JOIN)[0].content)["follow"]
+    model = store.FedActivity
+    [undo] = storage.call(
+        lambda: [json.loads(a.body) for a in model.select().where(model.type == "Undo")]
+    )
+    assert (undo["object"], undo["actor"]) == (follow, f"{PUBLIC_URL}/users/{account_id}")
