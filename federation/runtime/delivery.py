@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.encoding import ulid
+from federation.runtime.membership import digests_for
 from federation.runtime.peers import unix
 from federation.transaction import MAX_ACTIVITIES, build_transaction
 from node.services.context import ServiceContext
@@ -108,7 +109,7 @@ def next_batch(ctx: ServiceContext, peer_id: int) -> Batch | None:
         txn_id = ulid(unix(now) * 1000 + now.microsecond // 1000, os.urandom(10))
         data = build_transaction(
             txn_id=txn_id, origin=ctx.config.origin, destination=peer.origin,
-            activities=activities, streams=ranges,
+            activities=activities, streams=ranges, membership=digests_for(ctx, peer_id),
         )  # fmt: skip
         store.FedTxnOut.create(
             peer=peer_id, txn_id=txn_id, body=data.decode(),

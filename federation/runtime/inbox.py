@@ -27,6 +27,7 @@ from federation.activity import Activity
 from federation.errors import ActivityError, NodeDocumentError
 from federation.keys import decode_public_key
 from federation.nodedoc import verify_node_document
+from federation.runtime.membership import drifted
 from federation.runtime.peers import unix
 from federation.transaction import ActivityResult, check_activities, check_transaction
 from node.services.context import ServiceContext
@@ -44,6 +45,8 @@ class Received:
     response: dict[str, Any]
     #: streams with a gap, to pull from their applied_seq
     gaps: list[str] = field(default_factory=list)
+    #: member lists to fetch: the sender's membership digests disagree with ours
+    drift: list[str] = field(default_factory=list)
 
 
 def _proof_lookup(ctx: ServiceContext, peer: peer_store.Peer) -> Any:
@@ -158,7 +161,7 @@ def receive_transaction(
         store.FedTxnIn.create(
             peer=peer_id, txn_id=txn_id, response=json.dumps(response), received_at=ctx.now()
         )
-        return Received(response, gaps)
+        return Received(response, gaps, drifted(ctx, peer_id, txn.membership))
 
 
 def applied_seq(ctx: ServiceContext, peer_id: int, stream: str) -> int:

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -62,7 +62,7 @@ class Puller:
         self._fed = fed
         self._handlers = handlers
         self._per_peer: dict[int, asyncio.Semaphore] = {}
-        self._running: dict[str, asyncio.Task[int]] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}
 
     def schedule(self, peer_id: int, origin: str, stream: str) -> None:
         """Pull ``stream`` soon (no-op if a pull of it is running)."""
@@ -119,6 +119,13 @@ class Puller:
             except Exception:  # the next pass tries again
                 log.exception("np: anti-entropy pass failed")
             await asyncio.sleep(every * random.uniform(0.8, 1.2))  # noqa: S311 (timing jitter)
+
+    def run(self, key: str, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` in the background unless work under ``key`` is still running."""
+        if key in self._running and not self._running[key].done():
+            work.close()
+            return
+        self._running[key] = asyncio.create_task(work, name=key)
 
     async def wait(self) -> None:
         """Wait for the pulls running now (tests, shutdown)."""

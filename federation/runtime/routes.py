@@ -30,7 +30,7 @@ from federation.errors import (
     TransactionError,
 )
 from federation.httpsig import parse_request_signature, verify_request
-from federation.runtime import delivery, identity, inbox, peers
+from federation.runtime import delivery, identity, inbox, membership, peers
 from federation.runtime.client import FederationClient, FetchError
 from federation.runtime.pull import Puller, serve_page
 from node.services.context import ServiceContext
@@ -186,7 +186,15 @@ def register(app: Quart, fed: Federation) -> None:
             )  # fmt: skip
         for stream in received.gaps:
             fed.puller.schedule(inbound.peer_id, inbound.origin, stream)
+        for url in received.drift:
+            fed.puller.run(url, membership.reconcile(fed, inbound.peer_id, inbound.origin, url))
         return Response(json.dumps(received.response), content_type="application/json")
+
+    @blueprint.get("/np/streams/classes/<int:class_id>/members")
+    @signed
+    async def class_members(inbound: Inbound, class_id: int) -> Response:
+        page = await fed.storage.run(membership.members_page, fed.ctx, inbound.peer_id, class_id)
+        return Response(json.dumps(page), content_type="application/json")
 
     @blueprint.get("/np/streams/<path:path>")
     @signed

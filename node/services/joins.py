@@ -142,6 +142,38 @@ def my_joins(ctx: ServiceContext, actor: Actor) -> list[JoinView]:
     return [_view(row) for row in store.select_joins_of(actor.account_id)]
 
 
+def accepted_members(ctx: ServiceContext, peer_id: int) -> dict[str, list[str]]:
+    """class id on that node → actor ids of our guardians it accepted (our cache)."""
+    found: dict[str, list[str]] = {}
+    for row in store.select_joins_of_peer(peer_id):
+        if row.state == "accepted" and row.class_url:
+            found.setdefault(row.class_url, []).append(
+                f"{ctx.config.origin}/users/{row.account_id}"
+            )
+    return found
+
+
+def reconcile(
+    ctx: ServiceContext, peer_id: int, class_url: str, members: list[str], pending: list[str]
+) -> None:
+    """Settle our requests by the class's own list (request ids of members and of those
+    still waiting for the teacher): a lost Accept becomes accepted, a missed Remove removed."""
+    now = ctx.now()
+    with write_transaction():
+        for row in store.select_joins_of_peer(peer_id, lock=True):
+            if row.follow_id in members and row.state in ("code_sent", "linked"):
+                row.state, row.class_url, row.updated_at = "accepted", class_url, now
+                row.save()
+            elif (
+                row.state == "accepted"
+                and row.class_url == class_url
+                and row.follow_id not in members
+                and row.follow_id not in pending
+            ):
+                row.state, row.updated_at = "removed", now
+                row.save()
+
+
 def answered(
     ctx: ServiceContext, peer_id: int, follow_id: str, outcome: str, class_url: str | None
 ) -> bool:

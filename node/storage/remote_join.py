@@ -72,6 +72,17 @@ def select_live_follow(class_id: int, account_id: int) -> RemoteFollow | None:
     return found
 
 
+def follows_of_peer(peer_id: int, class_id: int | None = None) -> list[RemoteFollow]:
+    """A peer's requests that made (or make) its guardians members of classes here."""
+    query = RemoteFollow.select().where(
+        (RemoteFollow.peer == peer_id)
+        & RemoteFollow.state.in_(("linked", "accepted", "removed", "left"))
+    )
+    if class_id is not None:
+        query = query.where(RemoteFollow.school_class == class_id)
+    return list(query.order_by(RemoteFollow.id))
+
+
 def linked_for_members(class_id: int, members: list[str]) -> list[RemoteFollow]:
     """Linked requests of these members to this class (the teacher just approved them)."""
     if not members:
@@ -127,6 +138,11 @@ def select_join_by_follow(follow_id: str, lock: bool = False) -> JoinRequest | N
     query = JoinRequest.select().where(JoinRequest.follow_id == follow_id)
     found: JoinRequest | None = locked(query, lock).first()
     return found
+
+
+def select_joins_of_peer(peer_id: int, lock: bool = False) -> list[JoinRequest]:
+    query = JoinRequest.select().where(JoinRequest.peer == peer_id)
+    return list(locked(query, lock).order_by(JoinRequest.id))
 
 
 def select_joins_of(account_id: int) -> list[JoinRequest]:

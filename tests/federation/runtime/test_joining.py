@@ -17,6 +17,8 @@ from quart.typing import TestClientProtocol as Client
 
 from federation.httpsig import sign_request
 from federation.keys import key_id
+from federation.runtime import delivery
+from federation.transaction import membership_digest
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import generate_account_keys
 from node.services import directory
@@ -233,3 +235,38 @@ async def test_a_guardian_leaving_from_their_node_is_unlinked_here(
     assert "not a request of yours" in results[stranger["id"]]["message"]
     # the teacher's page now asks to remove them from the class's log
     assert MEMBER in {c["member"] for c in cf.view(cf.teacher)["to_remove"]}
+
+
+async def test_transactions_carry_the_peers_members_and_the_peer_can_list_them(
+    app: Any, client: Client, storage: Storage, data_dir: Path,
+    setup: tuple[ClassFeed, FakePeer, str],
+) -> None:  # fmt: skip
+    cf, peer, code = setup
+    await link_remote_guardian(client, storage, data_dir, peer, code)
+    cf.approve_all()  # writes the Accept for B
+    batch = storage.call(delivery.next_batch, app.config["CARNET_CTX"], 1)
+    assert batch is not None
+    sent = json.loads(batch.body)
+    group = f"{PUBLIC_URL}/classes/{cf.class_id}"
+    assert sent["membership"] == [{
+        "stream": group, "digest": membership_digest([ACTOR]),
+        "url": f"{PUBLIC_URL}/np/streams/classes/{cf.class_id}/members",
+    }]  # fmt: skip
+    path = f"/np/streams/classes/{cf.class_id}/members"
+    listed = await client.get(path, headers=signed_get(peer, path))
+    assert await listed.get_json() == {
+        "members": [{"actor": ACTOR, "follow": B + "/np/joins/1"}],
+        "pending": [],
+    }
+    other = await client.get(
+        "/np/streams/classes/999/members",
+        headers=signed_get(peer, "/np/streams/classes/999/members"),
+    )
+    assert (other.status_code, (await other.get_json())["error"]) == (403, "not_member")
+
+
+def signed_get(peer: FakePeer, path: str) -> dict[str, str]:
+    return sign_request(
+        method="GET", target_uri=PUBLIC_URL + path, body=None, signing_key=peer.keys["k1"],
+        keyid=key_id(peer.origin, "k1"), created=int(time.time()),
+    )  # fmt: skip

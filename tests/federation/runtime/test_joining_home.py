@@ -13,6 +13,8 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from federation.httpsig import verify_request
+from federation.runtime.routes import Federation
+from federation.transaction import MembershipDigest, build_transaction, membership_digest
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import activities as store
@@ -209,3 +211,33 @@ async def test_leaving_a_class_tells_its_school(
         lambda: [json.loads(a.body) for a in model.select().where(model.type == "Undo")]
     )
     assert (undo["object"], undo["actor"]) == (follow, f"{PUBLIC_URL}/users/{account_id}")
+
+
+async def test_a_lost_accept_is_repaired_by_the_membership_digest(
+    app: Quart, client: Client, storage: Storage, httpx_mock: HTTPXMock,
+    guardian: tuple[dict[str, str], FakePeer, int],
+) -> None:  # fmt: skip
+    headers, peer, account_id = guardian
+    httpx_mock.add_callback(answer(201, {"join_id": "j1", "masked_phone": "••"}), url=JOIN)
+    view = await (
+        await client.post("/api/v1/joins", json={"school": B, "code": "ABCD"}, headers=headers)
+    ).get_json()
+    follow = json.loads(httpx_mock.get_requests(url=JOIN)[0].content)["follow"]
+    # the teacher approved over there, but the Accept was lost; a later transaction
+    # (about anything) carries the class's digest, which names our guardian
+    group, actor = B + "/classes/cm2", f"{PUBLIC_URL}/users/{account_id}"
+    members_url = B + "/np/streams/classes/cm2/members"
+    httpx_mock.add_response(
+        url=members_url, json={"members": [{"actor": actor, "follow": follow}], "pending": []}
+    )
+    stream = f"{B}/peers/127.0.0.1:8000"
+    txn = txn_id()
+    body = build_transaction(
+        txn_id=txn, origin=B, destination=PUBLIC_URL, activities=[], streams={stream: (0, 0)},
+        membership=[MembershipDigest(group, membership_digest([actor]), members_url)],
+    )  # fmt: skip
+    assert (await put_transaction(client, peer, txn, body)).status_code == 200
+    fed: Federation = app.extensions["carnet_federation"]
+    await fed.puller.wait()
+    [mine] = await (await client.get("/api/v1/joins")).get_json()
+    assert (mine["id"], mine["state"]) == (view["id"], "accepted")
