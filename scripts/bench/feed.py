@@ -144,15 +144,15 @@ def free_port() -> int:
 def push_worker_settings() -> dict[str, Any]:
     """The push worker's bounds, read from node/workers/push.py (not copied)."""
     params = inspect.signature(push_worker.PushWorker.__init__).parameters
-    source = inspect.getsource(push_worker.PushWorker)
-    limits = re.search(r"max_connections=(\d+), max_keepalive_connections=(\d+)", source)
+    concurrency = params["concurrency"].default
     return {
         "batch": params["batch"].default,
-        "concurrency": params["concurrency"].default,
+        "concurrency": concurrency,
         "timeout_s": params["timeout"].default,
         "poll_s": push_worker.POLL_SECONDS,
-        "max_connections": int(limits[1]) if limits else None,
-        "max_keepalive_connections": int(limits[2]) if limits else None,
+        # the worker keeps one connection per request in flight
+        "max_connections": concurrency,
+        "max_keepalive_connections": concurrency,
     }
 
 
