@@ -20,7 +20,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def register(app: Quart) -> None:
-    from web.views import account, admin, auth, feed, guardian, pages, peers, push, teacher
+    from web.views import account, admin, auth, feed, guardian, joins, pages, peers, push, teacher
 
     app.static_folder = str(STATIC_DIR)
     app.static_url_path = "/static"
@@ -40,5 +40,5 @@ def register(app: Quart) -> None:
 
     app.jinja_env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     register_filters(app)
-    for module in (pages, auth, account, admin, peers, teacher, guardian, feed, push):
+    for module in (pages, auth, account, admin, peers, teacher, guardian, joins, feed, push):
         app.register_blueprint(module.blueprint)

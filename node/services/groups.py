@@ -31,6 +31,7 @@ from node.services.keyring import fingerprint_of
 from node.storage import accounts as account_store
 from node.storage import directory as directory_store
 from node.storage import groups as store
+from node.storage import peers as peer_store
 from node.storage.db import write_transaction
 
 MAX_ENTRIES_PER_CALL = 200
@@ -104,6 +105,8 @@ class Candidate:
     enc_pk: str
     fingerprint: str | None
     children: list[str]
+    #: for a guardian of another school's node ("remote" account): that school's name
+    school: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,13 @@ def _guardians_of_class(class_id: int) -> dict[int, list[str]]:
     return found
 
 
+def _home_schools(accounts: Iterable[Any]) -> dict[int, str]:
+    """Peer id → school name, for the remote guardians among ``accounts`` (one query, if any)."""
+    if not any(a.status == "remote" and a.home_peer_id for a in accounts):
+        return {}
+    return {peer.id: peer.name for peer in peer_store.select_peers()}
+
+
 def _candidates(
     ctx: ServiceContext, school_class: Any, group: Any
 ) -> tuple[list[Candidate], list[Candidate]]:
@@ -171,6 +181,7 @@ def _candidates(
     held = set(owners.values())
     accounts = account_store.select_accounts({*wanted, *(i for i in held if i)})
     approve, remove = [], []
+    schools = _home_schools(accounts.values())
     for account_id, children in sorted(wanted.items()):
         account = accounts.get(account_id)
         if (
@@ -191,7 +202,8 @@ def _candidates(
             role = "teacher" if account_id == school_class.teacher_id else "guardian"
             approve.append(
                 Candidate(account_id, mid, account.display_name, role, account.sign_pk, account.enc_pk,
-                          fingerprint_of(account.sign_pk), sorted(children))
+                          fingerprint_of(account.sign_pk), sorted(children),
+                          schools.get(account.home_peer_id or 0))
             )  # fmt: skip
     for mid, m in members.items():
         member_account = owners[mid]

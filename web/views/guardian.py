@@ -6,7 +6,7 @@ from typing import Any
 
 from quart import Blueprint, render_template, request
 
-from node.services import accounts, directory
+from node.services import accounts, directory, joins
 from web.views.common import call, require_actor
 
 blueprint = Blueprint("guardian", __name__)
@@ -17,6 +17,9 @@ async def home() -> Any:
     actor = require_actor()
     children = await call(directory.my_children, actor)
     me = await call(accounts.me, actor)
+    requests = await call(joins.my_joins, actor)
     raw = request.args.get("child", "")
     child_id = int(raw) if raw.isdigit() and any(c.id == int(raw) for c in children) else None
-    return await render_template("guardian/home.html", children=children, me=me, child_id=child_id)
+    return await render_template(
+        "guardian/home.html", children=children, me=me, child_id=child_id, requests=requests
+    )

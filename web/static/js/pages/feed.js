@@ -257,7 +257,14 @@ async function teacherSetup(cls) {
     fp.className = 'fingerprint';
     fp.translate = false;
     fp.textContent = c.fingerprint || '';
-    li.append(name, info, fp);
+    li.append(name, info);
+    if (c.school) {
+      const school = document.createElement('span');
+      school.className = 'remote-school';
+      school.textContent = `${fill(msgs.remote_school, { school: c.school })} `;
+      li.append(school);
+    }
+    li.append(fp);
     list.append(li);
   }
   document.getElementById('approve-all').onclick = async () => {
