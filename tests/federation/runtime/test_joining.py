@@ -21,7 +21,7 @@ from federation.runtime import delivery
 from federation.transaction import membership_digest
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import generate_account_keys
-from node.services import directory
+from node.services import directory, onboarding
 from node.services.context import ServiceContext
 from node.storage import activities as store
 from node.storage.db import Storage
@@ -270,3 +270,20 @@ def signed_get(peer: FakePeer, path: str) -> dict[str, str]:
         method="GET", target_uri=PUBLIC_URL + path, body=None, signing_key=peer.keys["k1"],
         keyid=key_id(peer.origin, "k1"), created=int(time.time()),
     )  # fmt: skip
+
+
+async def test_a_peer_sending_wrong_codes_is_slowed_down_not_the_family(
+    client: Client, storage: Storage, ctx: ServiceContext, setup: tuple[ClassFeed, FakePeer, str]
+) -> None:
+    _, peer, code = setup
+    for n in range(ctx.config.failures_per_ip_per_15min):
+        wrong = await post(
+            client, peer, "/np/join", join_body(f"WRONG-{n:04d}", B + f"/np/joins/w{n}")
+        )
+        assert wrong.status_code == 401
+    limited = await post(client, peer, "/np/join", join_body(code, B + "/np/joins/ok"))
+    assert (limited.status_code, (await limited.get_json())["error"]) == (429, "rate_limited")
+    assert texts_to(storage, PHONE) == []
+    # the family itself can still use the code on the class's own node (the limit is the peer's)
+    start = storage.call(onboarding.start, ctx, PHONE, code, "192.0.2.7", "fr")
+    assert start.phone_masked and len(texts_to(storage, PHONE)) == 1
