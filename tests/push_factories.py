@@ -1,20 +1,26 @@
-"""A browser's side of Web Push, for tests: subscriber keys, decrypting what arrives, reading VAPID.
+"""Web Push for tests: a browser's side (keys, decrypting what arrives, reading VAPID) and a push service.
 
 ``FakeBrowser`` plays what ``PushManager.subscribe`` makes in a real
 browser: a P-256 key pair and a 16-byte auth secret.  Its endpoint is on
 127.0.0.1, which the node accepts only because the test node itself runs
-on http://127.0.0.1; pytest-httpx stands in for the push service.
+on http://127.0.0.1.  ``FakePushService`` plays the push service: a real
+HTTP/1.1 server on 127.0.0.1 (parsed with h11) that records every request
+as an ``httpx.Request`` and answers as the test tells it to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import h11
 import http_ece
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
@@ -74,8 +80,182 @@ class FakeBrowser:
         return payload
 
 
-def fake_browser(n: int = 1) -> FakeBrowser:
-    return FakeBrowser(f"http://127.0.0.1:9/push/device-{n}-{os.urandom(4).hex()}")
+async def until(condition: Callable[[], bool], guard: float = 30.0) -> None:
+    """Wait until ``condition()`` holds: a guard against hanging, not an assertion about speed."""
+    for _ in range(int(guard / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"still false after {guard} s")
+
+
+def fake_browser(n: int = 1, service: FakePushService | None = None) -> FakeBrowser:
+    """A browser whose endpoint is on ``service`` (by default, on a port where nothing listens)."""
+    origin = service.url if service is not None else "http://127.0.0.1:9"
+    return FakeBrowser(f"{origin}/push/device-{n}-{os.urandom(4).hex()}")
+
+
+@dataclass
+class _Rule:
+    url: str | None
+    status: int
+    headers: dict[str, str]
+    reusable: bool
+    #: never answer (the connection stays open until the service closes)
+    stall: bool = False
+    #: close the connection instead of answering
+    drop: bool = False
+    #: waits for this before answering (a slow push service)
+    gate: asyncio.Event | None = None
+
+
+class FakePushService:
+    """A push service on 127.0.0.1: records each request, answers ``201`` unless told otherwise.
+
+    ``add_response``, ``add_stall`` and ``add_drop`` queue answers for a URL (or any URL),
+    used once each unless reusable, in order, as pytest-httpx does;
+    ``get_request(s)`` return what arrived, as ``httpx.Request`` objects
+    (``FakeBrowser.open`` decrypts them, ``vapid_claims`` checks them).
+    ``delay`` (a function of the path) answers each request late, which
+    mixes up the order of the answers.
+    """
+
+    def __init__(self, delay: Callable[[str], float] | None = None) -> None:
+        self.requests: list[httpx.Request] = []
+        self.connections = 0
+        #: requests received and not answered yet
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._rules: list[_Rule] = []
+        self._delay = delay
+        self._server: asyncio.Server | None = None
+        self._closing = asyncio.Event()
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> FakePushService:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closing.set()
+        for rule in self._rules:
+            if rule.gate is not None:
+                rule.gate.set()
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._server.wait_closed()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def add_response(
+        self,
+        url: str | None = None,
+        status_code: int = 201,
+        headers: dict[str, str] | None = None,
+        is_reusable: bool = False,
+        gate: asyncio.Event | None = None,
+    ) -> None:
+        self._rules.append(_Rule(url, status_code, headers or {}, is_reusable, gate=gate))
+
+    def add_stall(self, url: str | None = None) -> None:
+        """Never answer the next request to ``url``: the sender times out."""
+        self._rules.append(_Rule(url, 0, {}, False, stall=True))
+
+    def add_drop(self, url: str | None = None) -> None:
+        """Close the connection on the next request to ``url``, without an answer."""
+        self._rules.append(_Rule(url, 0, {}, False, drop=True))
+
+    def get_requests(self, url: str | None = None) -> list[httpx.Request]:
+        return [r for r in self.requests if url is None or str(r.url) == url]
+
+    def get_request(self, url: str | None = None) -> httpx.Request | None:
+        found = self.get_requests(url)
+        assert len(found) <= 1, f"{len(found)} requests to {url}"
+        return found[0] if found else None
+
+    def _rule_for(self, url: str) -> _Rule | None:
+        for rule in self._rules:
+            if rule.url is None or rule.url == url:
+                if not rule.reusable:
+                    self._rules.remove(rule)
+                return rule
+        return None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self.connections += 1
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                request, body = await self._read(conn, reader)
+                if request is None:
+                    return
+                url = f"{self.url}{request.target.decode()}"
+                headers = [(k.decode(), v.decode()) for k, v in request.headers]
+                self.requests.append(httpx.Request("POST", url, headers=headers, content=body))
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                try:
+                    rule = self._rule_for(url)
+                    rule = rule or _Rule(None, 201, {}, True)
+                    if rule.stall:
+                        await self._closing.wait()
+                        return
+                    if rule.drop:
+                        return
+                    if rule.gate is not None:
+                        await rule.gate.wait()
+                    if self._delay is not None:
+                        await asyncio.sleep(self._delay(request.target.decode()))
+                finally:
+                    self.in_flight -= 1
+                response = h11.Response(
+                    status_code=rule.status,
+                    headers=[("Content-Length", "0"), *rule.headers.items()],
+                )
+                writer.write((conn.send(response) or b"") + (conn.send(h11.EndOfMessage()) or b""))
+                await writer.drain()
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except (ConnectionError, h11.ProtocolError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            self._handlers.discard(task)
+
+    @staticmethod
+    async def _read(
+        conn: h11.Connection, reader: asyncio.StreamReader
+    ) -> tuple[h11.Request | None, bytes]:
+        request: h11.Request | None = None
+        body = b""
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(65536))
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                return request, body
+            else:  # ConnectionClosed
+                return None, b""
 
 
 def vapid_claims(request: httpx.Request, node_public_key: str) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from typing import Any
 from node.errors import N_
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
-from node.storage import directory as directory_store
 from node.storage import notifications as store
 from node.storage.db import write_transaction
 
@@ -89,15 +88,6 @@ class DeviceResult:
     retry_after: int | None = None
 
 
-def _people_of_class(class_id: int) -> set[int]:
-    """The class's teacher and the guardians linked to its children now."""
-    school_class = directory_store.select_class(class_id)
-    if school_class is None:
-        return set()
-    links = directory_store.guardian_links_of_class(class_id)
-    return {school_class.teacher_id} | {link.account_id for link in links}
-
-
 def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]:
     """Take up to ``limit`` due notifications and say what to send for each.
 
@@ -105,6 +95,7 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
     attempt is counted) so another process skips them; ``record_results``
     settles them.  Rows with nowhere to go are settled here: no device
     (``no_device``), a disabled account or a deleted message (``cancelled``).
+    Rows are read and settled a few hundred per statement, not one statement per row.
 
     Returns:
         What to send, and how many rows were claimed (sent or settled).
@@ -122,23 +113,25 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
             r.school_class_id for r in rows if r.school_class_id is not None
         )
         labels = store.select_message_labels(r.message_id for r in rows if r.message_id)
-        # a guardian unlinked from the class since the row was queued gets nothing, not even names
-        people = {cid: _people_of_class(cid) for cid in {r.school_class_id for r in rows} if cid}
         roles = account_store.select_roles(accounts)
+        # a guardian unlinked from the class since the row was queued gets nothing, not even names
+        guardians = {a for a in accounts if roles.get(a) == "guardian"}
+        classes_of = store.select_guardian_classes(guardians)
         jobs = []
+        cancelled, no_device = [], []
         for row in rows:
             label = labels.get(row.message_id) if row.message_id else None
             left = (
                 row.school_class_id is not None
                 and roles.get(row.account_id) == "guardian"
-                and row.account_id not in people[row.school_class_id]
+                and row.school_class_id not in classes_of.get(row.account_id, ())
             )
             if statuses.get(row.account_id) != "active" or left or (label is not None and label[2]):
-                store.update_notification(row.id, "cancelled")
+                cancelled.append(row.id)
                 continue
             targets = devices.get(row.account_id, [])
             if not targets:
-                store.update_notification(row.id, "no_device")
+                no_device.append(row.id)
                 continue
             class_name = classes.get(row.school_class_id) if row.school_class_id else None
             payload = build_payload(ctx, row.id, row.kind, row.school_class_id, class_name, label)
@@ -150,6 +143,8 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
                     tuple(PushTarget(s.id, s.endpoint, s.p256dh, s.auth) for s in targets),
                 )
             )
+        store.update_notifications(cancelled, "cancelled")
+        store.update_notifications(no_device, "no_device")
         return jobs, len(rows)
 
 
@@ -201,11 +196,15 @@ def record_results(ctx: ServiceContext, results: Mapping[int, Sequence[DeviceRes
     ``RETRY_DELAYS`` (or ``Retry-After``), up to ``MAX_ATTEMPTS``; otherwise
     it is ``failed``, or ``no_device`` when every subscription was gone.
     Dead subscriptions (404/410) are deleted; the others count failures.
+    Rows are updated in one statement per outcome (per retry time), so the
+    worker can settle hundreds of notifications in one short transaction.
     """
     now = ctx.now()
     gone: set[int] = set()
     succeeded: set[int] = set()
     failed: set[int] = set()
+    settled: dict[str, list[int]] = {"sent": [], "no_device": [], "failed": []}
+    retries: dict[dt.datetime, list[int]] = {}
     with write_transaction():
         rows = store.select_notifications(results)
         for notification_id, devices in results.items():
@@ -218,18 +217,23 @@ def record_results(ctx: ServiceContext, results: Mapping[int, Sequence[DeviceRes
                 continue
             outcomes = {d.outcome for d in devices}
             if "ok" in outcomes:
-                store.update_notification(row.id, "sent", pushed_at=now)
+                settled["sent"].append(row.id)
             elif "retry" in outcomes and row.attempts < MAX_ATTEMPTS:
                 delay = RETRY_DELAYS[min(row.attempts, len(RETRY_DELAYS)) - 1]
                 asked = max(
                     (d.retry_after or 0 for d in devices if d.outcome == "retry"), default=0
                 )
                 delay = max(delay, dt.timedelta(seconds=min(asked, MAX_RETRY_AFTER)))
-                store.update_notification(row.id, "pending", deliver_after=now + delay)
+                retries.setdefault(now + delay, []).append(row.id)
             elif outcomes <= {"gone"}:
-                store.update_notification(row.id, "no_device")
+                settled["no_device"].append(row.id)
             else:
-                store.update_notification(row.id, "failed")
+                settled["failed"].append(row.id)
+        store.update_notifications(settled["sent"], "sent", pushed_at=now)
+        store.update_notifications(settled["no_device"], "no_device")
+        store.update_notifications(settled["failed"], "failed")
+        for when, ids in retries.items():
+            store.update_notifications(ids, "pending", deliver_after=when)
         store.delete_subscriptions(gone)
         store.record_subscription_success(succeeded - gone, now)
         store.record_subscription_failure(failed - gone - succeeded)

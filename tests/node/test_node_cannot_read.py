@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import peewee
 import pytest
-from pytest_httpx import HTTPXMock
 from quart import Quart
 
 from node.e2e import attachments as att
@@ -25,7 +25,7 @@ from node.e2e.encoding import b64url_encode
 from node.services import blobs
 from node.storage.db import Storage
 from tests.feed_factories import make_class_feed
-from tests.push_factories import fake_browser
+from tests.push_factories import FakePushService, fake_browser
 
 
 def encodings(secret: bytes) -> list[bytes]:
@@ -48,21 +48,30 @@ def every_row(db: peewee.Database) -> bytes:
     return b"\n".join(dump)
 
 
+@pytest.fixture
+async def service() -> AsyncIterator[FakePushService]:
+    """A push service on 127.0.0.1 that keeps what it receives."""
+    async with FakePushService() as push_service:
+        yield push_service
+
+
 def every_file(folder: Path) -> bytes:
     return b"\n".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
 
 
 async def test_no_canary_or_key_reaches_the_node(
-    app: Quart, storage: Storage, ctx, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
+    app: Quart, storage: Storage, ctx, service: FakePushService, caplog: pytest.LogCaptureFixture
 ) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.DEBUG)
+    worker = app.extensions["carnet_push"]
+    await worker.stop()  # driven by hand below
     canary = {
         name: f"canary-{name}-{secrets.token_hex(8)}"
         for name in ("text", "comment", "family", "filename")
     }
     file_canary = f"canary-file-{secrets.token_hex(8)}".encode()
     cf = make_class_feed(storage, ctx, families=2)
-    browser = fake_browser()
+    browser = fake_browser(service=service)
     browser.subscribe(storage, ctx, cf.guardians[0].actor)
 
     # an attachment with a canary inside and in its name, uploaded as the browser does
@@ -94,10 +103,9 @@ async def test_no_canary_or_key_reaches_the_node(
     assert {i["body"]["text"] for i in read} == {canary["text"], canary["family"]}
 
     # push: decrypt what the push service receives
-    httpx_mock.add_response(url=browser.endpoint, method="POST", status_code=201, is_reusable=True)
-    worker = app.extensions["carnet_push"]
     assert await worker.run_once() >= 1
-    payloads = b"\n".join(repr(browser.open(r)).encode() for r in httpx_mock.get_requests())
+    await worker.stop()
+    payloads = b"\n".join(repr(browser.open(r)).encode() for r in service.get_requests())
     assert b"CE1 A" in payloads  # the payload names the class...
 
     db = storage.db

@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
-from pytest_httpx import HTTPXMock
 from quart import Quart
 
 from node.services.context import ServiceContext
 from node.storage.db import Storage
 from tests.feed_factories import make_class_feed
-from tests.push_factories import fake_browser
+from tests.push_factories import FakePushService, fake_browser
 
 
 async def test_posting_pushes_to_each_family_without_content(
-    app: Quart, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock
+    app: Quart, storage: Storage, ctx: ServiceContext
 ) -> None:
     worker = app.extensions["carnet_push"]
     await worker.stop()  # driven by hand below
     cf = make_class_feed(storage, ctx, families=2)
-    phones = [fake_browser(i) for i in range(2)]
-    for phone, guardian in zip(phones, cf.guardians, strict=True):
-        phone.subscribe(storage, ctx, guardian.actor)
-        httpx_mock.add_response(url=phone.endpoint, status_code=201)
-    teacher_laptop = fake_browser(9)
-    teacher_laptop.subscribe(storage, ctx, cf.teacher.actor)  # the author is not notified
+    async with FakePushService() as service:
+        phones = [fake_browser(i, service) for i in range(2)]
+        for phone, guardian in zip(phones, cf.guardians, strict=True):
+            phone.subscribe(storage, ctx, guardian.actor)
+        teacher_laptop = fake_browser(9, service)
+        teacher_laptop.subscribe(storage, ctx, cf.teacher.actor)  # the author is not notified
 
-    post = cf.post({"text": "Sortie au musée jeudi, prévoir un goûter", "attachments": []})
-    assert await worker.run_once() == 2
-    await worker.stop()
+        post = cf.post({"text": "Sortie au musée jeudi, prévoir un goûter", "attachments": []})
+        assert await worker.run_once() == 2
+        await worker.stop()
 
     for phone in phones:
-        request = httpx_mock.get_request(url=phone.endpoint)
+        request = service.get_request(url=phone.endpoint)
         assert request is not None
         payload = phone.open(request)
         assert payload["kind"] == "post"
         assert payload["class"] == "CE1 A" and payload["author"] == "M. Dubois"
         assert payload["url"] == f"/classes/{cf.class_id}/feed#m-{post}"
         assert "musée" not in str(payload) and "goûter" not in str(payload)
-    assert httpx_mock.get_request(url=teacher_laptop.endpoint) is None
+    assert service.get_request(url=teacher_laptop.endpoint) is None
