@@ -142,18 +142,15 @@ def free_port() -> int:
 
 
 def push_worker_settings() -> dict[str, Any]:
-    """The push worker's bounds, read from node/workers/push.py (not copied)."""
+    """The push worker's bounds: its constructor's defaults in node/workers/push.py (not copied)."""
     params = inspect.signature(push_worker.PushWorker.__init__).parameters
-    concurrency = params["concurrency"].default
-    return {
-        "batch": params["batch"].default,
-        "concurrency": concurrency,
-        "timeout_s": params["timeout"].default,
-        "poll_s": push_worker.POLL_SECONDS,
-        # the worker keeps one connection per request in flight
-        "max_connections": concurrency,
-        "max_keepalive_connections": concurrency,
+    settings: dict[str, Any] = {
+        name: p.default
+        for name, p in params.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "client"
     }
+    settings["poll_s"] = push_worker.POLL_SECONDS
+    return settings
 
 
 # --------------------------------------------------------------------------- fake push service
@@ -985,10 +982,8 @@ def report(
             f"Load average (1 min) before {load['before'][0]:.2f}, after {load['after'][0]:.2f}"
         )
     lines += [
-        f"Push worker (node/workers/push.py): {worker['batch']} notifications claimed per pass, "
-        f"{worker['concurrency']} requests in flight, httpx pool {worker['max_connections']} "
-        f"connections ({worker['max_keepalive_connections']} kept alive), "
-        f"timeout {worker['timeout_s']} s, idle poll {worker['poll_s']} s",
+        "Push worker (node/workers/push.py): "
+        + ", ".join(f"{name} {value}" for name, value in worker.items()),
         "",
         f"Posting fan-out: median of {opts.runs} posts after one warm-up (ms)",
         "| class | measurement | median | min | max |",

@@ -55,9 +55,10 @@ def test_percentiles_interpolate_between_ranks(bench: Any) -> None:
 
 def test_push_worker_settings_are_read_from_the_worker(bench: Any) -> None:
     settings = bench.push_worker_settings()
-    assert settings["batch"] == PushWorker.__init__.__kwdefaults__["batch"]
-    assert settings["concurrency"] == PushWorker.__init__.__kwdefaults__["concurrency"]
-    assert isinstance(settings["max_connections"], int)
+    defaults = PushWorker.__init__.__kwdefaults__
+    for name in ("batch", "per_service", "concurrency", "backlog", "timeout"):
+        assert settings[name] == defaults[name]
+    assert "client" not in settings
 
 
 def test_fake_push_service_answers_201_and_records_every_arrival(bench: Any) -> None:
@@ -117,4 +118,4 @@ def test_report_renders_a_table(bench: Any) -> None:
     text = bench.report({"class-60": result(60), "class-2000": result(2000)}, opts, worker)
     assert "post sent → every push received" in text
     assert "every push ×33.33" in text
-    assert f"{worker['concurrency']} requests in flight" in text
+    assert f"per_service {worker['per_service']}" in text
