@@ -59,16 +59,11 @@ def backoff(fail_count: int, factor: float = 1.0, rng: random.Random | None = No
 def due_peers(ctx: ServiceContext) -> list[int]:
     """Active peers with work whose backoff has ended."""
     now = ctx.now()
-    due = []
-    for peer_id in store.peers_with_work():
-        peer = peer_store.select_peer(peer_id)
-        if (
-            peer
-            and peer.state == "active"
-            and (peer.next_attempt_at is None or peer.next_attempt_at <= now)
-        ):
-            due.append(peer_id)
-    return due
+    return [
+        peer.id
+        for peer in peer_store.select_peers_by_id(store.peers_with_work())
+        if peer.state == "active" and (peer.next_attempt_at is None or peer.next_attempt_at <= now)
+    ]
 
 
 def next_batch(ctx: ServiceContext, peer_id: int) -> Batch | None:

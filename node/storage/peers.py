@@ -96,6 +96,14 @@ def select_peer_by_origin(origin: str, lock: bool = False) -> Peer | None:
     return locked(Peer.select().where(Peer.origin == origin), lock).first()
 
 
+def select_peers_by_id(peer_ids: list[int]) -> list[Peer]:
+    """Those peers, in id order, in one query."""
+    if not peer_ids:
+        return []
+    primary_key: Any = Peer._meta.primary_key
+    return list(Peer.select().where(primary_key.in_(peer_ids)).order_by(primary_key))
+
+
 def select_peers() -> list[Peer]:
     return list(Peer.select().order_by(Peer.name, Peer.origin))
 
