@@ -43,7 +43,8 @@ from federation.keys import key_id_origin
 from federation.proof import Proof, create_proof, parse_proof, verify_proof
 
 NP_VERSION = 1
-MAX_ACTIVITY_BYTES = 65536
+#: a post's ciphertext (≤ 200,000 characters) with its header and sealed keys fits
+MAX_ACTIVITY_BYTES = 512 * 1024
 """Largest activity, as canonical JSON."""
 MAX_DEPTH = 32
 MAX_RECIPIENTS = 5000

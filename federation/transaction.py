@@ -47,7 +47,9 @@ from federation.errors import (
 )
 
 MAX_ACTIVITIES = 50
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = 8 * 1024 * 1024
+#: senders cut batches and pull pages here, so one activity of the maximum size always fits
+BATCH_BYTES = 2 * 1024 * 1024
 MAX_MEMBERSHIP_ENTRIES = 500
 MAX_STREAMS = 500
 """Most stream ranges declared by one transaction."""

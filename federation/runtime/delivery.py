@@ -25,7 +25,7 @@ from typing import Any
 from federation.encoding import ulid
 from federation.runtime.membership import digests_for
 from federation.runtime.peers import unix
-from federation.transaction import MAX_ACTIVITIES, build_transaction
+from federation.transaction import BATCH_BYTES, MAX_ACTIVITIES, build_transaction
 from node.services.context import ServiceContext
 from node.storage import activities as store
 from node.storage import peers as peer_store
@@ -83,6 +83,14 @@ def next_batch(ctx: ServiceContext, peer_id: int) -> Batch | None:
         rows = store.pending_for(peer_id, MAX_ACTIVITIES)
         if not rows:
             return None
+        size, kept = 0, 0
+        for row in rows:  # and at BATCH_BYTES, so the body stays under the receiver's limit
+            size += len(row[6]) + len(row[7])
+            if kept and size > BATCH_BYTES:
+                break
+            kept += 1
+        cut = kept < len(rows) or len(rows) == MAX_ACTIVITIES
+        rows = rows[:kept]
         activities: list[Any] = []
         ranges: dict[str, tuple[int, int]] = {}
         through: dict[int, int] = {}
@@ -92,12 +100,11 @@ def next_batch(ctx: ServiceContext, peer_id: int) -> Batch | None:
             activities.append(activity)
             ranges[stream] = (acked, seq)
             through[stream_id] = seq
-        full = len(rows) == MAX_ACTIVITIES
         for stream_id, stream, _kind, head, acked, *_ in rows:
             # every activity of the stream for this peer is in the batch: the
             # batch accounts for the stream up to its head (skipped seqs were
             # for other schools); a cut batch only up to its last activity
-            if not (full and stream_id == rows[-1][0]):
+            if not (cut and stream_id == rows[-1][0]):
                 ranges[stream] = (acked, head)
                 through[stream_id] = head
         now = ctx.now()

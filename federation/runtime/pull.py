@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 from federation.errors import FederationError, NotAMember, TransactionError
 from federation.runtime import inbox
 from federation.runtime.client import FetchError
-from federation.transaction import MAX_PULL_LIMIT, check_pull_page
+from federation.transaction import BATCH_BYTES, MAX_PULL_LIMIT, check_pull_page
 from node.services.context import ServiceContext
 from node.storage import activities as store
 
@@ -40,13 +40,17 @@ def serve_page(
     if row is None or not store.has_cursor(peer_id, row.id):
         raise NotAMember("no user of your school may read this stream")
     found = store.page_for(peer_id, row.id, after, limit)
-    activities = []
-    for _seq, body, recipients in found:
+    activities, size, cut = [], 0, len(found) == limit
+    for i, (_seq, body, recipients) in enumerate(found):
+        size += len(body) + len(recipients)
+        if i and size > BATCH_BYTES:  # the page stays under the reader's body limit
+            found, cut = found[:i], True
+            break
         activity = json.loads(body)
         activity["to"] = json.loads(recipients)
         activities.append(activity)
     # a full page accounts up to its last activity; a short one up to the head
-    next_after = found[-1][0] if len(found) == limit else max(row.head_seq, after)
+    next_after = found[-1][0] if cut else max(row.head_seq, after)
     return {"activities": activities, "next_after": next_after, "head_seq": row.head_seq}
 
 

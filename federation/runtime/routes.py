@@ -33,13 +33,14 @@ from federation.httpsig import parse_request_signature, verify_request
 from federation.runtime import delivery, identity, inbox, membership, peers
 from federation.runtime.client import FederationClient, FetchError
 from federation.runtime.pull import Puller, serve_page
+from federation.transaction import MAX_BODY_BYTES
 from node.services.context import ServiceContext
 from node.storage.db import Storage
 
 log = logging.getLogger("carnet.federation")
 
 #: Largest NP/1 request body (NP/1 §1.3).
-MAX_BODY = 256 * 1024
+MAX_BODY = MAX_BODY_BYTES
 
 
 @dataclass

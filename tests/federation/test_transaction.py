@@ -13,6 +13,7 @@ from federation.canonical import canonical_json
 from federation.errors import OriginMismatch, TooLarge, TransactionError
 from federation.transaction import (
     MAX_ACTIVITIES,
+    MAX_BODY_BYTES,
     MembershipDigest,
     build_transaction,
     check_activities,
@@ -89,8 +90,9 @@ def test_more_than_50_activities_is_refused() -> None:
 
 
 def test_oversize_body_is_too_large() -> None:
-    padded = activity(seq=101, obj=note(content="x" * 60_000))
-    data = json.dumps(body(activities=[padded] * 5)).encode()
+    padded = activity(seq=101, obj=note(content="x" * 500_000))
+    data = json.dumps(body(activities=[padded] * 17)).encode()
+    assert len(data) > MAX_BODY_BYTES
     with pytest.raises(TooLarge) as info:
         check(data)
     assert info.value.reason == "too_large"
