@@ -17,6 +17,7 @@ its structured log line, next to the human-readable message::
     │   ├── DigestMismatch                      "digest_mismatch"       → 401
     │   └── BadSignature                        "bad_signature"         → 401
     ├── NotAMember                              "not_member"            → 403 (pull of a stream not routed to the peer)
+    ├── NoSuchObject                            "not_found"             → 404 (a file we do not serve)
     ├── ProofError                              "bad_proof"
     ├── NodeDocumentError                       "bad_node_document"
     │   └── KeyStatementError                   "bad_key_statement"
@@ -101,6 +102,12 @@ class NotAMember(FederationError):
     """A verified peer asked for a stream none of its users may read (pull, media)."""
 
     reason = "not_member"
+
+
+class NoSuchObject(FederationError):
+    """A verified peer asked for something this node does not serve (a deleted file)."""
+
+    reason = "not_found"
 
 
 class UnknownKey(SignatureError):

@@ -9,6 +9,7 @@ signed.  Redirects are never followed and answers are read up to a bound.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +22,8 @@ from node.config import NodeConfig
 DOCUMENT_PATH = "/.well-known/carnet-node"
 #: Largest answer read from a peer (a pull page of 100 activities fits).
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
+#: Largest refusal read from a peer when a download is refused (its JSON error).
+MAX_REFUSAL_BYTES = 64 * 1024
 
 
 class FetchError(Exception):
@@ -110,6 +113,39 @@ class FederationClient:
         return await self._request(
             method, origin, path, body=body, headers=headers, limit=MAX_ANSWER_BYTES
         )
+
+    async def signed_download(
+        self, origin: str, path: str, sink: Callable[[bytes], Awaitable[None]], *, created: int
+    ) -> Answer:
+        """A signed GET whose 200 body goes to ``sink`` as it arrives (attachments).
+
+        Large bodies never sit in memory; ``sink`` bounds what it accepts
+        (it raises to stop the download).  Another status is answered with
+        its body read whole, up to ``MAX_REFUSAL_BYTES``, for the caller's log.
+        """
+        headers = sign_request(
+            method="GET", target_uri=origin + path, body=None,
+            signing_key=self._signing_key, keyid=self.key_id, created=created,
+        )  # fmt: skip
+        headers["Accept"] = "application/octet-stream"
+        try:
+            async with self._http.stream(
+                "GET", self._url(origin, path), headers=headers
+            ) as response:
+                if response.status_code != 200:
+                    body = b""
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_REFUSAL_BYTES:
+                            break
+                    return Answer(response.status_code, response.headers, body[:MAX_REFUSAL_BYTES])
+                async for chunk in response.aiter_bytes():
+                    await sink(chunk)
+                return Answer(200, response.headers, b"")
+        except httpx.TimeoutException:
+            raise FetchError(f"{origin} did not answer in time") from None
+        except httpx.HTTPError as error:
+            raise FetchError(f"{origin} could not be reached ({type(error).__name__})") from None
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -22,6 +22,7 @@ from quart import Blueprint, Quart, Response, current_app, g, request
 
 from federation.errors import (
     FederationError,
+    NoSuchObject,
     NotAMember,
     NotAPeer,
     OriginMismatch,
@@ -30,7 +31,7 @@ from federation.errors import (
     TransactionError,
 )
 from federation.httpsig import parse_request_signature, verify_request
-from federation.runtime import delivery, identity, inbox, membership, peers
+from federation.runtime import delivery, identity, inbox, media, membership, peers
 from federation.runtime.client import FederationClient, FetchError
 from federation.runtime.pull import Puller, serve_page
 from federation.transaction import MAX_BODY_BYTES
@@ -57,6 +58,8 @@ class Federation:
     refetching: dict[str, asyncio.Lock] = field(default_factory=dict)
     #: one inbound transaction at a time per origin (others get 429)
     receiving: dict[str, asyncio.Lock] = field(default_factory=dict)
+    #: one fetch at a time per mirrored blob (``media.fetch``)
+    fetching: dict[str, asyncio.Lock] = field(default_factory=dict)
     #: wakes the delivery worker (set by ``create_app``)
     wake_delivery: Callable[[], None] = lambda: None
     puller: Puller = field(init=False)
@@ -85,6 +88,8 @@ def _status(error: FederationError) -> int:
         return 403
     if isinstance(error, TooLarge):
         return 413
+    if isinstance(error, NoSuchObject):
+        return 404
     if isinstance(error, SignatureError):
         return 401
     return 400
@@ -209,6 +214,16 @@ def register(app: Quart, fed: Federation) -> None:
             serve_page, fed.ctx, inbound.peer_id, f"{fed.ctx.config.origin}/{path}", after, limit
         )
         return Response(json.dumps(page), content_type="application/json")
+
+    @blueprint.get("/np/media/<blob_id>")
+    @signed
+    async def media_blob(inbound: Inbound, blob_id: str) -> Response:
+        blob = await fed.storage.run(media.servable, fed.ctx, inbound.peer_id, blob_id)
+        response = Response(media.serve(fed, blob), mimetype="application/octet-stream")
+        response.headers["Content-Length"] = str(blob.size)
+        # ciphertext for one peer: no shared cache keeps it
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @blueprint.post("/np/keys")
     @signed

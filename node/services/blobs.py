@@ -6,7 +6,11 @@ Who may do what:
   client computed; the node checks both before the blob can be attached;
 - a member who can see the message a blob belongs to downloads it, by
   ranges (video seeking); the uploader may read their own unattached blob;
-- uploads never attached within a day are deleted by housekeeping.
+- uploads never attached within a day are deleted by housekeeping;
+- an attachment of a class of another school's node (a mirror, NP/1) is
+  ``remote`` until a reader asks for it: the same access rule applies, then
+  the node fetches the ciphertext from that node, checks its size and
+  SHA-256 against what that node announced, and keeps it (``fetched``).
 The node never sees a key, a name or a type: the descriptor is inside the
 encrypted message.
 """
@@ -19,14 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.e2e.encoding import b64url_encode
-from node.errors import N_, Conflict, Invalid, NotFound
+from node.errors import N_, Conflict, Invalid, NotFound, Unreachable
 from node.services import groups
 from node.services.context import Actor, ServiceContext
 from node.services.posts import blob_store, can_see
 from node.storage import feed as store
+from node.storage import peers as peer_store
 from node.storage.db import write_transaction
 
 STALE_AFTER = dt.timedelta(hours=24)
+#: why a mirrored attachment cannot be read now (NP/1 media, fetched on first read)
+UNREACHABLE = N_("The school that holds this file cannot be reached right now; try again later.")
 
 
 @dataclass(frozen=True)
@@ -108,14 +115,17 @@ def complete_upload(ctx: ServiceContext, actor: Actor, blob_id: str, sha256: Any
 class Readable:
     id: str
     size: int
+    #: the bytes are still on the class's node (a mirrored class): fetch them first
+    remote: bool = False
 
 
 def readable_blob(ctx: ServiceContext, actor: Actor, blob_id: str) -> Readable:
     """Check that the actor may read a blob; NotFound otherwise (no existence oracle)."""
     blob = store.select_blob(blob_id)
-    if blob is None or blob.status != "complete":
+    if blob is None or blob.status not in ("complete", "remote"):
         raise NotFound(N_("No such file."))
-    if blob.owner_id == actor.account_id:
+    remote = blob.status == "remote"
+    if blob.owner_id == actor.account_id and not remote:
         return Readable(blob.public_id, blob.size)
     if blob.message_id is None:
         raise NotFound(N_("No such file."))
@@ -125,7 +135,52 @@ def readable_blob(ctx: ServiceContext, actor: Actor, blob_id: str) -> Readable:
     a = groups.access(ctx, actor, post.group.school_class_id)
     if not a.is_member or message.deleted_at is not None or not can_see(a, post):
         raise NotFound(N_("No such file."))
-    return Readable(blob.public_id, blob.size)
+    return Readable(blob.public_id, blob.size, remote)
+
+
+@dataclass(frozen=True)
+class RemoteBlob:
+    """Where a mirrored attachment's ciphertext is, and what it must be."""
+
+    id: str
+    size: int
+    #: base64url SHA-256 of the whole ciphertext, as the class's node announced it
+    sha256: str
+    #: the class's node
+    origin: str
+
+
+def remote_source(ctx: ServiceContext, blob_id: str) -> RemoteBlob | None:
+    """The node to fetch a ``remote`` blob from; None once it is here (or gone).
+
+    Call it only after ``readable_blob`` allowed the reader.
+    """
+    blob = store.select_blob(blob_id)
+    if blob is None or blob.status != "remote":
+        return None
+    peer_id = blob.group.school_class.peer_id
+    peer = peer_store.select_peer(peer_id) if peer_id is not None else None
+    if peer is None or not blob.sha256:
+        # a mirror without its peer cannot be fetched: say so rather than 500
+        raise Unreachable(UNREACHABLE)
+    return RemoteBlob(blob.public_id, blob.size, blob.sha256, peer.origin)
+
+
+def fetched(ctx: ServiceContext, blob_id: str, sha256: str) -> bool:
+    """The checked ciphertext of a ``remote`` blob is in the blob store: it is complete now.
+
+    False (and the bytes are dropped) if the blob was deleted meanwhile; a
+    blob already complete (a concurrent first read) stays as it is.
+    """
+    with write_transaction():
+        blob = store.select_blob(blob_id, lock=True)
+        if blob is not None and blob.status == "remote" and blob.sha256 == sha256:
+            blob.status, blob.received, blob.completed_at = "complete", blob.size, ctx.now()
+            blob.save()
+    if blob is None:
+        blob_store(ctx).delete(blob_id)
+        return False
+    return blob.status == "complete"
 
 
 def read_range(ctx: ServiceContext, blob: Readable, start: int, end: int) -> bytes:

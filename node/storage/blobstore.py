@@ -1,7 +1,9 @@
 """Encrypted attachment bytes in the data folder: ``blobs/<2 chars>/<blob id>``.
 
-Files are written by appending parts in order and read by byte ranges; the
-node never interprets them (they are ciphertext).  Names are the blobs'
+Files are written by appending parts in order (uploads) or whole under a
+temporary name, then renamed into place (ciphertext fetched from another
+school's node), and read by byte ranges; the node never interprets them
+(they are ciphertext).  Names are the blobs'
 random public ids, checked against a strict pattern before any path is
 built, so no request can reach outside the folder.
 """
@@ -12,7 +14,10 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from node.e2e.encoding import b64url_encode
 
@@ -40,6 +45,29 @@ class BlobStore:
         finally:
             os.close(fd)
         return offset + len(data)
+
+    @contextlib.contextmanager
+    def incoming(self, public_id: str) -> Iterator[BinaryIO]:
+        """A file written whole, renamed into place when the block ends without error.
+
+        Readers (and a concurrent writer of the same blob) never see it half
+        written: each writer has its own temporary name, and the rename is
+        atomic.  If the block raises, nothing is kept.
+        """
+        path = self.path(public_id)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        part = path.with_name(f"{public_id}.{secrets.token_hex(8)}.part")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(part, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+            raise
 
     def sha256(self, public_id: str) -> str:
         digest = hashlib.sha256()
