@@ -121,8 +121,9 @@ async def fetch(fed: Federation, blob_id: str) -> None:
             if source is not None:  # else: fetched by the request we waited for
                 await _fetch(fed, source)
     finally:
-        if not lock.locked():
-            fed.fetching.pop(blob_id, None)
+        # the last one out forgets the lock (not a newer one made after it was forgotten)
+        if fed.fetching.get(blob_id) is lock and not lock.locked():
+            del fed.fetching[blob_id]
 
 
 async def _fetch(fed: Federation, source: blobs.RemoteBlob) -> None:
