@@ -88,12 +88,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     federation_client = FederationClient(
         config, keys.signing_key, node_identity.current_key_id(ctx)
     )
+    from federation.runtime import class_mirror, joining_home
     from federation.runtime import joining as np_joining
-    from federation.runtime import joining_home
 
     federation = np_routes.Federation(ctx, storage, federation_client)
     federation.handlers.update(joining_home.HANDLERS)
     federation.handlers.update(np_joining.HANDLERS)
+    federation.handlers.update(class_mirror.HANDLERS)
     delivery_worker = DeliveryWorker(federation)
     federation.wake_delivery = delivery_worker.wake
     app.extensions["carnet_delivery"] = delivery_worker

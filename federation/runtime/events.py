@@ -8,20 +8,12 @@ change it announces is committed (the transactional outbox).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from federation.runtime import outbox
+from federation.runtime import class_mirror, class_stream, outbox
+from federation.runtime.class_stream import class_info, class_url
+from federation.runtime.outbox import peer_stream
 from node.services.context import ServiceContext
 from node.storage import peers as peer_store
-
-
-def peer_stream(ctx: ServiceContext, peer_origin: str) -> str:
-    """The stream of activities meant for one peer only (NP/1 §6.1)."""
-    return f"{ctx.config.origin}/peers/{urlsplit(peer_origin).netloc}"
-
-
-def class_url(ctx: ServiceContext, class_id: int) -> str:
-    return f"{ctx.config.origin}/classes/{class_id}"
 
 
 def _join_accepted(ctx: ServiceContext, payload: dict[str, Any]) -> None:
@@ -32,7 +24,8 @@ def _join_accepted(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     outbox.publish(
         ctx, stream=peer_stream(ctx, peer.origin), kind="peer", type="Accept", actor=group,
         audience=group + "#members", object=payload["follow_id"],
-        recipients={peer.origin: [payload["actor"]]}, extra={"target": group},
+        recipients={peer.origin: [payload["actor"]]},
+        extra={"target": group, "class": class_info(ctx, payload["class_id"], payload["child_id"])},
     )  # fmt: skip
 
 
@@ -78,6 +71,8 @@ TRANSLATORS = {
     "join_rejected": _join_rejected,
     "member_removed": _member_removed,
     "join_undone": _join_undone,
+    **class_stream.TRANSLATORS,
+    **class_mirror.TRANSLATORS,
 }
 
 

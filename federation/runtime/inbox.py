@@ -139,7 +139,13 @@ def receive_transaction(
         )  # fmt: skip
         outcome: dict[str, Any] = {}
         gaps = []
-        for span in txn.streams:
+        # streams in the order the sender put their activities (an Accept on its peer
+        # stream before the class content it lets in); the declared ranges are sorted
+        first: dict[Any, int] = {}
+        for position, item in enumerate(txn.activities):
+            first.setdefault(item.get("stream"), position)
+        spans = sorted(txn.streams, key=lambda span: first.get(span.stream, len(first)))
+        for span in spans:
             row = store.remote_stream(peer_id, span.stream, lock=True)
             items = [
                 (_seq(item), result)

@@ -139,6 +139,10 @@ def _answer(outcome: str) -> Any:
             ctx, peer_id, follow, outcome, group if isinstance(group, str) else None
         ):
             raise ActivityError(f"{follow!r} is not a request this node sent you")
+        try:  # the class's mirror here follows the answer
+            joins.mirror_answer(ctx, peer_id, follow, activity.raw.get("class"))
+        except CarnetError as refused:
+            raise ActivityError(str(refused)) from refused
 
     return apply
 

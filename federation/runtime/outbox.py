@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from federation.activity import build_activity
 from federation.canonical import canonical_json
@@ -34,6 +35,11 @@ class Published:
     seq: int
     #: peers to wake after the commit
     peer_ids: list[int]
+
+
+def peer_stream(ctx: ServiceContext, peer_origin: str) -> str:
+    """The stream of activities meant for one peer only (NP/1 §6.1)."""
+    return f"{ctx.config.origin}/peers/{urlsplit(peer_origin).netloc}"
 
 
 def new_id(ctx: ServiceContext, kind: str) -> str:
@@ -87,6 +93,7 @@ def publish(
     stored = store.FedActivity.create(
         activity_id=activity["id"], stream=row.id, seq=row.head_seq, type=type,
         body=canonical_json(activity).decode(), created_at=ctx.now(),
+        object_id=object["id"] if isinstance(object, dict) else None,
     )  # fmt: skip
     peer_ids = []
     for origin, ids in sorted(recipients.items()):

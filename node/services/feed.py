@@ -290,10 +290,15 @@ def _post_for(
 
 def mark_read(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> None:
     with write_transaction():
-        _, post = _post_for(ctx, actor, class_id, post_id)
+        a, post = _post_for(ctx, actor, class_id, post_id)
+        if actor.account_id in store.read_by([post.id], actor.account_id).get(post.id, {}):
+            return  # read already: nothing to record, nothing to tell
         store.ReadReceipt.insert(
             message=post, account=actor.account_id, read_at=ctx.now()
         ).on_conflict_ignore().execute()
+        if a.school_class.peer_id is not None:  # the teacher is on the class's node
+            ctx.publish("mirror_read", {"class_id": class_id, "message_id": post.id,
+                                        "account_id": actor.account_id})  # fmt: skip
 
 
 @dataclass(frozen=True)

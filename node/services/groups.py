@@ -31,6 +31,7 @@ from node.services.keyring import fingerprint_of
 from node.storage import accounts as account_store
 from node.storage import directory as directory_store
 from node.storage import groups as store
+from node.storage import mirrors as mirror_store
 from node.storage import peers as peer_store
 from node.storage.db import write_transaction
 
@@ -305,7 +306,7 @@ def _check_envelopes(raw: Any) -> list[dict[str, Any]]:
     return raw
 
 
-def _verify(entries: list[dict[str, Any]]) -> e2e.GroupState:
+def verify_log(entries: list[dict[str, Any]]) -> e2e.GroupState:
     try:
         return e2e.verify_log(entries)
     except e2e.GroupLogError as exc:
@@ -342,7 +343,7 @@ def _check_adds(ctx: ServiceContext, school_class: Any, new_entries: list[dict[s
             )
 
 
-def _store_entries(
+def store_entries(
     ctx: ServiceContext, group: Any, state: e2e.GroupState, new: list[dict[str, Any]]
 ) -> None:
     now = ctx.now()
@@ -429,7 +430,7 @@ def create_group(
         account = account_store.select_account(actor.account_id)
         if store.select_group_of_class(class_id, lock=True) is not None:
             raise Conflict(N_("This class already has its keys."))
-        state = _verify(entries)
+        state = verify_log(entries)
         if not _is_group_id(state.group):
             raise Invalid(N_("A group id is 16 random bytes in base64url."), field="entries")
         if state.history != "school_year":  # from_join is for parent chats, not classes
@@ -447,7 +448,7 @@ def create_group(
             public_id=state.group, school_class=school_class, admins=json.dumps(state.admins),
             head_seq=0, head_hash="", created_at=ctx.now(),
         )  # fmt: skip
-        _store_entries(ctx, group, state, entries)
+        store_entries(ctx, group, state, entries)
         _store_envelopes(ctx, group, state, envelopes)
         return state.group
 
@@ -470,13 +471,21 @@ def append_entries(
                 N_("The class log changed since the page was loaded. Reload and try again.")
             )
         stored = [json.loads(text) for text in store.select_entries(group.id)]
-        state = _verify(stored + new)
+        state = verify_log(stored + new)
         _check_adds(ctx, school_class, new)
-        _store_entries(ctx, group, state, new)
+        schools_before = {peer for _, peer in mirror_store.remote_active_members(group.id)}
+        store_entries(ctx, group, state, new)
         _store_envelopes(ctx, group, state, envelopes)
         added = [e["body"]["member"] for e in new if e["op"] == "add"]
         for join in remote_join.joins_approved(ctx, class_id, added):
             ctx.publish("join_accepted", dataclasses.asdict(join))
+        schools_now = {peer for _, peer in mirror_store.remote_active_members(group.id)}
+        if schools_before or schools_now:  # the schools of members must follow the log
+            ctx.publish("class_entries", {
+                "group_id": group.id, "first_seq": new[0]["seq"],
+                "new_peers": sorted(schools_now - schools_before),
+                "members": sorted({env["member"] for env in envelopes}),
+            })  # fmt: skip
         return state.head_seq
 
 
@@ -490,8 +499,11 @@ def add_envelopes(ctx: ServiceContext, actor: Actor, class_id: int, envelopes: A
         group = store.select_group_of_class(class_id, lock=True)
         if group is None:
             raise NotFound(N_("This class has no keys yet."))
-        state = _verify([json.loads(text) for text in store.select_entries(group.id)])
+        state = verify_log([json.loads(text) for text in store.select_entries(group.id)])
         _store_envelopes(ctx, group, state, envelopes)
+        ctx.publish("class_envelopes", {
+            "group_id": group.id, "members": sorted({env["member"] for env in envelopes}),
+        })  # fmt: skip
 
 
 # --------------------------------------------------------------------------- access for the feed
@@ -530,9 +542,10 @@ def access(
         children = directory_store.select_children_of_guardian(actor.account_id)
     school_class, is_teacher = _class_for(actor, class_id, children)
     group = store.select_group_of_class(class_id, lock=lock)
-    me = member_id(ctx, actor.account_id)
-    mine = store.select_member(group.id, me) if group else None
     account = account_store.select_account(actor.account_id)
+    # a guardian of another school acting through their node has their own member id
+    me = member_of(ctx, account) if account else member_id(ctx, actor.account_id)
+    mine = store.select_member(group.id, me) if group else None
     is_member = bool(mine and mine.active and account and mine.enc_pk == account.enc_pk)
     my_children = [c.id for c in children if c.school_class_id == class_id]
     return Access(school_class, group, me, is_teacher, my_children, is_member)

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from node.errors import N_, Conflict, Invalid, NotFound
-from node.services import policy
+from node.services import mirrors, policy
 from node.services.context import Actor, ServiceContext
 from node.storage import accounts as account_store
 from node.storage import peers as peer_store
@@ -129,6 +129,7 @@ def leave(ctx: ServiceContext, actor: Actor, request_id: int) -> JoinView:
             raise Conflict(N_("You are not in this class."))
         row.state, row.updated_at = "left", ctx.now()
         row.save()
+        mirrors.forget(ctx, row.class_url, actor.account_id)
         ctx.publish("join_undone", {
             "peer_id": row.peer_id, "follow_id": row.follow_id,
             "actor": f"{ctx.config.origin}/users/{actor.account_id}",
@@ -193,3 +194,15 @@ def answered(
         row.updated_at = ctx.now()
         row.save()
     return True
+
+
+def mirror_answer(ctx: ServiceContext, peer_id: int, follow_id: str, info: object) -> None:
+    """After ``answered`` (same transaction): accepted, the class is mirrored here for
+    the guardian (``info``: what the class's node tells of it); removed, it is forgotten."""
+    row = store.select_join_by_follow(follow_id)
+    if row is None or row.peer_id != peer_id or not row.class_url:
+        return
+    if row.state == "accepted":
+        mirrors.accepted(ctx, peer_id, row.class_url, row.account_id, info)
+    elif row.state == "removed":
+        mirrors.forget(ctx, row.class_url, row.account_id)

@@ -28,7 +28,10 @@ def require_guardian(actor: Actor) -> None:
 
 
 def can_manage_class(actor: Actor, school_class: SchoolClass) -> bool:
-    """The class's teacher and the school admins manage a class."""
+    """The class's teacher and the school admins manage a class of this school (a class
+    of another school, mirrored for its guardians here, is managed there)."""
+    if school_class.peer_id is not None:
+        return False
     return actor.is_admin or (actor.is_teacher and school_class.teacher_id == actor.account_id)
 
 

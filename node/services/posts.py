@@ -49,6 +49,24 @@ def blob_store(ctx: ServiceContext) -> BlobStore:
     return BlobStore(ctx.config.data_dir / "blobs")
 
 
+def _tell_schools(ctx: ServiceContext, a: groups.Access, row: Any) -> None:
+    """In the writer's transaction: a class of this school announces the message on its
+    stream (for members of other schools); a class of another school gets our guardian's
+    message forwarded to it, which stores it and announces it to everyone."""
+    if a.school_class.peer_id is None:
+        ctx.publish("message_changed", {"message_id": row.id})
+    else:
+        ctx.publish("mirror_reply", {"message_id": row.id})
+
+
+def _tell_deleted(ctx: ServiceContext, a: groups.Access, rows: list[Any], by_us: bool) -> None:
+    if a.school_class.peer_id is None:
+        gone = [[r.public_id, r.revision] for r in rows]
+        ctx.publish("messages_deleted", {"class_id": a.school_class.id, "messages": gone})
+    elif by_us:  # our guardian deleted their own reply: the class's node must delete it
+        ctx.publish("mirror_delete", {"class_id": a.school_class.id, "message_id": rows[0].id})
+
+
 def _wire(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or set(raw) != {"header", "ct", "sig"}:
         raise Invalid(
@@ -283,6 +301,7 @@ def create_post(
         notifications.enqueue(
             ctx, kind="post", account_ids=recipients, class_id=class_id, message_id=row.id
         )
+        _tell_schools(ctx, a, row)
         return Posted(class_id, header["id"], "post", recipients)
 
 
@@ -334,8 +353,10 @@ def edit_post(
             store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
         row.header, row.ct, row.sig = canonical_text(header), wire["ct"], wire["sig"]
         row.version, row.epoch, row.updated_at = header["version"], header["epoch"], ctx.now()
+        row.revision += 1
         row.save()
         recipients = _recipients(ctx, a, to, actor.account_id)
+        _tell_schools(ctx, a, row)
     for blob_id in removed:
         blob_store(ctx).delete(blob_id)
     return Posted(class_id, row.public_id, "edit", recipients)
@@ -355,6 +376,7 @@ def delete_message(ctx: ServiceContext, actor: Actor, class_id: int, public_id: 
         if not (is_author or (a.is_teacher and row.kind != "post")):
             raise PermissionDenied(N_("Only the author or the teacher can delete this."))
         targets = [row] + (store.select_replies([row.id]) if row.kind == "post" else [])
+        _tell_deleted(ctx, a, targets, is_author)
         for target in targets:
             blob_ids += [b.public_id for b in store.blobs_of_message(target.id)]
             store.Blob.delete().where(store.Blob.message == target.id).execute()
@@ -419,11 +441,15 @@ def add_reply(
         sealed = _check_keying(ctx, a, header, keys, post_to)
         if store.select_message(a.group.id, header["id"]) is not None:
             raise Conflict(N_("A message with this id already exists."))
-        if header["kind"] == "reaction":
-            store.Message.delete().where(
+        if header["kind"] == "reaction":  # one per author: the new one replaces theirs
+            replaced = store.Message.select().where(
                 (store.Message.parent == post.id) & (store.Message.kind == "reaction")
                 & (store.Message.author == actor.account_id)
-            ).execute()  # fmt: skip
+            )  # fmt: skip
+            if a.school_class.peer_id is None and replaced:
+                _tell_deleted(ctx, a, list(replaced), False)
+            for old in replaced:
+                old.delete_instance()
         now = ctx.now()
         row = store.Message.create(
             group=a.group, public_id=header["id"], kind=header["kind"], parent=post, author=actor.account_id,
@@ -432,6 +458,7 @@ def add_reply(
         )  # fmt: skip
         for key in sealed:
             store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
+        _tell_schools(ctx, a, row)
         recipients = _recipients(ctx, a, post_to, actor.account_id)
         if header["kind"] == "share":
             notifications.enqueue(
@@ -493,4 +520,6 @@ def set_comments(
         if row is None or row.deleted_at is not None or row.kind != "post":
             raise NotFound(N_("No such post."))
         row.comments_enabled = enabled
+        row.revision += 1
         row.save()
+        _tell_schools(ctx, a, row)

@@ -64,6 +64,8 @@ class ApprovedJoin:
     follow_id: str
     actor: str
     class_id: int
+    #: the child the teacher's access code named (its guardian's node labels posts with it)
+    child_id: int | None
 
 
 def member_of_actor(peer_origin: str, actor: Any) -> str:
@@ -250,5 +252,9 @@ def joins_approved(ctx: ServiceContext, class_id: int, members: list[str]) -> li
     for follow in store.linked_for_members(class_id, members):
         follow.state, follow.updated_at = "accepted", ctx.now()
         follow.save()
-        approved.append(ApprovedJoin(follow.peer_id, follow.follow_id, follow.actor, class_id))
+        invitation = follow.invitation
+        child_id = invitation.child_id if invitation is not None else None
+        approved.append(
+            ApprovedJoin(follow.peer_id, follow.follow_id, follow.actor, class_id, child_id)
+        )
     return approved

@@ -41,6 +41,8 @@ class FedActivity(BaseModel):
     #: the signed activity, canonical JSON, without "to"
     body = peewee.TextField()
     created_at = peewee.DateTimeField()
+    #: the object a Create/Update/Delete announces (purged with it)
+    object_id = peewee.CharField(max_length=400, null=True)
 
     class Meta:
         table_name = "fed_activity"
@@ -167,7 +169,9 @@ def select_txn_out(peer_id: int, lock: bool = False) -> FedTxnOut | None:
 def pending_for(peer_id: int, limit: int) -> list[tuple[Any, ...]]:
     """The peer's queue, alerts first: (stream row id, stream, kind, head_seq, acked_seq,
     seq, activity body, recipients) of activities beyond its cursors, in stream order."""
-    priority = peewee.Case(FedStream.kind, (("alerts", 0),), 1)
+    # alerts first; then the peer's own stream, so an Accept arrives before the class
+    # content it lets in
+    priority = peewee.Case(FedStream.kind, (("alerts", 0), ("peer", 1)), 2)
     query: Any = (
         FedActivityDest.select(
             FedStream.id,

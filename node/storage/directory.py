@@ -26,6 +26,10 @@ class SchoolClass(BaseModel):
     created_at = peewee.DateTimeField()
     archived_at = peewee.DateTimeField(null=True)
     comments_enabled = peewee.BooleanField(default=True)
+    #: a class of another school's node, mirrored here (NP/1): that peer's row id
+    peer_id = peewee.BigIntegerField(null=True)
+    #: its id on that node (``{origin}/classes/{id}``)
+    remote_url = peewee.CharField(max_length=400, null=True)
 
     class Meta:
         table_name = "school_class"
@@ -43,6 +47,8 @@ class Child(BaseModel):
     first_name = peewee.CharField(max_length=60)
     last_name = peewee.CharField(max_length=60)
     created_at = peewee.DateTimeField()
+    #: a child of a mirrored class: its id on the class's node
+    remote_url = peewee.CharField(max_length=400, null=True)
 
 
 class GuardianInvitation(BaseModel):
@@ -84,7 +90,8 @@ def select_classes_of_teacher(teacher_id: int) -> list[SchoolClass]:
 
 def select_all_classes() -> list[SchoolClass]:
     query = SchoolClass.select(SchoolClass, Account).join(Account)
-    return list(query.where(SchoolClass.archived_at.is_null()).order_by(SchoolClass.name))
+    query = query.where(SchoolClass.archived_at.is_null() & SchoolClass.peer_id.is_null())
+    return list(query.order_by(SchoolClass.name))
 
 
 def select_child(child_id: int) -> Child | None:

@@ -38,6 +38,8 @@ class Message(BaseModel):
     updated_at = peewee.DateTimeField()
     deleted_at = peewee.DateTimeField(null=True)
     reminded_at = peewee.DateTimeField(null=True)
+    #: NP/1 object version: + 1 with every change announced to other schools
+    revision = peewee.IntegerField(default=1)
     #: backref of ``parent``: this post's comments and reactions
     replies: peewee.ModelSelect
 

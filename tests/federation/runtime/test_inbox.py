@@ -17,6 +17,7 @@ from node.services.context import ServiceContext
 from node.storage import activities as store
 from node.storage.db import Storage
 from tests.federation.runtime.peer_factories import (
+    PUBLIC_URL,
     STREAM,
     B,
     FakePeer,
@@ -150,9 +151,25 @@ async def test_an_activity_type_without_handler_is_refused_with_a_reason(
     client: Client, peer: FakePeer
 ) -> None:
     txn = txn_id()
+    follow = activity(peer, 1, type="Follow", object=f"{PUBLIC_URL}/classes/1")
+    results = (
+        await (
+            await put_transaction(client, peer, txn, transaction(peer, txn, [follow]))
+        ).get_json()
+    )["results"]
+    assert "does not handle Follow activities" in results[f"{B}/np/act/cm2-1"]["message"]
+
+
+async def test_content_of_a_class_nobody_here_is_in_is_refused(
+    client: Client, peer: FakePeer
+) -> None:
+    txn = txn_id()
     body = transaction(peer, txn, [activity(peer, 1, type="Create")])
     results = (await (await put_transaction(client, peer, txn, body)).get_json())["results"]
-    assert "does not handle Create activities" in results[f"{B}/np/act/cm2-1"]["message"]
+    assert results[f"{B}/np/act/cm2-1"] == {
+        "error": "bad_activity",
+        "message": "No guardian of this school is in this class.",
+    }
 
 
 async def test_anti_entropy_pulls_what_a_lost_transaction_carried(

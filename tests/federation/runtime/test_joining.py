@@ -105,7 +105,13 @@ async def test_a_parent_of_another_school_joins_and_the_teacher_approves(
     assert [(a["object"], a["target"]) for a in accepted] == [
         (B + "/np/joins/1", f"{PUBLIC_URL}/classes/{cf.class_id}")
     ]
-    assert storage.call(store.backlog_of, 1) == 1  # waiting for the delivery worker
+    # what the guardian's node shows of the class comes with it
+    info = accepted[0]["class"]
+    assert info["child"]["id"].startswith(f"{PUBLIC_URL}/classes/{cf.class_id}/children/")
+    assert info["name"] and info["teacher"] == cf.teacher.me and info["commentsEnabled"] is True
+    # waiting for the delivery worker: the Accept, the class's log from its start, their key
+    entries = len(cf.view(cf.teacher)["entries"])
+    assert storage.call(store.backlog_of, 1) == 1 + entries + 1
     again = await post(client, peer, f"/np/join/{join}/code", {"sms_code": texted})
     assert again.status_code == 409
 

@@ -1,0 +1,273 @@
+"""A class's content on its stream, for the schools of its members (NP/1 §6.1, class side).
+
+What the class stream carries, as objects on this node's origin:
+
+- ``GroupEntry`` ``{class}/log/{seq}``: one signed entry of the class's
+  membership log, for every school with an approved member;
+- ``EpochKey`` ``{class}/keys/{epoch}/{member}/{enc key}``: an epoch key
+  sealed to one member, for that member's school only;
+- ``Note`` ``{class}/messages/{id}``: a post, comment, reaction or share as
+  ciphertext, with the keys sealed to that school's members, the children it
+  concerns and its attachments (fetched with a signed GET, §7.2), for the
+  schools of the members who may read it; its ``version`` is the message's
+  revision, so edits and deletes (``Tombstone``) are ordered by the class's
+  node alone.
+
+Rules: nothing is published for a class without members on other nodes (no
+log row, no cost); a school whose first member the teacher approves gets
+the class as it is now, before the entries that approve them, so its copy
+of the log verifies from the start; a delete also purges the ciphertext of
+every activity that carried the message, so neither delivery nor a pull
+ever serves it again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from federation.encoding import format_timestamp
+from federation.runtime import outbox
+from federation.runtime.peers import unix
+from node.services.context import ServiceContext
+from node.storage import accounts as account_store
+from node.storage import directory as directory_store
+from node.storage import feed as feed_store
+from node.storage import groups as group_store
+from node.storage import mirrors as store
+from node.storage import peers as peer_store
+
+
+def class_url(ctx: ServiceContext, class_id: int) -> str:
+    return f"{ctx.config.origin}/classes/{class_id}"
+
+
+def message_url(class_id_url: str, public_id: str) -> str:
+    return f"{class_id_url}/messages/{public_id}"
+
+
+class _Members:
+    """The class's members on other nodes: peer origin → {member id: actor id there}."""
+
+    def __init__(self, group_id: int) -> None:
+        self.by_origin: dict[str, dict[str, str]] = defaultdict(dict)
+        rows = store.remote_active_members(group_id)
+        peers = {p.id: p for p in peer_store.select_peers_by_id(sorted({p for _, p in rows}))}
+        for member, peer_id in rows:
+            peer = peers.get(peer_id)
+            local, _, host = member.partition("@")
+            if peer is not None and peer.origin.split("://", 1)[1] == host:
+                self.by_origin[peer.origin][member] = f"{peer.origin}/users/{local}"
+
+    def recipients(self, only: set[str] | None = None) -> dict[str, list[str]]:
+        """Peer origin → actor ids, of every member or of those in ``only``."""
+        found = {}
+        for origin, members in self.by_origin.items():
+            ids = [actor for m, actor in members.items() if only is None or m in only]
+            if ids:
+                found[origin] = ids
+        return found
+
+    @property
+    def all(self) -> set[str]:
+        return {m for members in self.by_origin.values() for m in members}
+
+
+def _publish(
+    ctx: ServiceContext, cu: str, type_: str, obj: dict[str, Any], to: dict[str, list[str]]
+) -> None:
+    if to:
+        outbox.publish(
+            ctx, stream=cu, kind="class", type=type_, actor=cu, audience=cu + "#members",
+            object=obj, recipients=to,
+        )  # fmt: skip
+
+
+# -- objects ------------------------------------------------------------------------------
+
+
+def _entry_object(cu: str, group: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"{cu}/log/{entry['seq']}", "type": "GroupEntry", "version": 1,
+        "attributedTo": cu, "group": group.public_id, "entry": entry,
+    }  # fmt: skip
+
+
+def _key_object(cu: str, envelope: dict[str, Any], enc_pk: str) -> dict[str, Any]:
+    return {
+        "id": f"{cu}/keys/{envelope['epoch']}/{envelope['member']}/{enc_pk}",
+        "type": "EpochKey", "version": 1, "attributedTo": cu, "envelope": envelope,
+    }  # fmt: skip
+
+
+def _note_object(
+    ctx: ServiceContext, cu: str, row: Any, remote: set[str]
+) -> tuple[dict[str, Any], set[str] | None]:
+    """The Note for a message, and the members it is for (None: every member)."""
+    keys = [json.loads(k.sealed) for k in feed_store.MessageKey.select().where(
+        feed_store.MessageKey.message == row.id)]  # fmt: skip
+    # sealed keys: a post for some families, or a reply on one, or a share
+    audience = {k["member"] for k in keys} if keys else None
+    author = account_store.select_account(row.author_id) if row.author_id else None
+    children = feed_store.children_of_message(row.id)
+    obj: dict[str, Any] = {
+        "id": message_url(cu, row.public_id), "type": "Note", "version": row.revision,
+        "attributedTo": cu, "kind": row.kind, "author": row.author_member,
+        "authorName": author.display_name if author else "", "commentsEnabled": bool(row.comments_enabled),
+        "message": {"header": json.loads(row.header), "ct": row.ct, "sig": row.sig},
+        "keys": [k for k in keys if k["member"] in remote],
+        "children": [f"{cu}/children/{c}" for c in children],
+        "published": format_timestamp(unix(row.created_at)),
+        "updated": format_timestamp(unix(row.updated_at)),
+        "attachment": [
+            {"type": "Document", "url": f"{ctx.config.origin}/np/media/{b.public_id}",
+             "size": b.size, "digest": b.sha256 or ""}
+            for b in feed_store.blobs_of_message(row.id) if b.status == "complete"
+        ],
+    }  # fmt: skip
+    if row.parent_id:
+        obj["inReplyTo"] = message_url(cu, row.parent.public_id)
+    return obj, audience
+
+
+def _announce_message(ctx: ServiceContext, cu: str, row: Any, members: _Members) -> None:
+    if row.deleted_at is not None or row.header is None:
+        return
+    obj, audience = _note_object(ctx, cu, row, members.all)
+    _publish(
+        ctx, cu, "Create" if row.revision == 1 else "Update", obj, members.recipients(audience)
+    )
+
+
+# -- events -------------------------------------------------------------------------------
+
+
+def _snapshot(
+    ctx: ServiceContext, cu: str, group: Any, upto: int, members: _Members, origin: str
+) -> None:
+    """The class as it is (log before ``upto``, live messages), for a school whose
+    first member was just approved: then its copy of the log verifies from the start."""
+    theirs = set(members.by_origin[origin])
+    to = {origin: list(members.by_origin[origin].values())}
+    for text in group_store.select_entries(group.id):
+        entry = json.loads(text)
+        if entry["seq"] < upto:
+            _publish(ctx, cu, "Create", _entry_object(cu, group, entry), to)
+    for row in store.live_messages(group.id):  # a post before its replies
+        obj, audience = _note_object(ctx, cu, row, members.all)
+        if audience is None or audience & theirs:
+            _publish(ctx, cu, "Create" if row.revision == 1 else "Update", obj, to)
+
+
+def class_entries(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """New log entries of a class, and the envelopes sealed with them."""
+    group = group_store.select_group(payload["group_id"])
+    if group is None:
+        return
+    cu = class_url(ctx, group.school_class_id)
+    members = _Members(group.id)
+    first = payload["first_seq"]
+    new_origins = [
+        o for o in (_origin(p) for p in payload.get("new_peers", [])) if o in members.by_origin
+    ]
+    for origin in new_origins:
+        _snapshot(ctx, cu, group, first, members, origin)
+    for text in group_store.select_entries(group.id):
+        entry = json.loads(text)
+        if entry["seq"] >= first:
+            _publish(ctx, cu, "Create", _entry_object(cu, group, entry), members.recipients())
+    again = {m for o in new_origins for m in members.by_origin[o]}
+    _envelopes(ctx, cu, group, members, set(payload.get("members", [])) | again, again)
+
+
+def _origin(peer_id: int) -> str | None:
+    peer = peer_store.select_peer(peer_id)
+    return peer.origin if peer else None
+
+
+def _envelopes(
+    ctx: ServiceContext, cu: str, group: Any, members: _Members, wanted: set[str], again: set[str]
+) -> None:
+    """Epoch keys sealed to ``wanted`` members of other schools, each sent once (to
+    ``again``, a school starting over, all of theirs)."""
+    wanted &= members.all
+    for row in group_store.EpochEnvelope.select().where(
+        (group_store.EpochEnvelope.group == group.id)
+        & group_store.EpochEnvelope.member.in_(sorted(wanted) or [""])
+    ).order_by(group_store.EpochEnvelope.id):  # fmt: skip
+        obj = _key_object(cu, json.loads(row.envelope), row.enc_pk)
+        if row.member in again or not store.peers_told_about(obj["id"]):
+            _publish(ctx, cu, "Create", obj, members.recipients({row.member}))
+
+
+def envelopes(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """The teacher sealed keys again (no log change): those of members of other schools."""
+    group = group_store.select_group(payload["group_id"])
+    if group is None:
+        return
+    members = _Members(group.id)
+    cu = class_url(ctx, group.school_class_id)
+    _envelopes(ctx, cu, group, members, set(payload["members"]), set())
+
+
+def message_changed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    row = feed_store.Message.get_or_none(feed_store.Message.id == payload["message_id"])
+    if row is None:
+        return
+    group = group_store.select_group(row.group_id)
+    assert group is not None
+    members = _Members(group.id)
+    if members.by_origin:
+        _announce_message(ctx, class_url(ctx, group.school_class_id), row, members)
+
+
+def messages_deleted(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """Tombstones for the schools that were told about each message; their copies purged."""
+    cu = class_url(ctx, payload["class_id"])
+    for public_id, revision in payload["messages"]:
+        object_id = message_url(cu, public_id)
+        told = store.peers_told_about(object_id)
+        if not told:
+            continue
+        store.purge_announcements(object_id)
+        tombstone = {
+            "id": object_id, "type": "Tombstone", "formerType": "Note", "version": revision + 1,
+            "deleted": format_timestamp(unix(ctx.now())),
+        }  # fmt: skip
+        group = group_store.select_group_of_class(payload["class_id"])
+        members = _Members(group.id) if group else None
+        to = {}
+        for peer in peer_store.select_peers_by_id(sorted(told)):
+            if members and peer.origin in members.by_origin:  # the others purged the class
+                to[peer.origin] = list(members.by_origin[peer.origin].values())
+        _publish(ctx, cu, "Delete", tombstone, to)
+
+
+def child_url(ctx: ServiceContext, class_id: int, child_id: int) -> str:
+    return f"{class_url(ctx, class_id)}/children/{child_id}"
+
+
+def class_info(ctx: ServiceContext, class_id: int, child_id: int | None) -> dict[str, Any]:
+    """What a guardian's home node shows of the class (sent with the Accept)."""
+    school_class = directory_store.select_class(class_id)
+    assert school_class is not None
+    teacher = account_store.select_account(school_class.teacher_id)
+    child = directory_store.select_child(child_id) if child_id else None
+    info: dict[str, Any] = {
+        "name": school_class.name, "schoolYear": school_class.school_year,
+        "school": ctx.config.school_name, "teacherName": teacher.display_name if teacher else "",
+        "commentsEnabled": bool(school_class.comments_enabled),
+        "teacher": f"{school_class.teacher_id}@{ctx.config.origin.split('://', 1)[1]}",
+    }  # fmt: skip
+    if child is not None:
+        info["child"] = {"id": child_url(ctx, class_id, child.id), "name": child.first_name}
+    return info
+
+
+TRANSLATORS = {
+    "class_entries": class_entries,
+    "class_envelopes": envelopes,
+    "message_changed": message_changed,
+    "messages_deleted": messages_deleted,
+}

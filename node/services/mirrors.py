@@ -1,0 +1,357 @@
+"""Classes of other schools, mirrored for this node's guardians (NP/1 class streams, home side).
+
+A guardian of this node approved in a class of another school's node reads
+that class here, in their one feed: the class's node sends its log entries,
+the epoch keys sealed to our guardians and its messages, all ciphertext,
+and this node keeps them in the ordinary class tables (``school_class``
+with ``peer_id`` and ``remote_url``).  Rules:
+
+- only the class's own node writes its mirror, and only while one of our
+  guardians is in it (the Accept creates it; a Remove or leaving deletes
+  it, with every message and file, once no guardian of ours is left);
+- the log is verified here too (a gap or a forged entry is refused);
+- messages are applied by version: an older or equal version changes
+  nothing, a Tombstone blanks the message for good;
+- the other members (the teacher, guardians of other schools) are shadow
+  accounts (status ``remote``) so names and authors show as for any class;
+- our guardians are told of new posts as for a class of ours.
+
+Errors are ``Invalid`` (the activity is refused and kept as a dead letter).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from node.e2e.encoding import canonical_text
+from node.errors import N_, Invalid
+from node.services import groups, notifications
+from node.services.context import ServiceContext
+from node.storage import accounts as account_store
+from node.storage import directory as directory_store
+from node.storage import feed as feed_store
+from node.storage import groups as group_store
+from node.storage import mirrors as store
+from node.storage import peers as peer_store
+from node.storage.blobstore import BlobStore
+
+KINDS = ("post", "comment", "reaction", "share")
+
+
+def _host(ctx: ServiceContext) -> str:
+    return ctx.config.origin.split("://", 1)[1]
+
+
+def _text(value: Any, limit: int = 200) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _shadow(ctx: ServiceContext, peer_id: int, member: str, name: str) -> int | None:
+    """The account standing for ``member``: ours if it lives here, else its shadow."""
+    if member.endswith("@" + _host(ctx)):
+        return groups.account_of_member(ctx, member)
+    login = directory_store.REMOTE_LOGIN_PREFIX + member
+    account = account_store.select_account_by_login(login)
+    if account is None:
+        return account_store.insert_remote_guardian(
+            login, name or "?", "", "", peer_id, ctx.now()
+        ).id
+    if name and account.display_name != name:
+        account.display_name = name[:120]
+        account.save()
+    return account.id
+
+
+# -- the class ------------------------------------------------------------------------------
+
+
+def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int, info: Any) -> None:
+    """Our guardian is in the class now: make (or update) its mirror and link them to
+    their child there.  Runs inside the inbox's transaction."""
+    info = info if isinstance(info, dict) else {}
+    peer = peer_store.select_peer(peer_id)
+    assert peer is not None
+    teacher = _text(info.get("teacher"), 128)
+    teacher_id = _shadow(
+        ctx, peer_id, teacher or f"class@{class_url}", _text(info.get("teacherName"))
+    )
+    assert teacher_id is not None
+    mirror = store.select_mirror(class_url, lock=True)
+    name = _text(info.get("name"), 80) or _text(peer.name, 80) or class_url[-80:]
+    if mirror is None:
+        mirror = directory_store.SchoolClass.create(
+            name=name, school_year=_text(info.get("schoolYear"), 9), teacher=teacher_id,
+            created_at=ctx.now(), peer_id=peer_id, remote_url=class_url,
+            comments_enabled=info.get("commentsEnabled") is not False,
+        )  # fmt: skip
+    elif mirror.peer_id != peer_id:
+        raise Invalid(N_("This class belongs to another school."))
+    else:
+        mirror.name, mirror.teacher_id = name, teacher_id
+        mirror.comments_enabled = info.get("commentsEnabled") is not False
+        mirror.save()
+    child = info.get("child")
+    if isinstance(child, dict) and isinstance(child.get("id"), str):
+        row = _child(mirror, child["id"], _text(child.get("name"), 60), ctx.now())
+        if not directory_store.is_guardian_of(account_id, row.id):
+            directory_store.Guardianship.create(child=row, account=account_id, created_at=ctx.now())
+
+
+def _child(mirror: Any, url: str, name: str = "", now: dt.datetime | None = None) -> Any:
+    if not url.startswith(mirror.remote_url + "/children/"):
+        raise Invalid(N_("A child must be of this class."))
+    row = store.select_child_by_remote(url)
+    if row is None:
+        row = directory_store.Child.create(
+            school_class=mirror, first_name=name, last_name="", created_at=now or mirror.created_at, remote_url=url
+        )  # fmt: skip
+    elif name and row.first_name != name:
+        row.first_name = name
+        row.save()
+    return row
+
+
+def forget(ctx: ServiceContext, class_url: str | None, account_id: int) -> None:
+    """Our guardian left or was removed: unlink them; with nobody of ours left, the
+    mirror goes, with its messages and files (runs inside the caller's transaction)."""
+    mirror = store.select_mirror(class_url, lock=True) if class_url else None
+    if mirror is None:
+        return
+    for child in directory_store.Child.select().where(
+        directory_store.Child.school_class == mirror.id
+    ):
+        directory_store.delete_guardianship(child.id, account_id)
+    if store.local_guardians_of_class(mirror.id):
+        return
+    files = store.blobs_of_class(mirror.id)
+    store.delete_class(mirror.id)
+    blobs = BlobStore(ctx.config.data_dir / "blobs")
+    for public_id in files:
+        blobs.delete(public_id)
+
+
+def _mirror(peer_id: int, class_url: str) -> Any:
+    mirror = store.select_mirror(class_url, lock=True)
+    if mirror is None or mirror.peer_id != peer_id:
+        raise Invalid(N_("No guardian of this school is in this class."))
+    return mirror
+
+
+# -- the log and its keys -----------------------------------------------------------------
+
+
+def apply_entry(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:
+    mirror = _mirror(peer_id, class_url)
+    entry = obj.get("entry")
+    if not isinstance(entry, dict) or type(entry.get("seq")) is not int:
+        raise Invalid(N_("A log entry is malformed."))
+    group = group_store.select_group_of_class(mirror.id, lock=True)
+    if group is None:
+        if entry["seq"] != 0:
+            raise Invalid(N_("The class log must start with its first entry."))
+        state = groups.verify_log([entry])
+        if group_store.E2eGroup.get_or_none(group_store.E2eGroup.public_id == state.group):
+            raise Invalid(N_("This group id is already used."))
+        group = group_store.E2eGroup.create(
+            public_id=state.group, school_class=mirror, admins=json.dumps(state.admins),
+            head_seq=0, head_hash="", created_at=ctx.now(),
+        )  # fmt: skip
+        groups.store_entries(ctx, group, state, [entry])
+        return
+    if obj.get("group") != group.public_id:
+        raise Invalid(N_("This entry is for another group."))
+    if entry["seq"] <= group.head_seq:
+        return  # sent again (a school starting over): already here
+    if entry["seq"] != group.head_seq + 1:
+        raise Invalid(N_("The class log has a gap."))
+    stored = [json.loads(text) for text in group_store.select_entries(group.id)]
+    groups.store_entries(ctx, group, groups.verify_log(stored + [entry]), [entry])
+
+
+def apply_key(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:
+    mirror = _mirror(peer_id, class_url)
+    env = obj.get("envelope")
+    group = group_store.select_group_of_class(mirror.id)
+    if not isinstance(env, dict) or set(env) != {"epoch", "member", "enc", "ct"} or group is None:
+        raise Invalid(N_("An epoch key is malformed."))
+    member = (
+        group_store.select_member(group.id, env["member"])
+        if isinstance(env["member"], str)
+        else None
+    )
+    if member is None or not member.active or not env["member"].endswith("@" + _host(ctx)):
+        raise Invalid(N_("An epoch key must be sealed to a member of this school."))
+    if (env["member"], member.enc_pk) in group_store.envelope_holders(group.id, env["epoch"]):
+        return
+    group_store.EpochEnvelope.create(
+        group=group, epoch=env["epoch"], member=env["member"], enc_pk=member.enc_pk,
+        envelope=canonical_text(env), created_at=ctx.now(),
+    )  # fmt: skip
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+def _public_id(class_url: str, url: Any) -> str:
+    prefix = class_url + "/messages/"
+    if not isinstance(url, str) or not url.startswith(prefix) or "/" in url[len(prefix) :]:
+        raise Invalid(N_("A message id must be of this class."))
+    return url[len(prefix) :]
+
+
+def _when(value: Any, default: dt.datetime) -> dt.datetime:
+    try:
+        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        return default
+
+
+def _wire(obj: dict[str, Any], public_id: str) -> tuple[dict[str, Any], str, str]:
+    message = obj.get("message")
+    header = message.get("header") if isinstance(message, dict) else None
+    if (
+        not isinstance(header, dict)
+        or header.get("id") != public_id
+        or not isinstance(message.get("ct"), str)  # type: ignore[union-attr]
+        or not isinstance(message.get("sig"), str)  # type: ignore[union-attr]
+        or obj.get("kind") not in KINDS
+        or type(header.get("version")) is not int
+    ):
+        raise Invalid(N_("A message is malformed."))
+    return header, message["ct"], message["sig"]  # type: ignore[index]
+
+
+def apply_note(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:
+    """A message created or changed on the class's node (newer versions only)."""
+    mirror = _mirror(peer_id, class_url)
+    group = group_store.select_group_of_class(mirror.id, lock=True)
+    if group is None:
+        raise Invalid(N_("The class log has not arrived yet."))
+    public_id = _public_id(class_url, obj.get("id"))
+    header, ct, sig = _wire(obj, public_id)
+    version = obj["version"]
+    row = feed_store.select_message(group.id, public_id, lock=True)
+    if row is not None and row.revision >= version:
+        return  # ours is as new (or deleted for good)
+    parent = None
+    if obj["kind"] != "post":
+        parent = feed_store.select_message(group.id, _public_id(class_url, obj.get("inReplyTo")))
+        if parent is None or parent.deleted_at is not None:
+            return  # the post is gone: so is what answered it
+    author_member = _text(obj.get("author"), 128)
+    author = _shadow(ctx, peer_id, author_member, _text(obj.get("authorName"), 120))
+    now = ctx.now()
+    fields = dict(
+        kind=obj["kind"], parent=parent, author=author, author_member=author_member,
+        epoch=header.get("epoch") if type(header.get("epoch")) is int else None,
+        version=header["version"], header=canonical_text(header), ct=ct, sig=sig,
+        comments_enabled=obj.get("commentsEnabled") is not False, revision=version,
+        updated_at=_when(obj.get("updated"), now),
+    )  # fmt: skip
+    new = row is None
+    if row is None:
+        row = feed_store.Message.create(
+            group=group, public_id=public_id, created_at=_when(obj.get("published"), now), **fields
+        )
+    else:
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.save()
+    _children(row, mirror, obj.get("children"))
+    keys = _keys(ctx, row, obj.get("keys"))
+    _attachments(ctx, peer_id, row, group, author, obj.get("attachment"))
+    if new and obj["kind"] in ("post", "share"):
+        _notify(ctx, mirror, group, row, keys, author)
+
+
+def _children(row: Any, mirror: Any, urls: Any) -> None:
+    if not isinstance(urls, list):
+        urls = []
+    wanted = {_child(mirror, u).id for u in urls if isinstance(u, str)}
+    feed_store.MessageChild.delete().where(feed_store.MessageChild.message == row.id).execute()
+    for child_id in sorted(wanted):
+        feed_store.MessageChild.create(message=row, child=child_id)
+
+
+def _keys(ctx: ServiceContext, row: Any, keys: Any) -> set[str] | None:
+    """Store the keys sealed to our members; the members it is for (None: the class)."""
+    feed_store.MessageKey.delete().where(feed_store.MessageKey.message == row.id).execute()
+    if not isinstance(keys, list) or not keys:
+        return None
+    ours = set()
+    for key in keys:
+        member = key.get("member") if isinstance(key, dict) else None
+        if isinstance(member, str) and member.endswith("@" + _host(ctx)) and member not in ours:
+            feed_store.MessageKey.create(message=row, member=member, sealed=canonical_text(key))
+            ours.add(member)
+    return ours
+
+
+def _attachments(
+    ctx: ServiceContext, peer_id: int, row: Any, group: Any, owner: int | None, items: Any
+) -> None:
+    """Blob rows to fetch from the class's node on first download (status ``remote``)."""
+    peer = peer_store.select_peer(peer_id)
+    assert peer is not None
+    prefix = peer.origin + "/np/media/"
+    wanted = {}
+    for item in items if isinstance(items, list) else []:
+        url = item.get("url") if isinstance(item, dict) else None
+        size, digest = (item.get("size"), item.get("digest")) if isinstance(item, dict) else (0, "")
+        if not isinstance(url, str) or not url.startswith(prefix) or type(size) is not int:
+            raise Invalid(N_("An attachment is malformed."))
+        wanted[url[len(prefix) :][:22]] = (size, digest if isinstance(digest, str) else "")
+    files = BlobStore(ctx.config.data_dir / "blobs")
+    for blob in feed_store.blobs_of_message(row.id):
+        if blob.public_id not in wanted:
+            blob.delete_instance()
+            files.delete(blob.public_id)
+    for public_id, (size, digest) in wanted.items():
+        known = feed_store.select_blob(public_id)
+        if known is None:
+            feed_store.Blob.create(
+                public_id=public_id, owner=owner, group=group, message=row, size=size,
+                sha256=digest[:43] or None, status="remote", created_at=ctx.now(),
+            )  # fmt: skip
+        elif known.group_id != group.id:
+            raise Invalid(N_("An attachment belongs to another class."))
+
+
+def _notify(
+    ctx: ServiceContext, mirror: Any, group: Any, row: Any, keys: set[str] | None, author: Any
+) -> None:
+    """Our guardians in the class hear of a new post (or a share sealed to them)."""
+    linked = store.local_guardians_of_class(mirror.id)
+    members = group_store.select_members(group.id)
+    to = [
+        m.account_id for m in members
+        if m.active and m.account_id in linked and m.account_id != author
+        and (keys is None or m.member in keys)
+    ]  # fmt: skip
+    notifications.enqueue(
+        ctx, kind=row.kind, account_ids=sorted(set(to)), class_id=mirror.id, message_id=row.id
+    )
+
+
+def apply_tombstone(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:
+    """A message deleted on the class's node: its ciphertext, keys and files go here too."""
+    mirror = _mirror(peer_id, class_url)
+    group = group_store.select_group_of_class(mirror.id, lock=True)
+    public_id = _public_id(class_url, obj.get("id"))
+    row = feed_store.select_message(group.id, public_id, lock=True) if group else None
+    if row is None or row.revision >= obj["version"]:
+        return
+    files = BlobStore(ctx.config.data_dir / "blobs")
+    targets = [row] + (feed_store.select_replies([row.id]) if row.kind == "post" else [])
+    for target in targets:
+        for blob in feed_store.blobs_of_message(target.id):
+            blob.delete_instance()
+            files.delete(blob.public_id)
+        feed_store.MessageKey.delete().where(feed_store.MessageKey.message == target.id).execute()
+        target.header = target.ct = target.sig = None
+        target.deleted_at = ctx.now()
+        target.save()
+    row.revision = obj["version"]
+    row.save()
