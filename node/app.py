@@ -117,6 +117,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
 
     app.extensions["carnet_live_publish"] = publish
 
+    @app.after_request
+    async def _after_write(response: Response) -> Response:
+        # a write may have put activities in the outbox (a post, an approval, a
+        # reply forwarded by another school): the worker sends them now, not at its
+        # next poll; a transaction from another school may have queued notifications
+        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
+            delivery_worker.wake()
+            if request.blueprint == "np":
+                push_worker.wake()
+        return response
+
     @app.before_request
     async def _prepare() -> None:
         g.locale = negotiate(
