@@ -1,0 +1,323 @@
+"""Class content across real nodes (research/federation.md §8): what the families and teachers see.
+
+Every node is a real ``carnet serve`` on 127.0.0.1; every step goes through
+the JSON API as a browser would (``tests/multinode/classes.py``). A
+class's teacher is on one node, a guardian of one of its children on
+another (their own school, where they also have a child); the guardian
+joins the class from home, the teacher approves them, and the tests check
+what people check: the guardian's one feed on their node, decrypted, and
+the teacher's class feed on theirs. Nothing sleeps to let delivery happen:
+every cross-node effect is polled with ``wait_until`` (a ceiling, not a
+measurement).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.multinode import classes as k
+from tests.multinode.classes import DELIVERY, SchoolClass, Session
+from tests.multinode.cluster import Cluster
+from tests.multinode.faultproxy import FaultProxy, Mode, SeenRequest
+from tests.multinode.nodes import Node
+from tests.multinode.waiting import wait_until
+
+#: Retry delays ×0.01 (10 s → 0.1 s, 1 h → 36 s): a failed delivery is retried within the test.
+FAST_RETRIES = {"federation_backoff_factor": 0.01}
+
+
+@dataclass
+class Family:
+    """A guardian whose own school is ``home``, and their session there."""
+
+    name: str
+    phone: str
+    home: Session
+    #: their child's class at their own school
+    own_class: SchoolClass
+
+
+def set_up_schools(cluster: Cluster, *pairs: tuple[str, str]) -> dict[str, Session]:
+    """Log every node's first admin in and peer the schools of each pair (both ways)."""
+    admins = {node.name: k.log_in_admin(node) for node in cluster}
+    k.peer(admins, *pairs)
+    return admins
+
+
+def teacher_class(admin: Session, name: str) -> SchoolClass:
+    """A teacher of ``admin``'s node and their class, its group open."""
+    node = admin.node.name
+    return k.new_class_with_group(
+        admin, f"Enseignant {node.upper()}", f"prof@{node}.carnet.test", name
+    )
+
+
+def family_at_home(admin: Session, name: str, phone: str, child: str) -> Family:
+    """A guardian of a child in a class of their own school, approved there, logged in."""
+    own = teacher_class(admin, f"Classe de {child}")
+    slip = k.register_guardian(own, k.add_child(own, child, "Martin"), name, phone)
+    home = k.onboard_guardian(admin.node, slip)
+    k.approve_waiting(own)
+    return Family(name, phone, home, own)
+
+
+def joined(family: Family, school_class: SchoolClass, child: str) -> k.Guardian:
+    """The teacher registers the family for ``child``; they join from home; the teacher approves."""
+    child_id = k.add_child(school_class, child, "Martin")
+    slip = k.register_guardian(school_class, child_id, family.name, family.phone)
+    k.join_class(family.home, school_class, slip)
+    k.approve_waiting(school_class)
+    wait_accepted(family, school_class.node)
+    return slip
+
+
+def wait_accepted(family: Family, class_node: Node) -> None:
+    def accepted() -> bool:
+        return any(
+            j["school"] == class_node.origin and j["state"] == "accepted"
+            for j in k.my_joins(family.home)
+        )
+
+    wait_until(
+        accepted, timeout=DELIVERY, what=f"{family.home.node.name} hears {class_node.name}'s Accept",
+        logs=[family.home.node, class_node],
+    )  # fmt: skip
+
+
+def feed_of(family: Family, class_name: str) -> list[k.Shown]:
+    """The posts of one class in the family's feed, decrypted, newest first."""
+    return [s for s in k.read_feed(family.home) if s.class_name.startswith(class_name)]
+
+
+def wait_feed(
+    family: Family, class_name: str, count: int, *logs: Node, timeout: float = DELIVERY
+) -> list[k.Shown]:
+    """Wait until the family's feed shows ``count`` posts of the class; those posts, decrypted."""
+
+    def arrived() -> bool:
+        items = k.feed_items(family.home)  # counted before decrypting: cheap to poll
+        return len([i for i in items if i["class_name"].startswith(class_name)]) >= count
+
+    wait_until(
+        arrived, timeout=timeout, interval=0.05 if count < 50 else 0.5,
+        what=f"{count} posts of {class_name} in {family.name}'s feed",
+        logs=[family.home.node, *logs],
+    )  # fmt: skip
+    return feed_of(family, class_name)
+
+
+def texts(shown: list[k.Shown]) -> list[str]:
+    """The posts' texts, oldest first (a feed lists the newest first)."""
+    return [s.text for s in reversed(shown)]
+
+
+def test_one_family_feed_across_three_schools(make_cluster: Callable[..., Cluster]) -> None:
+    cluster = make_cluster(("a", "b", "c"), config=FAST_RETRIES)
+    a, b, c = cluster
+    admins = set_up_schools(cluster, ("a", "b"), ("c", "b"))
+    camille = family_at_home(admins["b"], "Camille Martin", "+33639980001", "Léa")
+    ce1, cm2 = teacher_class(admins["a"], "CE1 A"), teacher_class(admins["c"], "CM2 C")
+    joined(camille, ce1, "Noé")
+    joined(camille, cm2, "Jules")
+
+    k.post(ce1, "Sortie au musée jeudi")
+    k.post(cm2, "Piscine vendredi")
+    wait_feed(camille, "CE1 A", 1, a)
+    wait_feed(camille, "CM2 C", 1, c)
+    shown = k.read_feed(camille.home)
+    assert sorted((s.class_name, s.text) for s in shown) == [
+        ("CE1 A", "Sortie au musée jeudi"),
+        ("CM2 C", "Piscine vendredi"),
+    ]
+
+    # Camille comments on each from B; each teacher reads the comment on their own node
+    for post in shown:
+        k.comment(camille.home, post.class_id, post.id, f"Merci pour {post.text}")
+    for school_class, text in ((ce1, "Sortie au musée jeudi"), (cm2, "Piscine vendredi")):
+        wait_until(
+            lambda sc=school_class, t=text: k.read_class(sc)[0].comments == (f"Merci pour {t}",),
+            timeout=DELIVERY, what=f"Camille's comment in {school_class.name}", logs=[b, a, c],
+        )  # fmt: skip
+    # and B shows each comment once, under its post
+    assert sorted(s.comments for s in k.read_feed(camille.home)) == [
+        ("Merci pour Piscine vendredi",),
+        ("Merci pour Sortie au musée jeudi",),
+    ]
+
+
+def test_posts_made_while_a_family_node_is_killed_arrive_once_and_in_order(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    cluster = make_cluster(("a", "b"), config=FAST_RETRIES)
+    a, b = cluster
+    admins = set_up_schools(cluster, ("a", "b"))
+    camille = family_at_home(admins["b"], "Camille Martin", "+33639980001", "Léa")
+    ce1 = teacher_class(admins["a"], "CE1 A")
+    joined(camille, ce1, "Noé")
+
+    posted = [f"Message {n:03d}" for n in range(500)]
+    ids = k.post_many(ce1, posted[:50])  # A is delivering these when B dies
+    b.kill()  # SIGKILL: B's node crashes, whatever it was doing
+    ids += k.post_many(ce1, posted[50:])
+    b.start()
+    shown = wait_feed(camille, "CE1 A", 500, a, timeout=180)
+    assert len(shown) == 500
+    assert len({s.id for s in shown}) == 500  # each post once
+    assert texts(shown) == posted  # in the order the teacher posted them
+    assert [s.id for s in reversed(shown)] == ids
+
+
+class LosingProxy(FaultProxy):
+    """A fault proxy that can also *lose* a transaction: answer ``200 {"results": {}}`` unforwarded.
+
+    The sender takes the answer for an acknowledgement and moves its cursor
+    on, so the receiver first hears of later activities: a gap it must pull.
+    """
+
+    def lose_next(self) -> None:
+        """Acknowledge the next request without forwarding it, then pass again."""
+        self.status(200, count=1)
+
+    async def _answer(self, connection: Any, request: Any, record: SeenRequest, mode: Mode) -> None:
+        if mode.code != 200:
+            await super()._answer(connection, request, record, mode)
+            return
+        body = json.dumps({"results": {}}).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        self._update(record, action="status", status=200, answered=True)
+        connection.writer.write(head.encode("latin-1") + body)
+        await connection.writer.drain()
+
+
+@pytest.fixture
+def losing_link(request: pytest.FixtureRequest) -> Iterator[Callable[[Node, Node], LosingProxy]]:
+    """``losing_link(src, dst)``: a :class:`LosingProxy` for src→dst, routed from src's next start."""
+    proxies: list[LosingProxy] = []
+
+    def make(src: Node, dst: Node) -> LosingProxy:
+        proxy = LosingProxy(dst.port, name=f"{src.name}->{dst.name}").start()
+        proxies.append(proxy)
+        src.route(dst.origin, proxy.url)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.close()
+
+
+def inbox_puts(proxy: FaultProxy) -> list[SeenRequest]:
+    return [r for r in proxy.requests if r.method == "PUT" and r.path.startswith("/np/inbox/")]
+
+
+def test_a_lost_transaction_is_pulled_and_a_lost_answer_retried_in_order(
+    make_cluster: Callable[..., Cluster], losing_link: Callable[[Node, Node], LosingProxy]
+) -> None:
+    cluster = make_cluster(("a", "b"), start=False, config=FAST_RETRIES)
+    a, b = cluster
+    a_to_b = losing_link(a, b)
+    cluster.start()
+    admins = set_up_schools(cluster, ("a", "b"))
+    camille = family_at_home(admins["b"], "Camille Martin", "+33639980001", "Léa")
+    ce1 = teacher_class(admins["a"], "CE1 A")
+    joined(camille, ce1, "Noé")
+
+    # the transaction carrying the first post is lost (acknowledged, never delivered):
+    # B hears of the next ones first, pulls the missing range from A and applies it first
+    sent = len(inbox_puts(a_to_b))
+    a_to_b.lose_next()
+    posted = [f"Message {n}" for n in range(10)]
+    k.post(ce1, posted[0])
+    wait_until(lambda: len(inbox_puts(a_to_b)) > sent, what="A sends the first post", logs=[a])
+    k.post_many(ce1, posted[1:])
+    shown = wait_feed(camille, "CE1 A", 10, a, b)
+    assert [r.action for r in inbox_puts(a_to_b)[sent:]][0] == "status"  # it was lost
+    assert texts(shown) == posted
+
+    # the answer to a transaction is lost (B applied it): A sends it again, B applies it once
+    sent = len(inbox_puts(a_to_b))
+    a_to_b.drop_response()
+    k.post(ce1, "Message 10")
+    wait_until(lambda: len(inbox_puts(a_to_b)) > sent, what="A sends Message 10", logs=[a])
+    a_to_b.passthrough()
+    k.post(ce1, "Message 11")
+    shown = wait_feed(camille, "CE1 A", 12, a, b)
+    puts = inbox_puts(a_to_b)[sent:]
+    assert puts[0].action == "response_dropped"
+    assert any(r.path == puts[0].path for r in puts[1:])  # the same transaction, sent again
+    assert texts(shown) == [*posted, "Message 10", "Message 11"]
+    assert len({s.id for s in shown}) == 12
+
+
+@pytest.mark.parametrize("fault", ["cut", "blackhole"])
+def test_a_partition_of_one_link_leaves_the_other_school_unaffected(
+    make_cluster: Callable[..., Cluster], link: Callable[..., FaultProxy], fault: str
+) -> None:
+    cluster = make_cluster(("a", "b", "c"), start=False, config=FAST_RETRIES)
+    a, b, c = cluster
+    a_to_b = link(a, b)
+    cluster.start()
+    admins = set_up_schools(cluster, ("a", "b"), ("a", "c"))
+    camille = family_at_home(admins["b"], "Camille Martin", "+33639980001", "Léa")
+    karim = family_at_home(admins["c"], "Karim Bernard", "+33639980003", "Tom")
+    ce1 = teacher_class(admins["a"], "CE1 A")
+    joined(camille, ce1, "Noé")
+    joined(karim, ce1, "Jules")
+    k.post(ce1, "Avant la coupure")
+    wait_feed(camille, "CE1 A", 1, a)
+    wait_feed(karim, "CE1 A", 1, a)
+
+    getattr(a_to_b, fault)()  # A can no longer reach B (refused, or never answered)
+    sent = len(a_to_b.requests)
+    k.post(ce1, "Pendant la coupure 1")
+    if fault == "blackhole":  # A's transaction to B now hangs unanswered
+        wait_until(
+            lambda: any(r.action == "blackholed" for r in a_to_b.requests[sent:]),
+            what="A's transaction to B hangs", logs=[a],
+        )  # fmt: skip
+    k.post_many(ce1, ["Pendant la coupure 2", "Pendant la coupure 3"])
+    during = [
+        "Avant la coupure",
+        "Pendant la coupure 1",
+        "Pendant la coupure 2",
+        "Pendant la coupure 3",
+    ]
+    assert texts(wait_feed(karim, "CE1 A", 4, a, c)) == during
+    if fault == "blackhole":  # C had it all while A's request to B still hung: no head-of-line wait
+        hung = [r for r in a_to_b.requests[sent:] if r.action == "blackholed"]
+        assert hung[0].note == "", [r.describe() for r in a_to_b.requests[sent:]]
+    assert texts(feed_of(camille, "CE1 A")) == ["Avant la coupure"]
+
+    a_to_b.passthrough()  # healed: B catches up, in order
+    assert texts(wait_feed(camille, "CE1 A", 4, a, b)) == during
+
+
+def test_a_removed_guardian_loses_the_class_on_their_own_node(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    cluster = make_cluster(("a", "b"), config=FAST_RETRIES)
+    a, b = cluster
+    admins = set_up_schools(cluster, ("a", "b"))
+    camille = family_at_home(admins["b"], "Camille Martin", "+33639980001", "Léa")
+    ce1 = teacher_class(admins["a"], "CE1 A")
+    slip = joined(camille, ce1, "Noé")
+    k.post_many(ce1, ["Sortie au musée jeudi", "Piscine vendredi"])
+    k.post(camille.own_class, "Réunion de rentrée lundi")
+    wait_feed(camille, "CE1 A", 2, a)
+
+    # A's teacher unlinks Camille from Noé; their page removes her from the group (new key)
+    k.unlink_guardian(ce1, slip)
+    assert k.remove_unlinked(ce1)
+    wait_until(
+        lambda: not feed_of(camille, "CE1 A"), timeout=DELIVERY,
+        what="B purges CE1 A from Camille's feed", logs=[b, a],
+    )  # fmt: skip
+    assert [s.text for s in k.read_feed(camille.home)] == ["Réunion de rentrée lundi"]
+    assert [j["state"] for j in k.my_joins(camille.home)] == ["removed"]
+    # the teacher's class goes on without her
+    k.post(ce1, "Après")
+    assert [s.text for s in k.read_class(ce1)][0] == "Après"
