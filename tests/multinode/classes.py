@@ -16,7 +16,13 @@ processes (:class:`~tests.multinode.nodes.Node`):
   guardian's own node: ``POST /api/v1/joins`` + the code the class's node texted);
 * :func:`approve_waiting`, :func:`remove_unlinked` (the teacher's page signs);
 * :func:`post`, :func:`comment`, :func:`feed_items`, :func:`read_feed`
-  (the feed decrypted as the browser shows it), :func:`class_posts`.
+  (the feed decrypted as the browser shows it), :func:`class_posts`,
+  :func:`mark_read`, :func:`receipts`;
+* the scenarios' building blocks: :func:`set_up_schools` (admins logged in,
+  schools peered), :func:`teacher_class`, :func:`family_at_home` (a guardian
+  of their own school, approved in their child's class there) and
+  :func:`joined` (that family joins a class of another school, its teacher
+  approves them, the home node hears the Accept).
 
 Key material is costly (PBKDF2, 600,000 iterations): each login's client
 account is made once per process (:func:`tests.factories.client_account`).
@@ -26,6 +32,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,6 +352,69 @@ def my_joins(guardian: Session) -> list[dict[str, Any]]:
     return found
 
 
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass
+class Family:
+    """A guardian whose own school is ``home``, and their session there."""
+
+    name: str
+    phone: str
+    home: Session
+    #: their child's class at their own school
+    own_class: SchoolClass
+
+
+def set_up_schools(cluster: Iterable[Node], *pairs: tuple[str, str]) -> dict[str, Session]:
+    """Log every node's first admin in and peer the schools of each pair (both ways)."""
+    admins = {node.name: log_in_admin(node) for node in cluster}
+    peer(admins, *pairs)
+    return admins
+
+
+def teacher_class(admin: Session, name: str) -> SchoolClass:
+    """A teacher of ``admin``'s node and their class, its group open."""
+    node = admin.node.name
+    return new_class_with_group(
+        admin, f"Enseignant {node.upper()}", f"prof@{node}.carnet.test", name
+    )
+
+
+def family_at_home(admin: Session, name: str, phone: str, child: str) -> Family:
+    """A guardian of a child in a class of their own school, approved there, logged in."""
+    own = teacher_class(admin, f"Classe de {child}")
+    slip = register_guardian(own, add_child(own, child, "Martin"), name, phone)
+    home = onboard_guardian(admin.node, slip)
+    approve_waiting(own)
+    return Family(name, phone, home, own)
+
+
+def joined(family: Family, school_class: SchoolClass, child: str) -> Guardian:
+    """The teacher registers the family for ``child``; they join from home; the teacher approves."""
+    child_id = add_child(school_class, child, "Martin")
+    slip = register_guardian(school_class, child_id, family.name, family.phone)
+    join_class(family.home, school_class, slip)
+    approve_waiting(school_class)
+    wait_accepted(family, school_class.node)
+    return slip
+
+
+def wait_accepted(family: Family, class_node: Node) -> None:
+    """Wait until the family's node shows their request to ``class_node``'s class accepted."""
+
+    def accepted() -> bool:
+        return any(
+            j["school"] == class_node.origin and j["state"] == "accepted"
+            for j in my_joins(family.home)
+        )
+
+    wait_until(
+        accepted, timeout=DELIVERY, what=f"{family.home.node.name} hears {class_node.name}'s Accept",
+        logs=[family.home.node, class_node],
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------- posts and feeds
 
 
@@ -359,8 +430,13 @@ def post(school_class: SchoolClass, text: str) -> str:
     return post_many(school_class, [text])[0]
 
 
-def post_many(school_class: SchoolClass, texts: list[str]) -> list[str]:
-    """The teacher posts each text in turn (the keys opened once); the posts' ids."""
+def post_many(
+    school_class: SchoolClass, texts: list[str], answered: list[float] | None = None
+) -> list[str]:
+    """The teacher posts each text in turn (the keys opened once); the posts' ids.
+
+    ``answered`` receives the ``time.perf_counter()`` of each answer (benchmarks).
+    """
     teacher = school_class.teacher
     assert teacher.keys is not None
     state, keys = _epoch_keys(teacher, school_class.class_id)
@@ -369,6 +445,8 @@ def post_many(school_class: SchoolClass, texts: list[str]) -> list[str]:
         body = {"text": text, "attachments": []}
         request = rc.encrypt(teacher.keys, teacher.me, state, keys, "post", body)
         made = teacher.post(f"/api/v1/classes/{school_class.class_id}/posts", request)
+        if answered is not None:
+            answered.append(time.perf_counter())
         ids.append(str(made["id"]))
     return ids
 
@@ -382,6 +460,19 @@ def comment(session: Session, class_id: int, post_id: str, text: str) -> str:
     )
     made = session.post(f"/api/v1/classes/{class_id}/posts/{post_id}/replies", request)
     return str(made["id"])
+
+
+def mark_read(session: Session, class_id: int, post_id: str) -> None:
+    """The guardian has read the post (their feed marks it when it shows)."""
+    session.post(f"/api/v1/classes/{class_id}/posts/{post_id}/read", expect=200)
+
+
+def receipts(school_class: SchoolClass, post_id: str) -> dict[str, Any]:
+    """Who has read the teacher's post: ``{"read": n, "total": m, …}``."""
+    found: dict[str, Any] = school_class.teacher.get(
+        f"/api/v1/classes/{school_class.class_id}/posts/{post_id}/receipts"
+    )
+    return found
 
 
 def _all_pages(session: Session, path: str) -> list[dict[str, Any]]:

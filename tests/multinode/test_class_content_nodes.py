@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tests.multinode import classes as k
-from tests.multinode.classes import DELIVERY, SchoolClass, Session
+from tests.multinode.classes import (
+    DELIVERY,
+    Family,
+    family_at_home,
+    joined,
+    set_up_schools,
+    teacher_class,
+)
 from tests.multinode.cluster import Cluster
 from tests.multinode.faultproxy import FaultProxy, Mode, SeenRequest
 from tests.multinode.nodes import Node
@@ -31,67 +37,9 @@ from tests.multinode.waiting import wait_until
 FAST_RETRIES = {"federation_backoff_factor": 0.01}
 
 
-@dataclass
-class Family:
-    """A guardian whose own school is ``home``, and their session there."""
-
-    name: str
-    phone: str
-    home: Session
-    #: their child's class at their own school
-    own_class: SchoolClass
-
-
-def set_up_schools(cluster: Cluster, *pairs: tuple[str, str]) -> dict[str, Session]:
-    """Log every node's first admin in and peer the schools of each pair (both ways)."""
-    admins = {node.name: k.log_in_admin(node) for node in cluster}
-    k.peer(admins, *pairs)
-    return admins
-
-
-def teacher_class(admin: Session, name: str) -> SchoolClass:
-    """A teacher of ``admin``'s node and their class, its group open."""
-    node = admin.node.name
-    return k.new_class_with_group(
-        admin, f"Enseignant {node.upper()}", f"prof@{node}.carnet.test", name
-    )
-
-
-def family_at_home(admin: Session, name: str, phone: str, child: str) -> Family:
-    """A guardian of a child in a class of their own school, approved there, logged in."""
-    own = teacher_class(admin, f"Classe de {child}")
-    slip = k.register_guardian(own, k.add_child(own, child, "Martin"), name, phone)
-    home = k.onboard_guardian(admin.node, slip)
-    k.approve_waiting(own)
-    return Family(name, phone, home, own)
-
-
-def joined(family: Family, school_class: SchoolClass, child: str) -> k.Guardian:
-    """The teacher registers the family for ``child``; they join from home; the teacher approves."""
-    child_id = k.add_child(school_class, child, "Martin")
-    slip = k.register_guardian(school_class, child_id, family.name, family.phone)
-    k.join_class(family.home, school_class, slip)
-    k.approve_waiting(school_class)
-    wait_accepted(family, school_class.node)
-    return slip
-
-
-def wait_accepted(family: Family, class_node: Node) -> None:
-    def accepted() -> bool:
-        return any(
-            j["school"] == class_node.origin and j["state"] == "accepted"
-            for j in k.my_joins(family.home)
-        )
-
-    wait_until(
-        accepted, timeout=DELIVERY, what=f"{family.home.node.name} hears {class_node.name}'s Accept",
-        logs=[family.home.node, class_node],
-    )  # fmt: skip
-
-
 def feed_of(family: Family, class_name: str) -> list[k.Shown]:
     """The posts of one class in the family's feed, decrypted, newest first."""
-    return [s for s in k.read_feed(family.home) if s.class_name.startswith(class_name)]
+    return [s for s in k.read_feed(family.home) if s.class_name == class_name]
 
 
 def wait_feed(
@@ -101,7 +49,7 @@ def wait_feed(
 
     def arrived() -> bool:
         items = k.feed_items(family.home)  # counted before decrypting: cheap to poll
-        return len([i for i in items if i["class_name"].startswith(class_name)]) >= count
+        return len([i for i in items if i["class_name"] == class_name]) >= count
 
     wait_until(
         arrived, timeout=timeout, interval=0.05 if count < 50 else 0.5,
@@ -143,6 +91,13 @@ def test_one_family_feed_across_three_schools(make_cluster: Callable[..., Cluste
             lambda sc=school_class, t=text: k.read_class(sc)[0].comments == (f"Merci pour {t}",),
             timeout=DELIVERY, what=f"Camille's comment in {school_class.name}", logs=[b, a, c],
         )  # fmt: skip
+    # Camille reads A's post on B: A's teacher sees it read
+    on_b = next(s for s in shown if s.class_name == "CE1 A")
+    k.mark_read(camille.home, on_b.class_id, on_b.id)
+    wait_until(
+        lambda: k.receipts(ce1, on_b.id)["read"] == 1, timeout=DELIVERY,
+        what="A counts Camille's read", logs=[b, a],
+    )  # fmt: skip
     # and B shows each comment once, under its post
     assert sorted(s.comments for s in k.read_feed(camille.home)) == [
         ("Merci pour Piscine vendredi",),
@@ -214,6 +169,11 @@ def inbox_puts(proxy: FaultProxy) -> list[SeenRequest]:
     return [r for r in proxy.requests if r.method == "PUT" and r.path.startswith("/np/inbox/")]
 
 
+def class_pulls(node: Node) -> int:
+    """How many pages of class streams ``node`` has pulled (its log's outgoing requests)."""
+    return node.log_text().count("/np/streams/classes/")
+
+
 def test_a_lost_transaction_is_pulled_and_a_lost_answer_retried_in_order(
     make_cluster: Callable[..., Cluster], losing_link: Callable[[Node, Node], LosingProxy]
 ) -> None:
@@ -228,7 +188,7 @@ def test_a_lost_transaction_is_pulled_and_a_lost_answer_retried_in_order(
 
     # the transaction carrying the first post is lost (acknowledged, never delivered):
     # B hears of the next ones first, pulls the missing range from A and applies it first
-    sent = len(inbox_puts(a_to_b))
+    sent, pulls = len(inbox_puts(a_to_b)), class_pulls(b)
     a_to_b.lose_next()
     posted = [f"Message {n}" for n in range(10)]
     k.post(ce1, posted[0])
@@ -236,6 +196,7 @@ def test_a_lost_transaction_is_pulled_and_a_lost_answer_retried_in_order(
     k.post_many(ce1, posted[1:])
     shown = wait_feed(camille, "CE1 A", 10, a, b)
     assert [r.action for r in inbox_puts(a_to_b)[sent:]][0] == "status"  # it was lost
+    assert class_pulls(b) > pulls  # B pulled what it missed
     assert texts(shown) == posted
 
     # the answer to a transaction is lost (B applied it): A sends it again, B applies it once
