@@ -31,6 +31,7 @@ from node.storage import groups as group_store
 from node.storage import peers as peer_store
 
 _APPLY = {
+    "Class": mirrors.apply_class,
     "GroupEntry": mirrors.apply_entry,
     "EpochKey": mirrors.apply_key,
     "Note": mirrors.apply_note,

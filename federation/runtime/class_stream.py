@@ -265,7 +265,22 @@ def class_info(ctx: ServiceContext, class_id: int, child_id: int | None) -> dict
     return info
 
 
+def class_changed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """The class's settings changed (comments on or off): an Update of the ``Class``
+    object, numbered by how many the stream carried before."""
+    group = group_store.select_group_of_class(payload["class_id"])
+    members = _Members(group.id) if group else None
+    if not members or not members.by_origin:
+        return
+    cu = class_url(ctx, payload["class_id"])
+    info = class_info(ctx, payload["class_id"], None)
+    version = 2 + store.announcements_of(cu)
+    obj = {"id": cu, "type": "Class", "version": version, "attributedTo": cu, **info}
+    _publish(ctx, cu, "Update", obj, members.recipients())
+
+
 TRANSLATORS = {
+    "class_changed": class_changed,
     "class_entries": class_entries,
     "class_envelopes": envelopes,
     "message_changed": message_changed,

@@ -99,6 +99,16 @@ def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int,
             directory_store.Guardianship.create(child=row, account=account_id, created_at=ctx.now())
 
 
+def apply_class(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:
+    """The class's settings changed there (applied in stream order, as everything)."""
+    mirror = _mirror(peer_id, class_url)
+    if obj.get("id") != class_url:
+        raise Invalid(N_("This is another class."))
+    mirror.name = _text(obj.get("name"), 80) or mirror.name
+    mirror.comments_enabled = obj.get("commentsEnabled") is not False
+    mirror.save()
+
+
 def _child(mirror: Any, url: str, name: str = "", now: dt.datetime | None = None) -> Any:
     if not url.startswith(mirror.remote_url + "/children/"):
         raise Invalid(N_("A child must be of this class."))

@@ -515,6 +515,7 @@ def set_comments(
         if post_id is None:
             a.school_class.comments_enabled = enabled
             a.school_class.save()
+            ctx.publish("class_changed", {"class_id": class_id})
             return
         row = store.select_message(a.group.id, post_id, lock=True) if a.group else None
         if row is None or row.deleted_at is not None or row.kind != "post":

@@ -52,6 +52,10 @@ def peers_told_about(object_id: str) -> set[int]:
     return {row.peer_id for row in query}
 
 
+def announcements_of(object_id: str) -> int:
+    return FedActivity.select().where(FedActivity.object_id == object_id).count()
+
+
 def purge_announcements(object_id: str) -> None:
     """Forget the ciphertext the stream carried for ``object_id``: the activities keep
     their seq (so no gap opens) but are never sent or served again."""

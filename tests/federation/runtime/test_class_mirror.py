@@ -22,6 +22,7 @@ from quart.typing import TestClientProtocol as Client
 from node import refclient_groups as rc
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import AccountKeys, generate_account_keys
+from node.errors import PermissionDenied
 from node.services import feed, groups, posts
 from node.services.context import Actor, ServiceContext
 from node.storage import activities as fed_store
@@ -284,3 +285,25 @@ async def test_a_removed_guardian_s_node_purges_the_class(
     late = b.note("Encore")
     answer = await b.send(client, late)
     assert answer[late["id"]]["message"] == "No guardian of this school is in this class."
+
+
+async def test_comments_switched_off_there_are_refused_here(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    b = school_b
+    await accept_and_open(b, client)
+    post = b.note("Sortie jeudi")
+    await b.send(client, post)
+    off = {"id": CLASS, "type": "Class", "version": 2, "attributedTo": CLASS, "name": "CE1 B",
+           "commentsEnabled": False}  # fmt: skip
+    await b.send(client, b.activity(CLASS, "Update", off))
+    [item] = storage.call(feed.my_feed, ctx, b.guardian).items
+    view = storage.call(groups.group_view, ctx, b.guardian, item.class_id)
+    state, keys = rc.open_epoch_keys(
+        {"entries": view.entries, "envelopes": view.envelopes, "me": b.me}, b.keys
+    )
+    post_id = post["object"]["message"]["header"]["id"]
+    request = rc.encrypt(b.keys, b.me, state, keys, "comment", {"text": "Merci"}, parent=post_id)
+    with pytest.raises(PermissionDenied):
+        storage.call(posts.add_reply, ctx, b.guardian, item.class_id, post_id, request["message"])
+    assert sent_to_b(storage) == []  # nothing forwarded

@@ -251,3 +251,15 @@ async def test_a_comment_by_someone_not_in_the_class_is_refused(
         return feed_store.Message.select().where(feed_store.Message.kind == "comment").count()
 
     assert cf.storage.call(comments) == 0
+
+
+def test_switching_comments_off_for_the_class_tells_the_schools(cf: ClassFeed) -> None:
+    mine = cf.guardians[1].child_id
+    assert mine is not None
+    remote_guardian(cf, mine)
+    cf.approve_all()
+    for enabled in (False, True):
+        cf.storage.call(posts.set_comments, cf.ctx, cf.teacher.actor, cf.class_id, enabled)
+    changes = [a["object"] for a in sent_to_b(cf) if a["object"]["type"] == "Class"]
+    assert [(c["version"], c["commentsEnabled"]) for c in changes] == [(2, False), (3, True)]
+    assert changes[0]["id"] == f"{PUBLIC_URL}/classes/{cf.class_id}"
