@@ -57,6 +57,8 @@ class ChildView:
     class_name: str
     school_year: str
     teacher_name: str
+    #: a class of another school (mirrored here for its guardians): that school's name
+    school: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def _class_view(c: store.SchoolClass) -> ClassView:
 
 def _child_view(child: store.Child) -> ChildView:
     c = child.school_class
+    peer = peer_store.select_peer(c.peer_id) if c.peer_id is not None else None
     return ChildView(
         child.id,
         child.first_name,
@@ -118,6 +121,7 @@ def _child_view(child: store.Child) -> ChildView:
         c.name,
         c.school_year,
         c.teacher.display_name,
+        peer.name if peer else None,
     )
 
 

@@ -32,6 +32,7 @@ from node.services.posts import (
 from node.storage import directory as directory_store
 from node.storage import feed as store
 from node.storage import groups as group_store
+from node.storage import peers as peer_store
 from node.storage.db import write_transaction
 
 PAGE_SIZE = 20
@@ -55,6 +56,8 @@ class FeedItem:
     id: str
     class_id: int
     class_name: str
+    #: a class of another school: that school's name
+    school: str | None
     #: first names of the children this post concerns for the reader
     children: list[str]
     #: true when addressed to chosen children's families, not the whole class
@@ -139,6 +142,12 @@ def _page(
         for group_id, a in mine_by_group.items()
         if a.is_teacher
     }
+    schools = {  # the classes of other schools on this page: their school's name
+        a.school_class.id: peer.name
+        for a in mine_by_group.values()
+        if a.school_class.peer_id is not None
+        and (peer := peer_store.select_peer(a.school_class.peer_id)) is not None
+    }
     items = []
     for post in posts:
         a = mine_by_group[post.group_id]
@@ -148,6 +157,7 @@ def _page(
         names = people[post.group_id].names
         item = FeedItem(
             id=post.public_id, class_id=a.school_class.id, class_name=a.school_class.name,
+            school=schools.get(a.school_class.id),
             children=[names[c] for c in label_ids if c in names], targeted=bool(addressed),
             author_name=post.author.display_name if post.author else "", created_at=post.created_at,
             updated_at=post.updated_at, version=post.version,

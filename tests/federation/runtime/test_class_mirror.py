@@ -23,7 +23,7 @@ from node import refclient_groups as rc
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import AccountKeys, generate_account_keys
 from node.errors import PermissionDenied
-from node.services import feed, groups, posts
+from node.services import directory, feed, groups, posts
 from node.services.context import Actor, ServiceContext
 from node.storage import activities as fed_store
 from node.storage import directory as directory_store
@@ -198,6 +198,11 @@ async def test_the_guardian_reads_the_class_of_another_school_in_their_one_feed(
         "body": {"text": "Sortie au musée jeudi"},
     }
     assert notified(storage, b.guardian.account_id) == ["post"]
+    # labelled with the school it comes from, in the feed and on the child's card
+    [page_item] = storage.call(feed.my_feed, ctx, b.guardian).items
+    assert page_item.school == "École B"
+    cards = storage.call(directory.my_children, ctx, b.guardian)
+    assert {(c.first_name, c.school) for c in cards} == {("Léa", "École B"), ("Léa", None)}
 
     # the class of another school is nobody's to manage here
     def listed() -> list[str]:

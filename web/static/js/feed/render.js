@@ -69,7 +69,10 @@ export function renderPost(item, opened, replies, ctx) {
   node.dataset.id = item.id;
   node.id = `m-${item.id}`;
   const labels = node.querySelector('.post-labels');
-  if (ctx.mode === 'home') labels.append(el('span', { cls: 'tag class-tag', text: item.class_name }));
+  if (ctx.mode === 'home') {
+    const where = item.school ? fill(ctx.msgs.atSchool, { class: item.class_name, school: item.school }) : item.class_name;
+    labels.append(el('span', { cls: 'tag class-tag', text: where }));
+  }
   for (const name of item.children) labels.append(el('span', { cls: 'tag child-tag', text: item.targeted ? fill(msgs.about, { names: name }) : name }));
   node.querySelector('.post-author').textContent = item.author_name;
   const time = node.querySelector('.post-time');
