@@ -135,14 +135,15 @@ def _answer(outcome: str) -> Any:
         follow = activity.raw.get("follow") if activity.type == "Remove" else activity.object
         target = activity.raw.get("target")
         group = activity.stream if activity.type == "Remove" else target
-        if not isinstance(follow, str) or not joins.answered(
-            ctx, peer_id, follow, outcome, group if isinstance(group, str) else None
-        ):
-            raise ActivityError(f"{follow!r} is not a request this node sent you")
-        try:  # the class's mirror here follows the answer
-            joins.mirror_answer(ctx, peer_id, follow, activity.raw.get("class"))
-        except CarnetError as refused:
+        try:
+            known = isinstance(follow, str) and joins.answered(
+                ctx, peer_id, follow, outcome, group if isinstance(group, str) else None,
+                activity.raw.get("class"),
+            )  # fmt: skip
+        except CarnetError as refused:  # what it says of the class is wrong
             raise ActivityError(str(refused)) from refused
+        if not known:
+            raise ActivityError(f"{follow!r} is not a request this node sent you")
 
     return apply
 

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from federation.errors import FederationError, NotAMember
+from federation.runtime.class_stream import child_url, class_info
 from federation.runtime.client import FetchError
 from federation.transaction import MembershipDigest, membership_digest
 from node.services import joins
@@ -49,10 +50,17 @@ def members_page(ctx: ServiceContext, peer_id: int, class_id: int) -> dict[str, 
     follows = store.follows_of_peer(peer_id, class_id)
     if not follows:
         raise NotAMember("none of your users asked to join this class")
+
+    def member(f: Any) -> dict[str, Any]:
+        child = f.invitation.child if f.invitation_id else None
+        found = {"actor": f.actor, "follow": f.follow_id}
+        if child is not None:  # as the Accept says it, for a node that lost it
+            found["child"] = {"id": child_url(ctx, class_id, child.id), "name": child.first_name}
+        return found
+
     return {
-        "members": [
-            {"actor": f.actor, "follow": f.follow_id} for f in follows if f.state == "accepted"
-        ],
+        "class": class_info(ctx, class_id, None),
+        "members": [member(f) for f in follows if f.state == "accepted"],
         "pending": [
             {"actor": f.actor, "follow": f.follow_id} for f in follows if f.state == "linked"
         ],
@@ -75,6 +83,8 @@ async def reconcile(fed: Any, peer_id: int, origin: str, url: str) -> None:
         page = json.loads(answer.body)
         members = [m["follow"] for m in page["members"]]
         pending = [m["follow"] for m in page["pending"]]
+        info = page.get("class") if isinstance(page.get("class"), dict) else {}
+        infos = {m["follow"]: {**info, "child": m.get("child")} for m in page["members"]}
     except (FetchError, FederationError, ValueError, KeyError, TypeError) as error:
         log.warning("np: fetching %s failed: %s", url, error)
         return
@@ -82,4 +92,4 @@ async def reconcile(fed: Any, peer_id: int, origin: str, url: str) -> None:
     peer = await fed.storage.run(peer_store.select_peer, peer_id)
     if peer is None or not url.startswith(peer.origin + "/"):
         return
-    await fed.storage.run(joins.reconcile, fed.ctx, peer_id, stream, members, pending)
+    await fed.storage.run(joins.reconcile, fed.ctx, peer_id, stream, members, pending, infos)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from node.errors import N_, Conflict, Invalid, NotFound
 from node.services import mirrors, policy
@@ -155,16 +156,30 @@ def accepted_members(ctx: ServiceContext, peer_id: int) -> dict[str, list[str]]:
 
 
 def reconcile(
-    ctx: ServiceContext, peer_id: int, class_url: str, members: list[str], pending: list[str]
+    ctx: ServiceContext,
+    peer_id: int,
+    class_url: str,
+    members: list[str],
+    pending: list[str],
+    infos: dict[str, Any] | None = None,
 ) -> None:
     """Settle our requests by the class's own list (request ids of members and of those
-    still waiting for the teacher): a lost Accept becomes accepted, a missed Remove removed."""
+    still waiting for the teacher): a lost Accept becomes accepted, a missed Remove removed.
+
+    ``infos``: request id → what the class's node shows of the class for it (as an
+    Accept carries).  A class mirrored this late reads its class stream again from
+    the start: what arrived before the mirror existed was refused.
+    """
     now = ctx.now()
     with write_transaction():
         for row in store.select_joins_of_peer(peer_id, lock=True):
             if row.follow_id in members and row.state in ("code_sent", "linked"):
                 row.state, row.class_url, row.updated_at = "accepted", class_url, now
                 row.save()
+                if mirrors.accepted(
+                    ctx, peer_id, class_url, row.account_id, (infos or {}).get(row.follow_id)
+                ):
+                    mirrors.read_again(peer_id, class_url)
             elif (
                 row.state == "accepted"
                 and row.class_url == class_url
@@ -173,10 +188,16 @@ def reconcile(
             ):
                 row.state, row.updated_at = "removed", now
                 row.save()
+                mirrors.forget(ctx, class_url, row.account_id)
 
 
 def answered(
-    ctx: ServiceContext, peer_id: int, follow_id: str, outcome: str, class_url: str | None
+    ctx: ServiceContext,
+    peer_id: int,
+    follow_id: str,
+    outcome: str,
+    class_url: str | None,
+    info: Any = None,
 ) -> bool:
     """The class's node accepted, rejected or (later) removed the guardian.
 
@@ -193,16 +214,12 @@ def answered(
         row.class_url = class_url or row.class_url
         row.updated_at = ctx.now()
         row.save()
-    return True
-
-
-def mirror_answer(ctx: ServiceContext, peer_id: int, follow_id: str, info: object) -> None:
-    """After ``answered`` (same transaction): accepted, the class is mirrored here for
-    the guardian (``info``: what the class's node tells of it); removed, it is forgotten."""
-    row = store.select_join_by_follow(follow_id)
-    if row is None or row.peer_id != peer_id or not row.class_url:
-        return
-    if row.state == "accepted":
+        # the class's mirror here follows the answer (an old request's answer, sent
+        # again, changes nothing: its guardian may be in the class again by now)
+        if outcome == "accepted" and row.class_url:
+            mirrors.accepted(ctx, peer_id, row.class_url, row.account_id, info)
+        elif outcome == "removed":
+            mirrors.forget(ctx, row.class_url, row.account_id)
+    elif outcome == "accepted" == row.state and row.class_url:  # sent again: refresh what shows
         mirrors.accepted(ctx, peer_id, row.class_url, row.account_id, info)
-    elif row.state == "removed":
-        mirrors.forget(ctx, row.class_url, row.account_id)
+    return True

@@ -30,6 +30,7 @@ from node.errors import N_, Invalid
 from node.services import groups, notifications
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
+from node.storage import activities as fed_store
 from node.storage import directory as directory_store
 from node.storage import feed as feed_store
 from node.storage import groups as group_store
@@ -67,9 +68,9 @@ def _shadow(ctx: ServiceContext, peer_id: int, member: str, name: str) -> int | 
 # -- the class ------------------------------------------------------------------------------
 
 
-def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int, info: Any) -> None:
+def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int, info: Any) -> bool:
     """Our guardian is in the class now: make (or update) its mirror and link them to
-    their child there.  Runs inside the inbox's transaction."""
+    their child there (inside the caller's transaction).  True if the mirror is new."""
     info = info if isinstance(info, dict) else {}
     peer = peer_store.select_peer(peer_id)
     assert peer is not None
@@ -80,6 +81,7 @@ def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int,
     assert teacher_id is not None
     mirror = store.select_mirror(class_url, lock=True)
     name = _text(info.get("name"), 80) or _text(peer.name, 80) or class_url[-80:]
+    created = mirror is None
     if mirror is None:
         mirror = directory_store.SchoolClass.create(
             name=name, school_year=_text(info.get("schoolYear"), 9), teacher=teacher_id,
@@ -88,7 +90,7 @@ def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int,
         )  # fmt: skip
     elif mirror.peer_id != peer_id:
         raise Invalid(N_("This class belongs to another school."))
-    else:
+    elif info.get("name"):  # an Accept sent again, or the member list: what shows now
         mirror.name, mirror.teacher_id = name, teacher_id
         mirror.comments_enabled = info.get("commentsEnabled") is not False
         mirror.save()
@@ -97,6 +99,17 @@ def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int,
         row = _child(mirror, child["id"], _text(child.get("name"), 60), ctx.now())
         if not directory_store.is_guardian_of(account_id, row.id):
             directory_store.Guardianship.create(child=row, account=account_id, created_at=ctx.now())
+    return created
+
+
+def read_again(peer_id: int, class_url: str) -> None:
+    """Apply the class's stream again from its start (a mirror made after its content
+    came, and was refused): the next batch finds a gap and pulls it; what was applied
+    already is recognised by its id."""
+    fed_store.FedRemoteStream.update(applied_seq=0).where(
+        (fed_store.FedRemoteStream.peer == peer_id)
+        & (fed_store.FedRemoteStream.stream == class_url)
+    ).execute()
 
 
 def apply_class(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:

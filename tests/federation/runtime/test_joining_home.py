@@ -15,9 +15,11 @@ from quart.typing import TestClientProtocol as Client
 from federation.httpsig import verify_request
 from federation.runtime.routes import Federation
 from federation.transaction import MembershipDigest, build_transaction, membership_digest
-from node.services.context import ServiceContext
+from node.services import directory
+from node.services.context import Actor, ServiceContext
 from node.storage import accounts as account_store
 from node.storage import activities as store
+from node.storage import peers as peer_store
 from node.storage.db import Storage
 from tests.conftest import PUBLIC_URL
 from tests.factories import api_login, invite, make_guardian, make_school
@@ -47,6 +49,13 @@ async def guardian(
     actor = make_guardian(storage, ctx, slip.code, PHONE)
     token = (await api_login(client, PHONE))["csrf_token"]
     return {"X-CSRF-Token": token}, peer, actor.account_id
+
+
+def mine_peer() -> int:
+    """School B's peer row here."""
+    peer = peer_store.select_peer_by_origin(B)
+    assert peer is not None
+    return int(peer.id)
 
 
 def answer(status: int, body: dict[str, Any]) -> Any:
@@ -227,9 +236,20 @@ async def test_a_lost_accept_is_repaired_by_the_membership_digest(
     # (about anything) carries the class's digest, which names our guardian
     group, actor = B + "/classes/cm2", f"{PUBLIC_URL}/users/{account_id}"
     members_url = B + "/np/streams/classes/cm2/members"
+    child = {"id": group + "/children/4", "name": "Noé"}
+    info = {"name": "CM2 B", "teacher": "5@ecole-b.example", "teacherName": "Mme Roux"}
     httpx_mock.add_response(
-        url=members_url, json={"members": [{"actor": actor, "follow": follow}], "pending": []}
-    )
+        url=members_url,
+        json={"class": info, "members": [{"actor": actor, "follow": follow, "child": child}],
+              "pending": []},
+    )  # fmt: skip
+
+    def refused_before() -> None:
+        row = store.remote_stream(mine_peer(), group)
+        row.applied_seq = 5
+        row.save()
+
+    storage.call(refused_before)
     stream = f"{B}/peers/127.0.0.1:8000"
     txn = txn_id()
     body = build_transaction(
@@ -241,3 +261,10 @@ async def test_a_lost_accept_is_repaired_by_the_membership_digest(
     await fed.puller.wait()
     [mine] = await (await client.get("/api/v1/joins")).get_json()
     assert (mine["id"], mine["state"]) == (view["id"], "accepted")
+    # and the class is there for the guardian, labelled, to be read from its start
+    # (what came before was refused: no guardian of ours was in it yet)
+    ctx: ServiceContext = app.config["CARNET_CTX"]
+    me = Actor(account_id, "guardian", "Parent")
+    cards = storage.call(directory.my_children, ctx, me)
+    assert ("Noé", "CM2 B", "École B") in {(c.first_name, c.class_name, c.school) for c in cards}
+    assert storage.call(lambda: store.remote_stream(mine_peer(), group).applied_seq) == 0
