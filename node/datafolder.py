@@ -5,6 +5,8 @@ Layout (created by ``carnet init``)::
     carnet.toml           school name, public URL, bind address
     node-secret           32 random bytes keying HMACs of access and SMS codes
     node-signing.key      the node's Ed25519 seed (federation NP/1), base64url
+    node-signing.next.key the announced next key (``carnet keys next``), until rotated in
+    node-signing.NAME.key a retired key, kept while it may still sign its rotation statement
     vapid-private.pem     the node's P-256 key for Web Push (RFC 8292)
     carnet.sqlite3        the database, unless DATABASE_URL points elsewhere
     blobs/                encrypted attachments (ciphertext only)
@@ -27,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 SECRET_FILE = "node-secret"
 SIGNING_KEY_FILE = "node-signing.key"
+NEXT_SIGNING_KEY_FILE = "node-signing.next.key"
 VAPID_KEY_FILE = "vapid-private.pem"
 
 
@@ -42,6 +45,39 @@ def _write_secret(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
+
+def retired_key_file(name: str) -> str:
+    """The data-folder file of a retired signing key named ``name``."""
+    return f"node-signing.{name}.key"
+
+
+def write_signing_key(path: Path, key: nacl.signing.SigningKey) -> None:
+    """Write a signing key file (0600); never overwrites one."""
+    _write_secret(path, _b64(bytes(key)).encode() + b"\n")
+
+
+def read_signing_key(path: Path) -> nacl.signing.SigningKey:
+    """Read a signing key file; DataFolderError if it is missing or unreadable."""
+    try:
+        seed_text = path.read_text().strip()
+    except FileNotFoundError:
+        raise DataFolderError(f"{path} is missing") from None
+    try:
+        seed = base64.urlsafe_b64decode(seed_text + "=" * (-len(seed_text) % 4))
+        return nacl.signing.SigningKey(seed)
+    except (ValueError, TypeError) as exc:
+        raise DataFolderError(f"{path} is unreadable: {exc}") from None
+
+
+def install_signing_key(folder: Path, source: Path) -> None:
+    """Make ``source`` the node's key file in one atomic rename (same folder), durably."""
+    os.replace(source, folder / SIGNING_KEY_FILE)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def create_keys(folder: Path) -> list[str]:
