@@ -96,15 +96,27 @@ class FederationClient:
         return answer.body
 
     async def signed(
-        self, method: str, origin: str, path: str, body: bytes | None, *, created: int
+        self,
+        method: str,
+        origin: str,
+        path: str,
+        body: bytes | None,
+        *,
+        created: int,
+        as_key: tuple[nacl.signing.SigningKey, str] | None = None,
     ) -> Answer:
-        """Send a request signed with the node's key (RFC 9421, NP/1 §3)."""
+        """Send a request signed with the node's key (RFC 9421, NP/1 §3).
+
+        ``as_key`` (key, key id) signs with another of the node's keys: a
+        rotation statement goes out under the retiring key (NP/1 §2.5).
+        """
+        signing_key, keyid = as_key or (self._signing_key, self.key_id)
         headers = sign_request(
             method=method,
             target_uri=origin + path,
             body=body,
-            signing_key=self._signing_key,
-            keyid=self.key_id,
+            signing_key=signing_key,
+            keyid=keyid,
             created=created,
         )
         headers["Accept"] = "application/json"

@@ -6,7 +6,9 @@ Rules:
   stores it as *pending* with its keys' fingerprints; nothing is trusted
   until the admin confirms the fingerprints they compared out of band, and
   confirming pins exactly the keys that were shown;
-- a node document fetched later may add keys only if a pinned key signed it;
+- a node document fetched later may add keys only if a pinned key signed it
+  (one that lists a pinned key as retired is kept, pinning nothing, so that
+  the school's rotation statement signed by that key can still arrive);
   a pinned key it lists as revoked is dropped at once and the peer pauses
   until an admin re-pins;
 - requests are accepted only from active peers, by a pinned key that the
@@ -24,7 +26,7 @@ from urllib.parse import urlsplit
 
 import nacl.signing
 
-from federation.encoding import check_origin
+from federation.encoding import check_origin, parse_timestamp
 from federation.errors import EncodingError, KeyStatementError, NodeDocumentError, NotAPeer
 from federation.keys import decode_public_key, encode_public_key, fingerprint, key_id_origin
 from federation.keystatements import verify_revocation, verify_rotation
@@ -135,8 +137,11 @@ def _view(peer: store.Peer) -> PeerView:
                 True,
             )
         )
-    for row in pinned.values():  # pinned keys the current document no longer lists
+    issued = _issued_at(document)
+    for row in pinned.values():  # pinned keys the stored document does not list (any more)
         state = "revoked" if row.revoked_at else "expired"
+        if state == "expired" and row.expired_at is None and issued and row.pinned_at > issued:
+            state = "pinned"  # by a rotation received after that document: it is the new key
         keys.append(
             PeerKeyView(row.key_id, fingerprint(decode_public_key(row.public_key)), state, False)
         )
@@ -149,6 +154,13 @@ def _view(peer: store.Peer) -> PeerView:
         peer.last_contact_at, peer.clock_skew, peer.last_error, peer.fail_count,
         peer.next_attempt_at, peer.failing_since, activity_store.backlog_of(peer.id), letters,
     )  # fmt: skip
+
+
+def _issued_at(document: dict[str, object]) -> dt.datetime | None:
+    try:
+        return from_unix(parse_timestamp(document.get("issued_at"), what="issued_at"))
+    except EncodingError:
+        return None
 
 
 def _verify(ctx: ServiceContext, origin: str, document: bytes) -> NodeDocument:
@@ -325,10 +337,25 @@ def refresh_document(ctx: ServiceContext, origin: str, document: bytes | None) -
         if check.authenticated:
             for key in check.new_keys:
                 store.pin_key(peer.id, key.id, encode_public_key(key.public_key), now)
+        if check.authenticated or _rotated_away(verified, pinned):
             peer.document = json.dumps(dict(verified.raw), ensure_ascii=False)
             peer.document_until = from_unix(verified.cache_until(unix(now)))
             peer.name = verified.name
         peer.save()
+
+
+def _rotated_away(document: NodeDocument, pinned: dict[str, nacl.signing.VerifyKey]) -> bool:
+    """The school retired a pinned key in a rotation we were not told about yet.
+
+    Its document is then signed by a key we have not pinned: it pins nothing,
+    but it is the school's own word (fetched from its origin) on how long our
+    pinned key stays valid (``old_keys``, ``expired_at`` + 24 h) — long enough
+    for its ``RotateKey``, transport-signed by that key, to reach us.
+    """
+    return any(
+        key.id in pinned and bytes(pinned[key.id]) == bytes(key.public_key)
+        for key in document.old_keys
+    )
 
 
 def record_contact(ctx: ServiceContext, peer_id: int, created: int) -> None:

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 
-from federation.runtime import delivery
+from federation.runtime import delivery, keyrotation
 from federation.runtime.client import Answer, FetchError
 from federation.runtime.routes import Federation
 from node.workers import BackgroundTask
@@ -56,6 +56,13 @@ class DeliveryWorker(BackgroundTask):
     async def run_once(self) -> int:
         """Send one batch to every due peer; return how many were accepted."""
         fed = self._fed
+        try:  # our own key statements first: a peer needs them to accept the batches
+            await keyrotation.send_statements(
+                fed.storage, fed.ctx, fed.client,
+                keyrotation.data_folder_keys(fed.ctx.config.data_dir, fed.ctx.signing_key),
+            )  # fmt: skip
+        except Exception:
+            log.exception("sending this node's key statements failed")
         due = await fed.storage.run(delivery.due_peers, fed.ctx)
         results = await asyncio.gather(*(self._deliver(p) for p in due if p not in self._busy))
         return sum(results)
