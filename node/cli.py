@@ -4,6 +4,7 @@
     carnet serve --data DIR                                           run the node (hypercorn)
     carnet demo  --data DIR                                           seed a demo school
     carnet admin --data DIR create-admin|setup-link|list-staff|disable|migrate
+    carnet keys  --data DIR status|next|rotate|revoke                 change the node's key
 
 Every sub-command reads the same layered configuration as the server.
 """
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from federation.runtime.keyrotation import KeyChangeError
 from node.config import ConfigError, dump_toml, load_config
 from node.datafolder import DataFolderError, create_keys, load_keys
 from node.errors import CarnetError
@@ -146,6 +148,27 @@ def cmd_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from node import cli_keys
+
+    if args.action == "revoke":
+        cli_keys.confirm_revocation(args.yes)
+    from federation.runtime import identity
+
+    ctx, storage = _context(args.data)
+    try:
+        storage.call(identity.register_key, ctx)  # a node that never served yet
+        if args.action == "next":
+            return cli_keys.keys_next(ctx, storage)
+        if args.action == "rotate":
+            return cli_keys.keys_rotate(ctx, storage, skip_notice=args.skip_notice)
+        if args.action == "revoke":
+            return cli_keys.keys_revoke(ctx, storage)
+        return cli_keys.keys_status(ctx, storage)
+    finally:
+        storage.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carnet", description="Run a Carnet school node.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("disable").add_argument("email")
     actions.add_parser("migrate")
     admin.set_defaults(func=cmd_admin)
+
+    keys = with_data(sub.add_parser("keys", help="change this node's signing key (federation)"))
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    key_actions.add_parser("status", help="this node's keys and what the peers were told")
+    key_actions.add_parser("next", help="create and announce the next key")
+    rotate = key_actions.add_parser("rotate", help="switch to the next key, tell the peers")
+    rotate.add_argument(
+        "--skip-notice", action="store_true", help="rotate less than 24 h after `keys next`"
+    )
+    revoke = key_actions.add_parser("revoke", help="the key leaked: switch to a new key now")
+    revoke.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    keys.set_defaults(func=cmd_keys)
     return parser
 
 
@@ -192,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, DataFolderError, CarnetError) as error:
+    except (ConfigError, DataFolderError, CarnetError, KeyChangeError) as error:
         message = error.message if isinstance(error, CarnetError) else str(error)
         print(f"carnet: {message}", file=sys.stderr)
         return 2
