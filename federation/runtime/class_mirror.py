@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import peewee
+
 from federation.activity import Activity
 from federation.encoding import format_timestamp
 from federation.errors import ActivityError
@@ -55,6 +57,8 @@ def _apply(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         apply(ctx, peer_id, activity.stream, dict(obj))
     except CarnetError as refused:
         raise ActivityError(str(refused)) from refused
+    except (peewee.IntegrityError, peewee.DataError) as refused:  # a value the tables refuse
+        raise ActivityError(f"this {obj.get('type')} cannot be stored here") from refused
 
 
 def handle(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from federation.encoding import format_timestamp
@@ -50,9 +51,11 @@ def message_url(class_id_url: str, public_id: str) -> str:
 class _Members:
     """The class's members on other nodes: peer origin → {member id: actor id there}."""
 
-    def __init__(self, group_id: int) -> None:
+    def __init__(self, group: Any) -> None:
+        self.class_id = group.school_class_id
+        self._children: dict[int, set[str]] | None = None
         self.by_origin: dict[str, dict[str, str]] = defaultdict(dict)
-        rows = store.remote_active_members(group_id)
+        rows = store.remote_active_members(group.id, group.school_class_id)
         peers = {p.id: p for p in peer_store.select_peers_by_id(sorted({p for _, p in rows}))}
         for member, peer_id in rows:
             peer = peers.get(peer_id)
@@ -72,6 +75,15 @@ class _Members:
     @property
     def all(self) -> set[str]:
         return {m for members in self.by_origin.values() for m in members}
+
+    def children_of(self, child_id: int) -> set[str]:
+        """The members of other schools who are guardians of that child."""
+        if self._children is None:
+            self._children = defaultdict(set)
+            for link in directory_store.guardian_links_of_class(self.class_id):
+                if link.remote_member:
+                    self._children[link.child_id].add(link.remote_member)
+        return self._children.get(child_id, set())
 
 
 def _publish(
@@ -101,43 +113,84 @@ def _key_object(cu: str, envelope: dict[str, Any], enc_pk: str) -> dict[str, Any
     }  # fmt: skip
 
 
-def _note_object(
-    ctx: ServiceContext, cu: str, row: Any, remote: set[str]
-) -> tuple[dict[str, Any], set[str] | None]:
-    """The Note for a message, and the members it is for (None: every member)."""
-    keys = [json.loads(k.sealed) for k in feed_store.MessageKey.select().where(
-        feed_store.MessageKey.message == row.id)]  # fmt: skip
-    # sealed keys: a post for some families, or a reply on one, or a share
-    audience = {k["member"] for k in keys} if keys else None
-    author = account_store.select_account(row.author_id) if row.author_id else None
-    children = feed_store.children_of_message(row.id)
-    obj: dict[str, Any] = {
-        "id": message_url(cu, row.public_id), "type": "Note", "version": row.revision,
-        "attributedTo": cu, "kind": row.kind, "author": row.author_member,
-        "authorName": author.display_name if author else "", "commentsEnabled": bool(row.comments_enabled),
-        "message": {"header": json.loads(row.header), "ct": row.ct, "sig": row.sig},
-        "keys": [k for k in keys if k["member"] in remote],
-        "children": [f"{cu}/children/{c}" for c in children],
-        "published": format_timestamp(unix(row.created_at)),
-        "updated": format_timestamp(unix(row.updated_at)),
-        "attachment": [
-            {"type": "Document", "url": f"{ctx.config.origin}/np/media/{b.public_id}",
-             "size": b.size, "digest": b.sha256 or ""}
-            for b in feed_store.blobs_of_message(row.id) if b.status == "complete"
-        ],
-    }  # fmt: skip
-    if row.parent_id:
-        obj["inReplyTo"] = message_url(cu, row.parent.public_id)
-    return obj, audience
+@dataclass
+class _Note:
+    """A message as the stream announces it, before it is fitted to each school."""
+
+    obj: dict[str, Any]
+    #: message keys sealed to members (a post for some families, a reply on one, a share)
+    keys: list[dict[str, Any]]
+    #: the children a post for some families concerns
+    children: list[int]
+
+    @property
+    def audience(self) -> set[str] | None:
+        """The members it is for (None: every member)."""
+        return {k["member"] for k in self.keys} if self.keys else None
+
+
+def _notes(ctx: ServiceContext, cu: str, rows: list[Any]) -> list[_Note]:
+    """The Notes of live messages, with a fixed number of queries for any number."""
+    ids = [row.id for row in rows]
+    keys = store.sealed_keys_of(ids)
+    children = feed_store.children_of_messages(ids)
+    files = store.blobs_of(ids)
+    authors = account_store.select_accounts({r.author_id for r in rows if r.author_id})
+    public_ids = store.public_ids_of({r.parent_id for r in rows if r.parent_id})
+    notes = []
+    for row in rows:
+        author = authors.get(row.author_id) if row.author_id else None
+        obj: dict[str, Any] = {
+            "id": message_url(cu, row.public_id), "type": "Note", "version": row.revision,
+            "attributedTo": cu, "kind": row.kind, "author": row.author_member,
+            "authorName": author.display_name if author else "",
+            "commentsEnabled": bool(row.comments_enabled),
+            "message": {"header": json.loads(row.header), "ct": row.ct, "sig": row.sig},
+            "published": format_timestamp(unix(row.created_at)),
+            "updated": format_timestamp(unix(row.updated_at)),
+            "attachment": [
+                {"type": "Document", "url": f"{ctx.config.origin}/np/media/{b.public_id}",
+                 "size": b.size, "digest": b.sha256 or ""}
+                for b in files.get(row.id, []) if b.status == "complete"
+            ],
+        }  # fmt: skip
+        if row.parent_id:
+            obj["inReplyTo"] = message_url(cu, public_ids[row.parent_id])
+        notes.append(
+            _Note(obj, [json.loads(k) for k in keys.get(row.id, [])], children.get(row.id, []))
+        )
+    return notes
+
+
+def _fitted(
+    cu: str, note: _Note, members: _Members, only: str | None = None
+) -> list[tuple[dict[str, Any], dict[str, list[str]]]]:
+    """(object, recipients) per school: each school's copy names only its own members'
+    keys and its own members' children, so no school learns which families of another
+    school a message is for.  ``only``: that school's copy alone."""
+    to = members.recipients(note.audience)
+    if only is not None:
+        to = {only: to[only]} if only in to else {}
+    if not note.keys and not note.children:
+        return [(note.obj | {"keys": [], "children": []}, to)] if to else []
+    fitted = []
+    for origin, actors in sorted(to.items()):
+        theirs = set(members.by_origin[origin])
+        kids = [c for c in note.children if members.children_of(c) & theirs]
+        obj = note.obj | {
+            "keys": [k for k in note.keys if k["member"] in theirs],
+            "children": [f"{cu}/children/{c}" for c in kids],
+        }
+        fitted.append((obj, {origin: actors}))
+    return fitted
 
 
 def _announce_message(ctx: ServiceContext, cu: str, row: Any, members: _Members) -> None:
     if row.deleted_at is not None or row.header is None:
         return
-    obj, audience = _note_object(ctx, cu, row, members.all)
-    _publish(
-        ctx, cu, "Create" if row.revision == 1 else "Update", obj, members.recipients(audience)
-    )
+    [note] = _notes(ctx, cu, [row])
+    for obj, to in _fitted(cu, note, members):
+        _publish(ctx, cu, "Create" if row.revision == 1 else "Update", obj, to)
 
 
 # -- events -------------------------------------------------------------------------------
@@ -148,16 +201,19 @@ def _snapshot(
 ) -> None:
     """The class as it is (log before ``upto``, live messages), for a school whose
     first member was just approved: then its copy of the log verifies from the start."""
-    theirs = set(members.by_origin[origin])
     to = {origin: list(members.by_origin[origin].values())}
+    items = []
     for text in group_store.select_entries(group.id):
         entry = json.loads(text)
         if entry["seq"] < upto:
-            _publish(ctx, cu, "Create", _entry_object(cu, group, entry), to)
-    for row in store.live_messages(group.id):  # a post before its replies
-        obj, audience = _note_object(ctx, cu, row, members.all)
-        if audience is None or audience & theirs:
-            _publish(ctx, cu, "Create" if row.revision == 1 else "Update", obj, to)
+            items.append(outbox.Outgoing("Create", _entry_object(cu, group, entry), to))
+    rows = store.live_messages(group.id)  # a post before its replies
+    for row, note in zip(rows, _notes(ctx, cu, rows), strict=True):
+        for obj, their in _fitted(cu, note, members, only=origin):
+            items.append(outbox.Outgoing("Create" if row.revision == 1 else "Update", obj, their))
+    outbox.publish_many(
+        ctx, stream=cu, kind="class", actor=cu, audience=cu + "#members", items=items
+    )
 
 
 def class_entries(ctx: ServiceContext, payload: dict[str, Any]) -> None:
@@ -166,7 +222,7 @@ def class_entries(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     if group is None:
         return
     cu = class_url(ctx, group.school_class_id)
-    members = _Members(group.id)
+    members = _Members(group)
     first = payload["first_seq"]
     new_origins = [
         o for o in (_origin(p) for p in payload.get("new_peers", [])) if o in members.by_origin
@@ -206,7 +262,7 @@ def envelopes(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     group = group_store.select_group(payload["group_id"])
     if group is None:
         return
-    members = _Members(group.id)
+    members = _Members(group)
     cu = class_url(ctx, group.school_class_id)
     _envelopes(ctx, cu, group, members, set(payload["members"]), set())
 
@@ -217,31 +273,35 @@ def message_changed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         return
     group = group_store.select_group(row.group_id)
     assert group is not None
-    members = _Members(group.id)
+    members = _Members(group)
     if members.by_origin:
         _announce_message(ctx, class_url(ctx, group.school_class_id), row, members)
 
 
 def messages_deleted(ctx: ServiceContext, payload: dict[str, Any]) -> None:
-    """Tombstones for the schools that were told about each message; their copies purged."""
+    """A Tombstone for the schools that were told about the deleted message (the first
+    of ``messages``; the others are its replies, which their nodes delete with it), and
+    the ciphertext the stream carried for each of them purged."""
     cu = class_url(ctx, payload["class_id"])
-    for public_id, revision in payload["messages"]:
-        object_id = message_url(cu, public_id)
-        told = store.peers_told_about(object_id)
-        if not told:
-            continue
-        store.purge_announcements(object_id)
-        tombstone = {
-            "id": object_id, "type": "Tombstone", "formerType": "Note", "version": revision + 1,
-            "deleted": format_timestamp(unix(ctx.now())),
-        }  # fmt: skip
-        group = group_store.select_group_of_class(payload["class_id"])
-        members = _Members(group.id) if group else None
-        to = {}
-        for peer in peer_store.select_peers_by_id(sorted(told)):
-            if members and peer.origin in members.by_origin:  # the others purged the class
-                to[peer.origin] = list(members.by_origin[peer.origin].values())
-        _publish(ctx, cu, "Delete", tombstone, to)
+    [public_id, revision], *replies = payload["messages"]
+    object_id = message_url(cu, public_id)
+    told = store.peers_told_about(object_id)
+    for reply_id, _ in replies:
+        store.purge_announcements(message_url(cu, reply_id))
+    if not told:
+        return
+    store.purge_announcements(object_id)
+    tombstone = {
+        "id": object_id, "type": "Tombstone", "formerType": "Note", "version": revision + 1,
+        "deleted": format_timestamp(unix(ctx.now())),
+    }  # fmt: skip
+    group = group_store.select_group_of_class(payload["class_id"])
+    members = _Members(group) if group else None
+    to = {}
+    for peer in peer_store.select_peers_by_id(sorted(told)):
+        if members and peer.origin in members.by_origin:  # the others purged the class
+            to[peer.origin] = list(members.by_origin[peer.origin].values())
+    _publish(ctx, cu, "Delete", tombstone, to)
 
 
 def child_url(ctx: ServiceContext, class_id: int, child_id: int) -> str:
@@ -269,7 +329,7 @@ def class_changed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     """The class's settings changed (comments on or off): an Update of the ``Class``
     object, numbered by how many the stream carried before."""
     group = group_store.select_group_of_class(payload["class_id"])
-    members = _Members(group.id) if group else None
+    members = _Members(group) if group else None
     if not members or not members.by_origin:
         return
     cu = class_url(ctx, payload["class_id"])

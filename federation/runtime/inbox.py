@@ -138,7 +138,7 @@ def receive_transaction(
             lookup=_proof_lookup(ctx, peer),
         )  # fmt: skip
         outcome: dict[str, Any] = {}
-        gaps = []
+        gaps: list[str] = []
         # streams in the order the sender put their activities (an Accept on its peer
         # stream before the class content it lets in); the declared ranges are sorted
         first: dict[Any, int] = {}
@@ -152,8 +152,10 @@ def receive_transaction(
                 for item, result in zip(txn.activities, results, strict=True)
                 if item.get("stream") == span.stream
             ]
-            if span.after > row.applied_seq:
-                gaps.append(span.stream)  # the pull brings these again, in order
+            # a gap: the pull brings these again, in order; and the streams after it
+            # too (what they carry may need what the gap holds, such as an Accept)
+            if gaps or span.after > row.applied_seq:
+                gaps.append(span.stream)
                 outcome.update({r.id: {} if r.error is None else _error(r.error) for _, r in items})
                 continue
             for seq, result in sorted(items, key=lambda pair: pair[0]):

@@ -60,6 +60,64 @@ def _stream_row(stream: str, kind: str) -> store.FedStream:
     return found
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One activity of ``publish_many``."""
+
+    type: str
+    object: str | dict[str, object]
+    #: peer origin → the ids there it is for
+    recipients: dict[str, list[str]]
+
+
+def publish_many(
+    ctx: ServiceContext, *, stream: str, kind: str, actor: str, audience: str,
+    items: list[Outgoing],
+) -> None:  # fmt: skip
+    """``publish`` for many activities of one stream at once (a class as it is, for a
+    school's first member): the stream locked once, rows written in bulk."""
+    if not items:
+        return
+    row = _stream_row(stream, kind)
+    key, keyid = identity.signing_key(ctx), identity.current_key_id(ctx)
+    now = ctx.now()
+    peers = {}
+    for origin in sorted({o for item in items for o in item.recipients}):
+        peer = peer_store.select_peer_by_origin(origin)
+        if peer is not None and peer.state in ("active", "paused"):
+            peers[origin] = peer.id
+    activities, destinations = [], []
+    for item in items:
+        row.head_seq += 1
+        activity = build_activity(
+            id=new_id(ctx, "act"), type=item.type, actor=actor, stream=stream,
+            seq=row.head_seq, published=unix(now), audience=audience, object=item.object,
+            signing_key=key, keyid=keyid,
+        )  # fmt: skip
+        activity.pop("to")
+        activities.append({
+            "activity_id": activity["id"], "stream": row.id, "seq": row.head_seq,
+            "type": item.type, "body": canonical_json(activity).decode(), "created_at": now,
+            "object_id": item.object["id"] if isinstance(item.object, dict) else None,
+        })  # fmt: skip
+        for origin, ids in sorted(item.recipients.items()):
+            if origin in peers and ids:
+                destinations.append((activity["id"], peers[origin], sorted(set(ids))))
+    row.save()
+    store.insert_activities(activities)
+    made = store.activity_row_ids([a["activity_id"] for a in activities])
+    store.insert_destinations(
+        [
+            {"activity": made[a], "peer": p, "recipients": json.dumps(ids)}
+            for a, p, ids in destinations
+        ]
+    )
+    for peer_id in sorted({p for _, p, _ in destinations}):
+        store.FedCursor.insert(
+            peer=peer_id, stream=row.id, acked_seq=0
+        ).on_conflict_ignore().execute()
+
+
 def publish(
     ctx: ServiceContext,
     *,

@@ -473,13 +473,13 @@ def append_entries(
         stored = [json.loads(text) for text in store.select_entries(group.id)]
         state = verify_log(stored + new)
         _check_adds(ctx, school_class, new)
-        schools_before = {peer for _, peer in mirror_store.remote_active_members(group.id)}
+        schools_before = {p for _, p in mirror_store.remote_active_members(group.id, class_id)}
         store_entries(ctx, group, state, new)
         _store_envelopes(ctx, group, state, envelopes)
         added = [e["body"]["member"] for e in new if e["op"] == "add"]
         for join in remote_join.joins_approved(ctx, class_id, added):
             ctx.publish("join_accepted", dataclasses.asdict(join))
-        schools_now = {peer for _, peer in mirror_store.remote_active_members(group.id)}
+        schools_now = {p for _, p in mirror_store.remote_active_members(group.id, class_id)}
         if schools_before or schools_now:  # the schools of members must follow the log
             ctx.publish("class_entries", {
                 "group_id": group.id, "first_seq": new[0]["seq"],

@@ -130,7 +130,7 @@ def leave(ctx: ServiceContext, actor: Actor, request_id: int) -> JoinView:
             raise Conflict(N_("You are not in this class."))
         row.state, row.updated_at = "left", ctx.now()
         row.save()
-        mirrors.forget(ctx, row.class_url, actor.account_id)
+        mirrors.forget(ctx, row.class_url, actor.account_id, row.child_url)
         ctx.publish("join_undone", {
             "peer_id": row.peer_id, "follow_id": row.follow_id,
             "actor": f"{ctx.config.origin}/users/{actor.account_id}",
@@ -155,6 +155,12 @@ def accepted_members(ctx: ServiceContext, peer_id: int) -> dict[str, list[str]]:
     return found
 
 
+def _child_url(info: Any) -> str | None:
+    child = info.get("child") if isinstance(info, dict) else None
+    url = child.get("id") if isinstance(child, dict) else None
+    return url[:400] if isinstance(url, str) else None
+
+
 def reconcile(
     ctx: ServiceContext,
     peer_id: int,
@@ -176,6 +182,8 @@ def reconcile(
             if row.follow_id in members and row.state in ("code_sent", "linked"):
                 row.state, row.class_url, row.updated_at = "accepted", class_url, now
                 row.save()
+                row.child_url = _child_url((infos or {}).get(row.follow_id))
+                row.save()
                 if mirrors.accepted(
                     ctx, peer_id, class_url, row.account_id, (infos or {}).get(row.follow_id)
                 ):
@@ -188,7 +196,7 @@ def reconcile(
             ):
                 row.state, row.updated_at = "removed", now
                 row.save()
-                mirrors.forget(ctx, class_url, row.account_id)
+                mirrors.forget(ctx, class_url, row.account_id, row.child_url)
 
 
 def answered(
@@ -217,9 +225,11 @@ def answered(
         # the class's mirror here follows the answer (an old request's answer, sent
         # again, changes nothing: its guardian may be in the class again by now)
         if outcome == "accepted" and row.class_url:
+            row.child_url = _child_url(info)
+            row.save()
             mirrors.accepted(ctx, peer_id, row.class_url, row.account_id, info)
         elif outcome == "removed":
-            mirrors.forget(ctx, row.class_url, row.account_id)
+            mirrors.forget(ctx, row.class_url, row.account_id, row.child_url)
     elif outcome == "accepted" == row.state and row.class_url:  # sent again: refresh what shows
         mirrors.accepted(ctx, peer_id, row.class_url, row.account_id, info)
     return True

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from node.e2e.encoding import canonical_text
@@ -39,6 +40,9 @@ from node.storage import peers as peer_store
 from node.storage.blobstore import BlobStore
 
 KINDS = ("post", "comment", "reaction", "share")
+_PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,22}")
+#: a member id: an account number on a node, and that node's host[:port]
+_MEMBER = re.compile(r"([1-9][0-9]{0,15})@([a-z0-9.-]{1,253}(?::[0-9]{1,5})?)")
 
 
 def _host(ctx: ServiceContext) -> str:
@@ -49,20 +53,29 @@ def _text(value: Any, limit: int = 200) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _shadow(ctx: ServiceContext, peer_id: int, member: str, name: str) -> int | None:
-    """The account standing for ``member``: ours if it lives here, else its shadow."""
-    if member.endswith("@" + _host(ctx)):
-        return groups.account_of_member(ctx, member)
+def _shadow(ctx: ServiceContext, peer_id: int, member: Any, name: str, group: Any = None) -> int:
+    """The account standing for ``member`` (``{id}@{host}``): one of ours if it lives
+    here and is in the class's log (``group``), else its shadow, made on first sight.
+    Only the node a member lives on names them: another node cannot rename them."""
+    match = _MEMBER.fullmatch(member) if isinstance(member, str) else None
+    if match is None:
+        raise Invalid(N_("A member id is malformed."))
+    if match[2] == _host(ctx):
+        local = groups.account_of_member(ctx, member)
+        if local is None or group is None or group_store.select_member(group.id, member) is None:
+            raise Invalid(N_("A member of this school must be in the class's log."))
+        return local
+    home = peer_store.select_peer_by_host(match[2])
     login = directory_store.REMOTE_LOGIN_PREFIX + member
     account = account_store.select_account_by_login(login)
     if account is None:
         return account_store.insert_remote_guardian(
-            login, name or "?", "", "", peer_id, ctx.now()
+            login, name or "?", "", "", home.id if home else peer_id, ctx.now()
         ).id
-    if name and account.display_name != name:
+    if name and account.display_name != name and home is not None and home.id == peer_id:
         account.display_name = name[:120]
         account.save()
-    return account.id
+    return int(account.id)
 
 
 # -- the class ------------------------------------------------------------------------------
@@ -74,11 +87,7 @@ def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int,
     info = info if isinstance(info, dict) else {}
     peer = peer_store.select_peer(peer_id)
     assert peer is not None
-    teacher = _text(info.get("teacher"), 128)
-    teacher_id = _shadow(
-        ctx, peer_id, teacher or f"class@{class_url}", _text(info.get("teacherName"))
-    )
-    assert teacher_id is not None
+    teacher_id = _teacher(ctx, peer, class_url, info)
     mirror = store.select_mirror(class_url, lock=True)
     name = _text(info.get("name"), 80) or _text(peer.name, 80) or class_url[-80:]
     created = mirror is None
@@ -100,6 +109,22 @@ def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int,
         if not directory_store.is_guardian_of(account_id, row.id):
             directory_store.Guardianship.create(child=row, account=account_id, created_at=ctx.now())
     return created
+
+
+def _teacher(ctx: ServiceContext, peer: Any, class_url: str, info: dict[str, Any]) -> int:
+    """The class's teacher (a member of the class's node); a stand-in for the class if
+    its node did not say (a member list without it)."""
+    teacher = info.get("teacher")
+    host = peer.origin.split("://", 1)[1]
+    if isinstance(teacher, str) and teacher.endswith("@" + host):
+        return _shadow(ctx, peer.id, teacher, _text(info.get("teacherName"), 120))
+    login = directory_store.REMOTE_LOGIN_PREFIX + "class:" + class_url[:380]
+    account = account_store.select_account_by_login(login)
+    if account is None:
+        account = account_store.insert_remote_guardian(
+            login, _text(peer.name, 120) or "?", "", "", peer.id, ctx.now()
+        )
+    return int(account.id)
 
 
 def read_again(peer_id: int, class_url: str) -> None:
@@ -136,16 +161,20 @@ def _child(mirror: Any, url: str, name: str = "", now: dt.datetime | None = None
     return row
 
 
-def forget(ctx: ServiceContext, class_url: str | None, account_id: int) -> None:
-    """Our guardian left or was removed: unlink them; with nobody of ours left, the
-    mirror goes, with its messages and files (runs inside the caller's transaction)."""
+def forget(
+    ctx: ServiceContext, class_url: str | None, account_id: int, child_url: str | None
+) -> None:
+    """Our guardian left or was removed, for one child (``child_url``; None: all their
+    children there): unlink them; with nobody of ours left, the mirror goes, with its
+    messages and files (runs inside the caller's transaction)."""
     mirror = store.select_mirror(class_url, lock=True) if class_url else None
     if mirror is None:
         return
     for child in directory_store.Child.select().where(
         directory_store.Child.school_class == mirror.id
     ):
-        directory_store.delete_guardianship(child.id, account_id)
+        if child_url is None or child.remote_url == child_url:
+            directory_store.delete_guardianship(child.id, account_id)
     if store.local_guardians_of_class(mirror.id):
         return
     files = store.blobs_of_class(mirror.id)
@@ -197,7 +226,12 @@ def apply_key(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, 
     mirror = _mirror(peer_id, class_url)
     env = obj.get("envelope")
     group = group_store.select_group_of_class(mirror.id)
-    if not isinstance(env, dict) or set(env) != {"epoch", "member", "enc", "ct"} or group is None:
+    if (
+        not isinstance(env, dict)
+        or set(env) != {"epoch", "member", "enc", "ct"}
+        or type(env["epoch"]) is not int
+        or group is None
+    ):
         raise Invalid(N_("An epoch key is malformed."))
     member = (
         group_store.select_member(group.id, env["member"])
@@ -219,9 +253,10 @@ def apply_key(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, 
 
 def _public_id(class_url: str, url: Any) -> str:
     prefix = class_url + "/messages/"
-    if not isinstance(url, str) or not url.startswith(prefix) or "/" in url[len(prefix) :]:
+    public_id = url[len(prefix) :] if isinstance(url, str) and url.startswith(prefix) else ""
+    if not _PUBLIC_ID.fullmatch(public_id):
         raise Invalid(N_("A message id must be of this class."))
-    return url[len(prefix) :]
+    return public_id
 
 
 def _when(value: Any, default: dt.datetime) -> dt.datetime:
@@ -264,7 +299,7 @@ def apply_note(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str,
         if parent is None or parent.deleted_at is not None:
             return  # the post is gone: so is what answered it
     author_member = _text(obj.get("author"), 128)
-    author = _shadow(ctx, peer_id, author_member, _text(obj.get("authorName"), 120))
+    author = _shadow(ctx, peer_id, author_member, _text(obj.get("authorName"), 120), group)
     now = ctx.now()
     fields = dict(
         kind=obj["kind"], parent=parent, author=author, author_member=author_member,

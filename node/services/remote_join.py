@@ -216,6 +216,8 @@ def _link(ctx: ServiceContext, pending: _Pending) -> JoinLinked:
         )
     else:  # a guardian with a child in two classes here, or new keys after a reset
         account.sign_pk, account.enc_pk = follow.sign_pk, follow.enc_pk
+        account.home_peer_id = follow.peer_id  # the node they live on says who they are
+        account.display_name = invitation.display_name
         account.save()
     if not directory_store.is_guardian_of(account.id, invitation.child_id):
         directory_store.Guardianship.create(

@@ -197,6 +197,27 @@ def pending_for(peer_id: int, limit: int) -> list[tuple[Any, ...]]:
     return list(query)
 
 
+def insert_activities(rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), 100):  # under SQLite's bound-variable limit
+        FedActivity.insert_many(rows[start : start + 100]).execute()
+
+
+def activity_row_ids(activity_ids: list[str]) -> dict[str, int]:
+    """activity id → its row id."""
+    found: dict[str, int] = {}
+    for start in range(0, len(activity_ids), 500):
+        query = FedActivity.select(_pk(FedActivity), FedActivity.activity_id).where(
+            FedActivity.activity_id.in_(activity_ids[start : start + 500])
+        )
+        found.update({a.activity_id: a.id for a in query})
+    return found
+
+
+def insert_destinations(rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), 200):
+        FedActivityDest.insert_many(rows[start : start + 200]).execute()
+
+
 def advance_cursors(peer_id: int, through: dict[int, int]) -> None:
     """Move the peer's cursors forward (never back) to ``through`` (stream row id → seq)."""
     for stream_id, seq in through.items():

@@ -83,7 +83,9 @@ def select_class(class_id: int) -> SchoolClass | None:
 
 def select_classes_of_teacher(teacher_id: int) -> list[SchoolClass]:
     query = SchoolClass.select().where(
-        (SchoolClass.teacher == teacher_id) & SchoolClass.archived_at.is_null()
+        (SchoolClass.teacher == teacher_id)
+        & SchoolClass.archived_at.is_null()
+        & SchoolClass.peer_id.is_null()
     )
     return list(query.order_by(SchoolClass.school_year.desc(), SchoolClass.name))
 

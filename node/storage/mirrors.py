@@ -11,17 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from node.storage.accounts import Account
-from node.storage.activities import FedActivity, FedActivityDest
+from node.storage.activities import FedActivity, FedActivityDest, FedTxnOut
 from node.storage.db import locked
 from node.storage.directory import Child, Guardianship, SchoolClass
-from node.storage.feed import Blob, Message
+from node.storage.feed import Blob, Message, MessageKey
 from node.storage.groups import E2eGroup, GroupMember
 
 # -- the class's node --------------------------------------------------------------------
 
 
-def remote_active_members(group_id: int) -> list[tuple[str, int]]:
-    """(member id, home peer id) of the group's active members living on other nodes."""
+def remote_active_members(group_id: int, class_id: int) -> list[tuple[str, int]]:
+    """(member id, home peer id) of the group's active members living on other nodes who
+    are still linked to a child of the class (one unlinked, waiting for the teacher to
+    rotate the key, is sent nothing more)."""
+    linked = (
+        Guardianship.select(Guardianship.account).join(Child).where(Child.school_class == class_id)
+    )
+    account_pk: Any = Account._meta.primary_key
     query: Any = (
         GroupMember.select(GroupMember.member, Account.home_peer_id)
         .join(Account)
@@ -30,6 +36,7 @@ def remote_active_members(group_id: int) -> list[tuple[str, int]]:
             & GroupMember.active
             & (Account.status == "remote")
             & Account.home_peer_id.is_null(False)
+            & account_pk.in_(linked)
         )
         .tuples()
     )
@@ -40,6 +47,35 @@ def live_messages(group_id: int) -> list[Message]:
     """Every message of the group not deleted, oldest first (a post before its replies)."""
     query = Message.select().where((Message.group == group_id) & Message.deleted_at.is_null())
     return list(query.order_by(Message.id))
+
+
+def sealed_keys_of(message_ids: list[int]) -> dict[int, list[str]]:
+    """message id → its sealed keys (JSON text), in one query."""
+    found: dict[int, list[str]] = {}
+    if message_ids:
+        query: Any = MessageKey.select(MessageKey.message, MessageKey.sealed).where(
+            MessageKey.message.in_(message_ids)
+        )
+        for key in query:
+            found.setdefault(key.message_id, []).append(key.sealed)
+    return found
+
+
+def blobs_of(message_ids: list[int]) -> dict[int, list[Blob]]:
+    found: dict[int, list[Blob]] = {}
+    if message_ids:
+        for blob in Blob.select().where(Blob.message.in_(message_ids)):
+            if blob.message_id is not None:
+                found.setdefault(blob.message_id, []).append(blob)
+    return found
+
+
+def public_ids_of(message_ids: set[int]) -> dict[int, str]:
+    pk: Any = Message._meta.primary_key
+    if not message_ids:
+        return {}
+    query = Message.select(pk, Message.public_id).where(pk.in_(sorted(message_ids)))
+    return {m.id: m.public_id for m in query}
 
 
 def peers_told_about(object_id: str) -> set[int]:
@@ -60,10 +96,17 @@ def purge_announcements(object_id: str) -> None:
     """Forget the ciphertext the stream carried for ``object_id``: the activities keep
     their seq (so no gap opens) but are never sent or served again."""
     pk: Any = FedActivity._meta.primary_key
-    ids = [a.id for a in FedActivity.select(pk).where(FedActivity.object_id == object_id)]
-    if ids:
+    rows = list(
+        FedActivity.select(pk, FedActivity.activity_id).where(FedActivity.object_id == object_id)
+    )
+    if rows:
+        ids = [a.id for a in rows]
         FedActivityDest.delete().where(FedActivityDest.activity.in_(ids)).execute()
         FedActivity.update(body="").where(pk.in_(ids)).execute()
+        # a batch built but not yet acknowledged is resent byte for byte: build it again
+        for batch in FedTxnOut.select():
+            if any(a.activity_id in batch.body for a in rows):
+                batch.delete_instance()
 
 
 # -- the guardian's home node ---------------------------------------------------------------

@@ -96,6 +96,14 @@ def select_peer_by_origin(origin: str, lock: bool = False) -> Peer | None:
     return locked(Peer.select().where(Peer.origin == origin), lock).first()
 
 
+def select_peer_by_host(host: str) -> Peer | None:
+    """The peer at ``host[:port]`` (a member id names its node by host)."""
+    found: Peer | None = (
+        Peer.select().where(Peer.origin.in_([f"https://{host}", f"http://{host}"])).first()
+    )
+    return found
+
+
 def select_peers_by_id(peer_ids: list[int]) -> list[Peer]:
     """Those peers, in id order, in one query."""
     if not peer_ids:

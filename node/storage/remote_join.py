@@ -117,6 +117,8 @@ class JoinRequest(BaseModel):
     class_name = peewee.CharField(max_length=200, default="")
     child_first_name = peewee.CharField(max_length=200, default="")
     class_url = peewee.CharField(max_length=400, null=True)
+    #: the child on the class's node this request was for (from the Accept)
+    child_url = peewee.CharField(max_length=400, null=True)
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()
 

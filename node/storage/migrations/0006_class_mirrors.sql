@@ -21,3 +21,7 @@ CREATE INDEX fed_activity_object ON fed_activity (object_id);
 -- node announces (an edit, comments switched off), not only with the
 -- author's re-encryptions (the header's version)
 ALTER TABLE message ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+
+-- the child (on the class's node) a guardian's request to join was for: leaving
+-- or being removed for that child unlinks that child only
+ALTER TABLE join_request ADD COLUMN child_url VARCHAR(400);

@@ -76,6 +76,11 @@ class ClassAtB:
             to=[self.actor], extra=extra or None,
         )  # fmt: skip
 
+    def resigned(self, item: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        """``item`` with its object changed, signed again in its place in the stream."""
+        self.seq[item["stream"]] -= 1
+        return self.activity(item["stream"], item["type"], item["object"] | changes)
+
     async def send(self, client: Client, *items: dict[str, Any]) -> dict[str, Any]:
         streams: dict[str, tuple[int, int]] = {}
         for item in items:
@@ -312,3 +317,57 @@ async def test_comments_switched_off_there_are_refused_here(
     with pytest.raises(PermissionDenied):
         storage.call(posts.add_reply, ctx, b.guardian, item.class_id, post_id, request["message"])
     assert sent_to_b(storage) == []  # nothing forwarded
+
+
+async def test_the_class_s_node_cannot_name_accounts_of_this_node(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    b = school_b
+    await accept_and_open(b, client)
+    # a post "by" one of our accounts that is not in the class's log is refused
+    forged = b.resigned(b.note("Signé par quelqu'un d'ici"), author=f"1@{HOST}")
+    answer = await b.send(client, forged)
+    assert answer[forged["id"]]["message"] == "A member of this school must be in the class's log."
+    bad = b.resigned(b.note("Auteur illisible"), author="n'importe qui")
+    assert (await b.send(client, bad))[bad["id"]]["message"] == "A member id is malformed."
+    assert read_feed(storage, ctx, b) == []
+
+    # and the class is no teacher's class here, whatever it says of its teacher
+    def classes_of_our_teacher() -> list[str]:
+        return [c.name for c in directory_store.select_classes_of_teacher(1)]
+
+    assert "CE1 B" not in storage.call(classes_of_our_teacher)
+
+
+async def test_leaving_for_one_child_keeps_the_class_for_the_other(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    b = school_b
+
+    def second_request() -> None:  # their other child in the same class
+        peer = peer_store.select_peer_by_origin(B)
+        now = dt.datetime(2026, 11, 28)
+        join_store.JoinRequest.create(
+            account=b.guardian.account_id, peer=peer, follow_id=FOLLOW + "-2", join_id="j2",
+            state="linked", class_name="CE1", child_first_name="Tom", created_at=now,
+            updated_at=now,
+        )  # fmt: skip
+
+    storage.call(second_request)
+    await accept_and_open(b, client)
+    info = {
+        "name": "CE1 B",
+        "teacher": TEACHER,
+        "child": {"id": CLASS + "/children/4", "name": "Tom"},
+    }
+    second = b.activity(
+        f"{B}/peers/{HOST}", "Accept", FOLLOW + "-2", target=CLASS, **{"class": info}
+    )
+    await b.send(client, second)
+    await b.send(client, b.note("Sortie jeudi"))
+    [item] = read_feed(storage, ctx, b)
+    assert sorted(item["children"]) == ["Léa", "Tom"]
+    remove = b.activity(CLASS, "Remove", b.actor, target=CLASS + "#members", follow=FOLLOW)
+    assert await b.send(client, remove) == {remove["id"]: {}}
+    [item] = read_feed(storage, ctx, b)
+    assert item["children"] == ["Tom"]

@@ -17,6 +17,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 from quart.typing import TestClientProtocol as Client
 
+from federation.runtime import delivery
 from node import refclient_groups as rc
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import AccountKeys, generate_account_keys
@@ -263,3 +264,91 @@ def test_switching_comments_off_for_the_class_tells_the_schools(cf: ClassFeed) -
     changes = [a["object"] for a in sent_to_b(cf) if a["object"]["type"] == "Class"]
     assert [(c["version"], c["commentsEnabled"]) for c in changes] == [(2, False), (3, True)]
     assert changes[0]["id"] == f"{PUBLIC_URL}/classes/{cf.class_id}"
+
+
+def test_a_guardian_unlinked_from_the_class_is_sent_nothing_more(cf: ClassFeed) -> None:
+    mine = cf.guardians[1].child_id
+    assert mine is not None
+    them = remote_guardian(cf, mine)
+    cf.approve_all()
+    start = len(sent_to_b(cf))
+    # the teacher unlinked them: until the key rotation removes them from the log they
+    # are still in it, but their school hears nothing more: not the new key, not posts
+    cf.storage.call(directory_store.delete_guardianship, mine, them.actor.account_id)
+    cf.remove_pending()
+    cf.post({"text": "Après leur départ"})
+    assert sent_to_b(cf)[start:] == []
+
+
+def test_a_delete_drops_a_batch_built_with_the_message(cf: ClassFeed) -> None:
+    mine = cf.guardians[1].child_id
+    assert mine is not None
+    remote_guardian(cf, mine)
+    cf.approve_all()
+    post_id = cf.post({"text": "Une erreur"})
+
+    def build() -> str:
+        peer = peer_store.select_peer_by_origin(B)
+        assert peer is not None
+        batch = delivery.next_batch(cf.ctx, peer.id)
+        assert batch is not None and post_id.encode() in batch.body
+        return batch.txn_id
+
+    first = cf.storage.call(build)  # built, sent, not acknowledged (B is down)
+    cf.storage.call(posts.delete_message, cf.ctx, cf.teacher.actor, cf.class_id, post_id)
+
+    def rebuilt() -> tuple[str, bytes]:
+        peer = peer_store.select_peer_by_origin(B)
+        assert peer is not None
+        batch = delivery.next_batch(cf.ctx, peer.id)
+        assert batch is not None
+        return batch.txn_id, batch.body
+
+    txn, body = cf.storage.call(rebuilt)
+    assert txn != first  # a new batch: the one holding the ciphertext is gone
+    sent = [a["object"] for a in json.loads(body)["activities"]]
+    about = [o for o in sent if isinstance(o, dict) and o["id"].endswith("/messages/" + post_id)]
+    assert [o["type"] for o in about] == ["Tombstone"]
+
+
+def test_a_post_for_some_families_goes_to_their_school_only_naming_only_its_own(
+    cf: ClassFeed,
+) -> None:
+    c_origin, c_member = "https://ecole-c.example", "7@ecole-c.example"
+    at_b, at_c = cf.guardians[1].child_id, cf.guardians[0].child_id
+    assert at_b is not None and at_c is not None
+    remote_guardian(cf, at_b)
+    keys = generate_account_keys()
+
+    def at_school_c() -> None:
+        now = dt.datetime(2026, 9, 1)
+        c = peer_store.Peer.create(
+            origin=c_origin, name="École C", state="active", document="{}",
+            document_until=now, added_at=now,
+        )  # fmt: skip
+        account = account_store.insert_remote_guardian(
+            "np:" + c_member, "Parent à C", b64url_encode(keys.sign_pk),
+            b64url_encode(keys.enc_pk), c.id, now,
+        )  # fmt: skip
+        directory_store.Guardianship.create(child=at_c, account=account, created_at=now)
+
+    cf.storage.call(at_school_c)
+    cf.approve_all()
+
+    def sent(origin: str) -> list[dict[str, Any]]:
+        def rows() -> list[Any]:
+            peer = peer_store.select_peer_by_origin(origin)
+            assert peer is not None
+            return fed_store.pending_for(peer.id, 10_000)
+
+        return [json.loads(body) for *_, body, _to in cf.storage.call(rows)]
+
+    before_b, before_c = len(sent(B)), len(sent(c_origin))
+    cf.post({"text": "Pour la famille de C"}, children=[at_c])
+    assert sent(B)[before_b:] == []
+    [note] = [a["object"] for a in sent(c_origin)[before_c:]]
+    assert {k["member"] for k in note["keys"]} == {c_member}  # not the other families'
+    assert note["children"] == [f"{PUBLIC_URL}/classes/{cf.class_id}/children/{at_c}"]
+    cf.post({"text": "Pour tous"})
+    assert [a["object"]["keys"] for a in sent(B)[before_b:]] == [[]]
+    assert [a["object"]["keys"] for a in sent(c_origin)[before_c + 1 :]] == [[]]
