@@ -49,12 +49,30 @@ class DeliveryWorker(BackgroundTask):
         self._slots = asyncio.Semaphore(concurrency)
         self._busy: set[int] = set()
         self._wake = asyncio.Event()
+        #: deliveries started by the loop, each on its own: a peer that never answers
+        #: (a blackhole: the client waits its whole timeout) holds up no other peer
+        self._in_flight: set[asyncio.Task[bool]] = set()
+        #: our key statements on their way (on their own too, for the same reason)
+        self._statements: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Send one batch to every due peer; return how many were accepted."""
+        """Send one batch to every due peer and wait for them; return how many were accepted."""
+        fed = self._fed
+        await self._send_key_statements()
+        due = await fed.storage.run(delivery.due_peers, fed.ctx)
+        results = await asyncio.gather(*(self._deliver(p) for p in self._claim(due)))
+        return sum(results)
+
+    def _claim(self, due: list[int]) -> list[int]:
+        """The due peers with nothing in flight, now marked in flight (one per peer)."""
+        free = [p for p in due if p not in self._busy]
+        self._busy.update(free)
+        return free
+
+    async def _send_key_statements(self) -> None:
         fed = self._fed
         try:  # our own key statements first: a peer needs them to accept the batches
             await keyrotation.send_statements(
@@ -63,13 +81,27 @@ class DeliveryWorker(BackgroundTask):
             )  # fmt: skip
         except Exception:
             log.exception("sending this node's key statements failed")
+
+    async def _start_due(self) -> None:
+        """Start a delivery for every due peer with nothing in flight, without waiting."""
+        fed = self._fed
+        if self._statements is None or self._statements.done():
+            self._statements = asyncio.create_task(self._send_key_statements(), name="np keys")
         due = await fed.storage.run(delivery.due_peers, fed.ctx)
-        results = await asyncio.gather(*(self._deliver(p) for p in due if p not in self._busy))
-        return sum(results)
+        for peer_id in self._claim(due):
+            task = asyncio.create_task(self._deliver_then_wake(peer_id), name=f"np {peer_id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _deliver_then_wake(self, peer_id: int) -> bool:
+        accepted = await self._deliver(peer_id)
+        if accepted:
+            self._wake.set()  # more may be waiting behind that batch
+        return accepted
 
     async def _deliver(self, peer_id: int) -> bool:
+        """Send the peer its batch; the caller claimed the peer (``_claim``)."""
         fed = self._fed
-        self._busy.add(peer_id)
         try:
             async with self._slots:
                 batch = await fed.storage.run(delivery.next_batch, fed.ctx, peer_id)
@@ -139,14 +171,19 @@ class DeliveryWorker(BackgroundTask):
         )  # fmt: skip
 
     async def _loop(self) -> None:
-        while True:
-            sent = 0
-            try:
-                sent = await self.run_once()
-            except Exception:  # keep delivering; the batch stays stored and comes back
-                log.exception("federation delivery pass failed")
-            if sent:
-                continue  # more may be waiting behind those batches
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            self._wake.clear()
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self._start_due()
+                except Exception:  # keep delivering; the batch stays stored and comes back
+                    log.exception("federation delivery pass failed")
+                # woken by a write, a peer that is back, or an accepted batch (more may
+                # be waiting behind it); otherwise a backoff may have ended meanwhile
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        finally:
+            tasks = [*self._in_flight, *([self._statements] if self._statements else [])]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
