@@ -379,10 +379,13 @@ class PushWorker(BackgroundTask):
     async def stop(self) -> None:
         thread, loop, main = self._thread, self._thread_loop, self._main
         if thread is not None:
-            if loop is not None and main is not None:
-                with contextlib.suppress(RuntimeError):  # already ended
-                    loop.call_soon_threadsafe(main.cancel)
-            await asyncio.to_thread(thread.join)
+            # cancel again until the thread ends: a cancellation that lands while a
+            # pass is absorbing one (closing a connection, gathering results) is lost
+            while thread.is_alive():
+                if loop is not None and main is not None:
+                    with contextlib.suppress(RuntimeError):  # already ended
+                        loop.call_soon_threadsafe(main.cancel)
+                await asyncio.to_thread(thread.join, 1.0)
             self._thread = self._thread_loop = self._main = self._wake = None
         else:
             await self._close()  # passes driven by hand (tests) on this loop
