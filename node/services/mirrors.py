@@ -398,8 +398,18 @@ def apply_tombstone(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict
     mirror = _mirror(peer_id, class_url)
     group = group_store.select_group_of_class(mirror.id, lock=True)
     public_id = _public_id(class_url, obj.get("id"))
-    row = feed_store.select_message(group.id, public_id, lock=True) if group else None
-    if row is None or row.revision >= obj["version"]:
+    if group is None:
+        return  # nothing of the class is here yet: nothing to delete
+    row = feed_store.select_message(group.id, public_id, lock=True)
+    if row is None:  # deleted before it arrived: keep the tombstone, so it never shows
+        now = ctx.now()
+        feed_store.Message.create(
+            group=group, public_id=public_id, kind="post", author=None, author_member="",
+            epoch=None, version=0, header=None, ct=None, sig=None, created_at=now,
+            updated_at=now, deleted_at=now, revision=obj["version"],
+        )  # fmt: skip
+        return
+    if row.revision >= obj["version"]:
         return
     files = BlobStore(ctx.config.data_dir / "blobs")
     targets = [row] + (feed_store.select_replies([row.id]) if row.kind == "post" else [])

@@ -371,3 +371,30 @@ async def test_leaving_for_one_child_keeps_the_class_for_the_other(
     assert await b.send(client, remove) == {remove["id"]: {}}
     [item] = read_feed(storage, ctx, b)
     assert item["children"] == ["Tom"]
+
+
+async def test_an_update_or_a_delete_before_its_create_ends_in_the_right_state(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    """NP/1 §4.5: an Update of an unknown message is its current state; a Delete of an
+    unknown message is kept as a tombstone, so the Create arriving later shows nothing."""
+    b = school_b
+    await accept_and_open(b, client)
+    first = b.note("Sortie jeudi")
+    public_id = first["object"]["message"]["header"]["id"]
+    b.seq[CLASS] -= 1  # not sent: it arrives after its edit
+    edited = b.note("Sortie vendredi", version=2, message_id=public_id)
+    await b.send(client, edited)
+    assert [i["body"] for i in read_feed(storage, ctx, b)] == [{"text": "Sortie vendredi"}]
+    late_create = b.activity(CLASS, "Create", first["object"])  # next in the stream
+    assert await b.send(client, late_create) == {late_create["id"]: {}}
+    assert [i["body"] for i in read_feed(storage, ctx, b)] == [{"text": "Sortie vendredi"}]
+
+    gone = b.note("Annulé")
+    b.seq[CLASS] -= 1
+    tombstone = {"id": gone["object"]["id"], "type": "Tombstone", "formerType": "Note",
+                 "version": 2, "deleted": "2026-11-29T09:00:00Z"}  # fmt: skip
+    await b.send(client, b.activity(CLASS, "Delete", tombstone))
+    after = b.activity(CLASS, "Create", gone["object"])
+    assert await b.send(client, after) == {after["id"]: {}}
+    assert [i["body"] for i in read_feed(storage, ctx, b)] == [{"text": "Sortie vendredi"}]
