@@ -14,11 +14,18 @@ measurement).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
+from federation.httpsig import sign_request
+from federation.keys import key_id
+from federation.runtime.identity import key_name
+from node.datafolder import load_keys
 from tests.multinode import classes as k
 from tests.multinode.classes import (
     DELIVERY,
@@ -287,3 +294,125 @@ def test_a_removed_guardian_loses_the_class_on_their_own_node(
     # the teacher's class goes on without her
     k.post(ce1, "Après")
     assert [s.text for s in k.read_class(ce1)][0] == "Après"
+
+
+def test_the_class_node_killed_mid_transaction_loses_nothing_and_keeps_order(
+    make_cluster: Callable[..., Cluster], link: Callable[..., FaultProxy]
+) -> None:
+    """§8.2 #9: A (the class's node, the sender) SIGKILLed while a transaction is in flight."""
+    cluster = make_cluster(("a", "b"), start=False, config=FAST_RETRIES)
+    a, b = cluster
+    a_to_b = link(a, b)
+    cluster.start()
+    admins = set_up_schools(cluster, ("a", "b"))
+    camille = family_at_home(admins["b"], "Camille Martin", "+33639980001", "Léa")
+    ce1 = teacher_class(admins["a"], "CE1 A")
+    joined(camille, ce1, "Noé")
+
+    posted = [f"Message {n:02d}" for n in range(30)]
+    accepted: list[str] = []  # the posts A's API answered 201 before it died
+    sent = len(inbox_puts(a_to_b))
+    a_to_b.delay(2.5)  # a slow link: every transaction to B is in flight for 2.5 s
+
+    def teacher_posts() -> None:
+        for text in posted:
+            try:
+                k.post(ce1, text)
+            except Exception:  # A died under the request: it may or may not have the post
+                return
+            accepted.append(text)
+
+    poster = threading.Thread(target=teacher_posts, name="teacher-posts", daemon=True)
+    poster.start()
+
+    def in_flight() -> bool:
+        held = [r for r in inbox_puts(a_to_b)[sent:] if r.forwarded_at is None]
+        return len(accepted) >= 10 and bool(held)
+
+    wait_until(in_flight, timeout=DELIVERY, what="A posting with a transaction in flight", logs=[a])
+    held = next(r for r in inbox_puts(a_to_b)[sent:] if r.forwarded_at is None)
+    a.kill()  # SIGKILL mid-transaction, A's teacher still posting
+    poster.join(timeout=30)
+    assert not poster.is_alive()
+    assert len(accepted) < len(posted), "A was killed after the teacher had posted everything"
+    a.start()  # on the same data
+    a_to_b.passthrough()
+
+    # what A kept: every post its API accepted (and perhaps the one it died answering), in order
+    kept = texts(k.read_class(ce1))
+    assert kept[: len(accepted)] == accepted
+    assert kept == posted[: len(kept)] and len(kept) - len(accepted) in (0, 1)
+    k.post_many(ce1, posted[len(kept) :])  # the teacher posts the rest after the restart
+    ids = [s.id for s in reversed(k.read_class(ce1))]
+
+    shown = wait_feed(camille, "CE1 A", len(posted), a, b)
+    # the transaction held when A died reached B late; anything A sent again was absorbed
+    wait_until(
+        lambda: all(r.forwarded_at is not None for r in inbox_puts(a_to_b)[sent:]),
+        timeout=DELIVERY, what="every transaction A sent has reached B", logs=[a_to_b, a, b],
+    )  # fmt: skip
+    puts = inbox_puts(a_to_b)[sent:]
+    again = [r for r in puts if r.path == held.path and r.index != held.index]
+    assert again, [r.describe() for r in puts]  # A, unanswered when it died, sent it again
+    shown = feed_of(camille, "CE1 A")
+    assert len({s.id for s in shown}) == len(shown) == len(posted)  # each post once
+    assert texts(shown) == posted  # in the order the teacher posted them
+    assert [s.id for s in reversed(shown)] == ids
+
+
+def signed_get_as(node: Node, target: Node, path: str) -> httpx.Response:
+    """A GET from ``node`` to ``target``, signed with ``node``'s key as its federation client signs."""
+    key = load_keys(node.data_dir).signing_key
+    headers = sign_request(
+        method="GET", target_uri=target.url(path), body=None, signing_key=key,
+        keyid=key_id(node.origin, key_name(key.verify_key)), created=int(time.time()),
+    )  # fmt: skip
+    with httpx.Client(trust_env=False, timeout=10.0) as http:
+        return http.get(target.url(path), headers=headers)
+
+
+def test_a_guardian_unlinked_before_approval_is_rejected_and_sees_nothing(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    """§8.2 #3: the reject path, across two real nodes."""
+    cluster = make_cluster(("a", "b"), config=FAST_RETRIES)
+    a, b = cluster
+    admins = set_up_schools(cluster, ("a", "b"))
+    camille = family_at_home(admins["b"], "Camille Martin", "+33639980001", "Léa")
+    ce1 = teacher_class(admins["a"], "CE1 A")
+    k.post(ce1, "Avant la demande")
+
+    # Camille asks to join from B; the teacher sees the request, then unlinks her instead
+    slip = k.register_guardian(ce1, k.add_child(ce1, "Noé", "Martin"), camille.name, camille.phone)
+    k.join_class(camille.home, ce1, slip)
+    wait_until(
+        lambda: len(k.waiting_for_approval(ce1)) == 1, timeout=DELIVERY,
+        what="the teacher sees Camille's request", logs=[a, b],
+    )  # fmt: skip
+    k.unlink_guardian(ce1, slip)
+    assert k.waiting_for_approval(ce1) == []
+
+    def state_on_b() -> list[str]:
+        return [j["state"] for j in k.my_joins(camille.home) if j["school"] == a.origin]
+
+    wait_until(
+        lambda: state_on_b() == ["rejected"], timeout=DELIVERY,
+        what="B shows Camille's request rejected", logs=[b, a],
+    )  # fmt: skip
+
+    # A serves B nothing of the class: a pull signed with B's key is refused
+    refused = signed_get_as(b, a, f"/np/streams/classes/{ce1.class_id}?after=0&limit=100")
+    assert refused.status_code == 403, refused.text
+    assert "not_member" in refused.text
+
+    # a post after the reject: another family of B (a member) gets it, Camille never does
+    own = camille.own_class
+    tom = k.register_guardian(own, k.add_child(own, "Tom", "Bernard"), "Karim", "+33639980003")
+    karim = Family("Karim Bernard", tom.phone, k.onboard_guardian(b, tom), own)
+    k.approve_waiting(own)
+    joined(karim, ce1, "Jules")
+    k.post(ce1, "Après le refus")
+    assert texts(wait_feed(karim, "CE1 A", 2, a)) == ["Avant la demande", "Après le refus"]
+    assert feed_of(camille, "CE1 A") == []
+    assert k.feed_items(camille.home) == []  # nothing at all: her own class has no post yet
+    assert state_on_b() == ["rejected"]
