@@ -65,9 +65,11 @@ def _shadow(ctx: ServiceContext, peer_id: int, member: Any, name: str, group: An
         if local is None or group is None or group_store.select_member(group.id, member) is None:
             raise Invalid(N_("A member of this school must be in the class's log."))
         return local
-    home = peer_store.select_peer_by_host(match[2])
     login = directory_store.REMOTE_LOGIN_PREFIX + member
     account = account_store.select_account_by_login(login)
+    if account is not None and (not name or account.display_name == name):
+        return int(account.id)  # the usual case: known, same name
+    home = peer_store.select_peer_by_host(match[2])
     if account is None:
         return account_store.insert_remote_guardian(
             login, name or "?", "", "", home.id if home else peer_id, ctx.now()
@@ -317,25 +319,27 @@ def apply_note(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str,
         for name, value in fields.items():
             setattr(row, name, value)
         row.save()
-    _children(row, mirror, obj.get("children"))
-    keys = _keys(ctx, row, obj.get("keys"))
-    _attachments(ctx, peer_id, row, group, author, obj.get("attachment"))
+    _children(row, mirror, obj.get("children"), new)
+    keys = _keys(ctx, row, obj.get("keys"), new)
+    _attachments(ctx, peer_id, row, group, author, obj.get("attachment"), new)
     if new and obj["kind"] in ("post", "share"):
         _notify(ctx, mirror, group, row, keys, author)
 
 
-def _children(row: Any, mirror: Any, urls: Any) -> None:
+def _children(row: Any, mirror: Any, urls: Any, new: bool) -> None:
     if not isinstance(urls, list):
         urls = []
     wanted = {_child(mirror, u).id for u in urls if isinstance(u, str)}
-    feed_store.MessageChild.delete().where(feed_store.MessageChild.message == row.id).execute()
+    if not new:  # (a new message has none yet: one query less per message)
+        feed_store.MessageChild.delete().where(feed_store.MessageChild.message == row.id).execute()
     for child_id in sorted(wanted):
         feed_store.MessageChild.create(message=row, child=child_id)
 
 
-def _keys(ctx: ServiceContext, row: Any, keys: Any) -> set[str] | None:
+def _keys(ctx: ServiceContext, row: Any, keys: Any, new: bool) -> set[str] | None:
     """Store the keys sealed to our members; the members it is for (None: the class)."""
-    feed_store.MessageKey.delete().where(feed_store.MessageKey.message == row.id).execute()
+    if not new:
+        feed_store.MessageKey.delete().where(feed_store.MessageKey.message == row.id).execute()
     if not isinstance(keys, list) or not keys:
         return None
     ours = set()
@@ -348,9 +352,12 @@ def _keys(ctx: ServiceContext, row: Any, keys: Any) -> set[str] | None:
 
 
 def _attachments(
-    ctx: ServiceContext, peer_id: int, row: Any, group: Any, owner: int | None, items: Any
-) -> None:
+    ctx: ServiceContext, peer_id: int, row: Any, group: Any, owner: int | None, items: Any,
+    new: bool,
+) -> None:  # fmt: skip
     """Blob rows to fetch from the class's node on first download (status ``remote``)."""
+    if new and not items:
+        return
     peer = peer_store.select_peer(peer_id)
     assert peer is not None
     prefix = peer.origin + "/np/media/"
