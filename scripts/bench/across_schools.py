@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark class content across schools (NP/1 class streams) on this machine.
 
-    .venv/bin/python scripts/bench/federation.py [--posts 1000] [--paced 100] [--json out.json]
+    .venv/bin/python scripts/bench/across_schools.py [--posts 1000] [--paced 100] [--json out.json]
         [--logs DIR]
 
 Three real ``carnet serve`` processes on 127.0.0.1 (the multi-node test
