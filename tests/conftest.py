@@ -16,6 +16,7 @@ from typing import Any
 import peewee
 import pytest
 from quart import Quart
+from quart.testing.app import TestApp
 from quart.typing import TestClientProtocol as Client
 
 from node.app import create_app
@@ -93,7 +94,9 @@ def node_config(data_dir: Path, postgres_url: str | None) -> dict[str, Any]:
 @pytest.fixture
 async def app(node_config: dict[str, Any]) -> AsyncIterator[Quart]:
     application = create_app(node_config)
-    async with application.test_app():
+    # Quart gives starting and stopping 6 s each; on the shared 2-core CI machine a
+    # node stopping its workers and closing its database connections can take longer
+    async with TestApp(application, startup_timeout=30, shutdown_timeout=30):
         yield application
 
 
