@@ -24,8 +24,13 @@ class BackgroundTask(abc.ABC):
             self._task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            # cancel again until it ends: on Python 3.11 a cancellation that lands just
+            # as ``asyncio.wait_for`` gets its result is swallowed, and the loop goes on
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
             self._task = None
