@@ -1,12 +1,16 @@
-"""Group membership logs and epoch keys (carnet-e2e-1, docs/protocol/e2e-groups.md §2–§4).
+"""Group membership logs and epoch keys (carnet-e2e-1, docs/protocol/e2e-groups.md §2–§4, §7).
 
-A group (a class) is defined by a hash-chained list of entries signed by one
-of its admins (the teacher).  The node stores and orders the entries but
+A group (a class, or a school's "all guardians" group) is defined by a
+hash-chained list of entries signed by one of its admins (the teacher, or the
+school's emergency-role keys).  The node stores and orders the entries but
 cannot write one; :func:`verify_log` replays a list from the first entry and
 returns the membership and epochs it establishes, or raises
 :class:`GroupLogError`.  Epoch keys are random, committed to in the signed
 ``rotate`` entry, sealed to each member with HPKE, and linked backwards to the
-last school-year cut.  Sans-IO: bytes and dicts in, bytes and dicts out.
+last school-year cut.  In a school group, a member with the role ``admin``
+(who may send emergency alerts) must hold one of the group's admin keys.
+Layer rule: sans-IO (no network, database, files or clock); bytes and dicts
+in, bytes and dicts out.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ _LINK_INFO = b"carnet-e2e-1/history-link"
 EPOCH_KEY_INFO = b"carnet-e2e-1/epoch-key"
 OPS = ("create", "add", "remove", "rotate")
 HISTORY_POLICIES = ("school_year", "from_join")
-ROLES = ("teacher", "guardian")
+ROLES = ("teacher", "guardian", "admin")
 _ID_RE = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
 _ENTRY_KEYS = {"at", "body", "by", "group", "op", "prev", "seq", "suite", "type"}
 
@@ -347,6 +351,11 @@ def apply_entry(state: GroupState | None, entry: Any) -> GroupState:
         mid = check_id(body["member"], "member")
         _require(body["role"] in ROLES, "add: unknown role")
         sign_pk, enc_pk = _b64_key(body["sign_pk"], "sign_pk"), _b64_key(body["enc_pk"], "enc_pk")
+        _require(
+            body["role"] != "admin" or sign_pk in state.admins,
+            f"entry {seq}: add: a member with the role admin must hold one of the group's"
+            " admin (emergency-role) keys",
+        )
         old = state.members.get(mid)
         past = set() if old is None else old.past_sign_pks | {old.sign_pk}
         state.members[mid] = Member(mid, body["role"], sign_pk, enc_pk, True, past)

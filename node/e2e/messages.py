@@ -1,13 +1,16 @@
-"""Encrypted, signed group messages (carnet-e2e-1, docs/protocol/e2e-groups.md §5).
+"""Encrypted, signed group messages (carnet-e2e-1, docs/protocol/e2e-groups.md §5, §7).
 
-A message (post, comment, reaction) is a signed header, an AES-256-GCM
+A message (post, comment, reaction, share, emergency alert) is a signed header, an AES-256-GCM
 ciphertext of the padded canonical-JSON body with the header as associated
 data, and the author's signature over the header and the ciphertext hash.
 Its key is derived from the group's epoch key and the message id (so
 revealing one message's key reveals that message only) or, for a post to
 some children's families, drawn at random and sealed to each recipient.
 A key commitment in the header makes the ciphertext open under one key only.
-Sans-IO.
+An alert (a school group's emergency message) is shown only if signed by an
+emergency-role key (:func:`check_alert_signer`) and its body passes
+:func:`check_alert_body`.
+Layer rule: sans-IO (no network, database, files or clock).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from federation.canonical import CanonicalJSONError, canonical_json, parse_json_strict
 from node.e2e import primitives as p
 from node.e2e.encoding import b64url_decode, b64url_encode
-from node.e2e.groups import SUITE, check_id
+from node.e2e.groups import SUITE, GroupState, check_id
 from node.e2e.hpke import HpkeError, hpke_open, hpke_seal
 from node.e2e.keys import sign_object, verify_object
 
@@ -30,7 +33,10 @@ _MSG_KEY_INFO = b"carnet-e2e-1/message-key\x00"
 _AEAD_INFO = b"carnet-e2e-1/message-aead"
 _KC_LABEL = b"carnet-e2e-1/key-commit\x00"
 RECIPIENT_KEY_INFO = b"carnet-e2e-1/message-key"
-KINDS = ("post", "comment", "reaction", "share")
+KINDS = ("post", "comment", "reaction", "share", "alert")
+ALERT_TEMPLATES = ("lockdown", "evacuation", "shelter", "all_clear", "do_not_come", "free")
+ALERT_TEXT_MAX = 2000
+_ALERT_BODY_KEYS = {"template", "text", "drill"}
 PAD_BLOCK = 256
 HEADER_KEYS = {
     "suite", "type", "group", "id", "kind", "parent", "author", "by",
@@ -189,10 +195,11 @@ def check_header(header: Any) -> dict[str, Any]:
     except (ValueError, TypeError) as exc:
         raise MessageError(f"message header: {exc}") from exc
     need(header["kind"] in KINDS, "unknown kind")
-    need(
-        (header["parent"] is None) == (header["kind"] == "post"),
-        "only comments, reactions and shares have a parent",
-    )
+    if header["kind"] != "alert":  # an alert's parent is its thread's first alert, or null
+        need(
+            (header["parent"] is None) == (header["kind"] == "post"),
+            "only comments, reactions and shares have a parent",
+        )
     need(
         header["kind"] != "share" or header["to"] is not None, "a share is sealed to its recipients"
     )
@@ -213,6 +220,10 @@ def check_header(header: Any) -> dict[str, Any]:
         except ValueError as exc:
             raise MessageError(f"message header: {exc}") from exc
         need(to == sorted(set(to)), "to must be sorted and without duplicates")
+    need(
+        header["kind"] != "alert" or to is None,
+        "an alert is sent to the whole group under its epoch key, never to chosen recipients",
+    )
     try:
         canonical_json(header)  # it is signed and authenticated: no integer beyond 2**53 - 1
     except CanonicalJSONError as exc:
@@ -235,15 +246,76 @@ def verify_signature(sealed: dict[str, Any]) -> bool:
     return verify_object(b64url_decode(header["by"]), CONTEXT_MESSAGE, _signed(header, ct), sig)
 
 
-def decrypt_message(sealed: dict[str, Any], message_key: bytes) -> dict[str, Any]:
+def author_is_member(state: GroupState, header: dict[str, Any]) -> bool:
+    """True if the verified log gives ``header.by`` to ``header.author`` (now or
+    earlier), or, for a teacher, if ``by`` is an admin key (spec §5; JS authorIsMember)."""
+    if state.signer_is_member(header["author"], header["by"]):
+        return True
+    m = state.members.get(header["author"])
+    return m is not None and m.role == "teacher" and header["by"] in state.admins
+
+
+def check_alert_signer(state: GroupState, header: dict[str, Any]) -> None:
+    """Raise MessageError unless an alert is signed by an emergency-role key (spec §7).
+
+    ``header.by`` must be one of the verified log's ``admins`` and the log must
+    give that key to ``header.author`` with the role ``admin``.  Any other
+    member's signature (a guardian's, even a valid one) is refused.
+    """
+    if not isinstance(header, dict) or header.get("kind") != "alert":
+        raise MessageError("this is not an alert")
+    if header.get("group") != state.group:
+        raise MessageError("this alert was sent to another group")
+    if header.get("by") not in state.admins:
+        raise MessageError("alert refused: not signed by one of the school's emergency-role keys")
+    member = state.members.get(str(header.get("author")))
+    if member is None or member.role != "admin":
+        raise MessageError("alert refused: its author is not a school admin of this group")
+    if not state.signer_is_member(member.member, header["by"]):
+        raise MessageError("alert refused: the group's log does not give this key to its author")
+
+
+def check_alert_body(body: Any) -> dict[str, Any]:
+    """Return a decrypted alert body if it is exactly ``{template, text, drill}`` (spec §7).
+
+    ``template`` is one of ALERT_TEMPLATES, ``text`` 0-2000 characters (code
+    points; not empty for the ``free`` template), ``drill`` true or false.
+    """
+    if not isinstance(body, dict) or set(body) != _ALERT_BODY_KEYS:
+        raise MessageError("alert body: exactly template, text and drill")
+    template, text = body["template"], body["text"]
+    if not isinstance(template, str) or template not in ALERT_TEMPLATES:
+        raise MessageError("alert body: unknown template")
+    if not isinstance(text, str) or len(text) > ALERT_TEXT_MAX:
+        raise MessageError(
+            f"alert body: text must be a string of at most {ALERT_TEXT_MAX} characters"
+        )
+    if template == "free" and text == "":
+        raise MessageError("alert body: a free alert needs a text")
+    if type(body["drill"]) is not bool:
+        raise MessageError("alert body: drill must be true or false")
+    return body
+
+
+def decrypt_message(
+    sealed: dict[str, Any], message_key: bytes, *, state: GroupState | None = None
+) -> dict[str, Any]:
     """Verify the signature and key commitment, decrypt, and return the body.
 
-    The caller must also check that ``header.by`` is a key the verified
-    membership log gives to ``header.author`` (GroupState.signer_is_member).
+    With ``state`` (the verified log), also checks that ``header.by`` is a key
+    the log gives to ``header.author`` (:func:`author_is_member`), or for an
+    alert that it is an emergency-role key (:func:`check_alert_signer`).
+    Without it the caller must make that check itself.  An alert's body is
+    always checked with :func:`check_alert_body`.
     """
     if not verify_signature(sealed):
         raise MessageError("the author's signature does not verify")
     header = sealed["header"]
+    if state is not None:
+        if header["kind"] == "alert":
+            check_alert_signer(state, header)
+        elif not author_is_member(state, header):
+            raise MessageError("the author's key is not one the group's log gives them")
     if not hmac.compare_digest(
         key_commitment(message_key, header["group"], header["id"]), header["kc"]
     ):
@@ -264,4 +336,6 @@ def decrypt_message(sealed: dict[str, Any], message_key: bytes) -> dict[str, Any
         raise MessageError("the message body is not strict JSON") from exc
     if not isinstance(body, dict):
         raise MessageError("the message body is not an object")
+    if header["kind"] == "alert":
+        check_alert_body(body)
     return body

@@ -478,7 +478,8 @@ test('tamper: the log rules refuse every malformed, unauthorized or inconsistent
   await refuse([...head, await sign(1, await h(0), 'add', { ...log[1].body, x: 1 })], /add: unexpected members/, 'add body');
   await refuse([...head, await sign(1, await h(0), 'add', { ...log[1].body, member: '' })], /member must be/, 'member id');
   await refuse([...head, await sign(1, await h(0), 'add', { ...log[1].body, member: 'x'.repeat(129) })], /member must be/, 'long member id');
-  await refuse([...head, await sign(1, await h(0), 'add', { ...log[1].body, role: 'admin' })], /unknown role/, 'role');
+  await refuse([...head, await sign(1, await h(0), 'add', { ...log[1].body, role: 'principal' })], /unknown role/, 'role');
+  await refuse([...head, await sign(1, await h(0), 'add', { ...log[1].body, role: 'admin', sign_pk: b64e(anna.raw.signPk) })], /role admin must hold one of the group's admin/, 'admin role, key not an admin');
   await refuse([...head, await sign(1, await h(0), 'add', { ...log[1].body, enc_pk: 'AA' })], /enc_pk must be 32 bytes/, 'enc_pk');
   await refuse([...head, await sign(1, await h(0), 'add', { ...log[1].body, sign_pk: log[1].body.sign_pk + '=' })], /sign_pk must be 32 bytes/, 'sign_pk');
   await refuse([...head, await sign(1, await h(0), 'remove', g.removeBody('t@n.test'))], /remove: not a member/, 'remove non-member');

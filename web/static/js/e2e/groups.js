@@ -1,6 +1,7 @@
-// carnet-e2e-1 groups: membership logs, epoch keys, messages and attachments.
+// carnet-e2e-1 groups: membership logs, epoch keys, messages, emergency
+// alerts and attachments.
 //
-// The browser side of docs/protocol/e2e-groups.md. WebCrypto only, no
+// The browser side of docs/protocol/e2e-groups.md (alerts: §7). WebCrypto only, no
 // third-party code; builds on suite.js (encodings, canonical JSON,
 // signatures, HPKE). The Python reference is node/e2e/groups.py,
 // messages.py and attachments.py; both are checked against
@@ -14,6 +15,7 @@
 //   "message"    a message is malformed/tampered/wrong key (MessageError)
 //   "attachment" a chunk is missing, moved or altered      (AttachmentError)
 //   "argument"   a programming error (wrong types or sizes)
+// Layer rule: no I/O (no network, storage or DOM); bytes and objects in and out.
 // Parameters named `_...ForTests` fix randomness for test vectors only;
 // reusing them destroys confidentiality, so application code never passes them.
 
@@ -35,8 +37,10 @@ export const CONTEXT_ENTRY = 'carnet-e2e-1/group-entry';
 export const CONTEXT_MESSAGE = 'carnet-e2e-1/message';
 export const OPS = Object.freeze(['create', 'add', 'remove', 'rotate']);
 export const HISTORY_POLICIES = Object.freeze(['school_year', 'from_join']);
-export const ROLES = Object.freeze(['teacher', 'guardian']);
-export const KINDS = Object.freeze(['post', 'comment', 'reaction', 'share']);
+export const ROLES = Object.freeze(['teacher', 'guardian', 'admin']);
+export const KINDS = Object.freeze(['post', 'comment', 'reaction', 'share', 'alert']);
+export const ALERT_TEMPLATES = Object.freeze(['lockdown', 'evacuation', 'shelter', 'all_clear', 'do_not_come', 'free']);
+export const ALERT_TEXT_MAX = 2000;
 export const PAD_BLOCK = 256;
 export const CHUNK_SIZE = 65536;
 export const TAG = 16;
@@ -419,6 +423,10 @@ export async function applyEntry(state, entry) {
     require_(ROLES.includes(body.role), 'add: unknown role');
     const signPk = b64Key(body.sign_pk, 'sign_pk');
     const encPk = b64Key(body.enc_pk, 'enc_pk');
+    require_(
+      body.role !== 'admin' || state.admins.includes(signPk),
+      `entry ${seq}: add: a member with the role admin must hold one of the group's admin (emergency-role) keys`,
+    );
     const old = state.members.get(mid);
     const past = old === undefined ? new Set() : new Set([...old.pastSignPks, old.signPk]);
     state.members.set(mid, { member: mid, role: body.role, signPk, encPk, active: true, pastSignPks: past });
@@ -718,7 +726,10 @@ export function checkHeader(header) {
     throw fail('message', `message header: ${err.message}`, err);
   }
   need(KINDS.includes(header.kind), 'unknown kind');
-  need((header.parent === null) === (header.kind === 'post'), 'only comments, reactions and shares have a parent');
+  if (header.kind !== 'alert') {
+    // An alert's parent is its thread's first alert, or null (spec §7).
+    need((header.parent === null) === (header.kind === 'post'), 'only comments, reactions and shares have a parent');
+  }
   need(header.kind !== 'share' || header.to !== null, 'a share is sealed to its recipients');
   need(isInt(header.version) && header.version >= 1, 'version must be a positive integer');
   need(isInt(header.at), "'at' must be an integer");
@@ -731,6 +742,7 @@ export function checkHeader(header) {
     for (const member of to) checkId(member, 'message header: recipient', 'message');
     need(equalLists(to, sortedStrings(new Set(to))), 'to must be sorted and without duplicates');
   }
+  need(header.kind !== 'alert' || to === null, 'an alert is sent to the whole group under its epoch key, never to chosen recipients');
   return header;
 }
 
@@ -760,16 +772,63 @@ export function authorIsMember(state, header) {
 }
 
 /**
+ * Throws code "message" unless an alert is signed by an emergency-role key
+ * (spec §7): `header.by` is one of the verified log's admins AND the log
+ * gives that key to `header.author` with the role admin. Any other member's
+ * signature (a guardian's, even a valid one) is refused.
+ */
+export function checkAlertSigner(state, header) {
+  if (!isObject(header) || header.kind !== 'alert') throw fail('message', 'this is not an alert');
+  if (header.group !== state.group) throw fail('message', 'this alert was sent to another group');
+  if (!state.admins.includes(header.by)) {
+    throw fail('message', "alert refused: not signed by one of the school's emergency-role keys");
+  }
+  const m = typeof header.author === 'string' ? state.members.get(header.author) : undefined;
+  if (m === undefined || m.role !== 'admin') throw fail('message', 'alert refused: its author is not a school admin of this group');
+  if (!state.signerIsMember(m.member, header.by)) {
+    throw fail('message', "alert refused: the group's log does not give this key to its author");
+  }
+}
+
+/** Number of Unicode code points (Python's len), not UTF-16 units. */
+function codePoints(text) {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/**
+ * A decrypted alert body if it is exactly {template, text, drill} (spec §7):
+ * template one of ALERT_TEMPLATES, text 0-2000 characters (code points; not
+ * empty for "free"), drill true or false. Throws code "message".
+ */
+export function checkAlertBody(body) {
+  if (!isObject(body) || !hasExactly(body, ['template', 'text', 'drill'])) {
+    throw fail('message', 'alert body: exactly template, text and drill');
+  }
+  if (typeof body.template !== 'string' || !ALERT_TEMPLATES.includes(body.template)) throw fail('message', 'alert body: unknown template');
+  if (typeof body.text !== 'string' || codePoints(body.text) > ALERT_TEXT_MAX) {
+    throw fail('message', `alert body: text must be a string of at most ${ALERT_TEXT_MAX} characters`);
+  }
+  if (body.template === 'free' && body.text === '') throw fail('message', 'alert body: a free alert needs a text');
+  if (typeof body.drill !== 'boolean') throw fail('message', 'alert body: drill must be true or false');
+  return body;
+}
+
+/**
  * Verify the signature and key commitment, decrypt, and return the body.
  * Checks, in order: header structure and signature, (with `state`) that `by`
- * belongs to the author in the verified log, the key commitment, GCM, the
- * padding and strict JSON. Without `state` the caller must check
- * authorIsMember(state, wire.header) itself. Throws code "message".
+ * belongs to the author in the verified log (for an alert: checkAlertSigner),
+ * the key commitment, GCM, the padding and strict JSON (for an alert:
+ * checkAlertBody). Without `state` the caller must check
+ * authorIsMember(state, wire.header) (or checkAlertSigner) itself. Throws code "message".
  */
 export async function decryptMessage(wire, messageKey, { state = null } = {}) {
   if (!(await verifyMessageSignature(wire))) throw fail('message', "the author's signature does not verify");
   const header = wire.header;
-  if (state !== null && !authorIsMember(state, header)) {
+  if (state !== null && header.kind === 'alert') {
+    checkAlertSigner(state, header);
+  } else if (state !== null && !authorIsMember(state, header)) {
     throw fail('message', "the author's key is not one the group's log gives them");
   }
   checkBytes(messageKey, 'message key');
@@ -791,7 +850,55 @@ export async function decryptMessage(wire, messageKey, { state = null } = {}) {
     throw fail('message', `the message body is not strict JSON: ${err.message}`, err);
   }
   if (!isObject(body)) throw fail('message', 'the message body is not an object');
+  if (header.kind === 'alert') checkAlertBody(body);
   return body;
+}
+
+/**
+ * An emergency alert from a school admin's page (spec §7) → the request
+ * body's {message}. `state` is the verified school group, `epochKeys` a Map
+ * (or object) epoch → key, `keys` = {sign: CryptoKey, signPk: Uint8Array};
+ * `parent` is the thread's first alert for a follow-up (or the all clear).
+ * Refuses, before sending, a body or signer that guardians would refuse.
+ */
+export async function encryptAlert(
+  keys,
+  me,
+  state,
+  epochKeys,
+  { template, text = '', drill = false, parent = null, messageId = null, at = Math.floor(Date.now() / 1000), _nonceForTests } = {},
+) {
+  const body = checkAlertBody({ template, text, drill });
+  const epoch = state.currentEpoch;
+  if (epoch === null) throw fail('argument', 'the school group has no epoch yet');
+  if (state.pendingRemovals.length) throw fail('epoch_key', 'a removal is waiting for a new epoch key');
+  const epochKey = epochKeys instanceof Map ? epochKeys.get(epoch.epoch) : epochKeys[epoch.epoch];
+  if (!epochKey) throw fail('epoch_key', 'no key for the current epoch');
+  const id = messageId || newMessageId();
+  const message = await encryptMessage({
+    signKey: keys.sign, signPk: keys.signPk, author: me, group: state.group, kind: 'alert', body,
+    messageKey: await messageKeyFromEpoch(epochKey, state.group, epoch.epoch, id), epoch: epoch.epoch,
+    parent, messageId: id, at, _nonceForTests,
+  });
+  checkAlertSigner(state, message.header);
+  return { message };
+}
+
+/**
+ * Open an alert as a guardian's page does → its body: header, emergency-role
+ * signer (checkAlertSigner), epoch key, signature, key commitment, GCM, body
+ * (checkAlertBody). `item` is {message} as the node serves it. Throws code
+ * "message" (refused) or "epoch_key" (no key: sent before you were added).
+ */
+export async function decryptAlert(item, state, epochKeys) {
+  const wire = isObject(item) ? item.message : undefined;
+  const header = checkHeader(isObject(wire) ? wire.header : undefined);
+  if (header.kind !== 'alert') throw fail('message', 'this is not an alert');
+  checkAlertSigner(state, header);
+  const epochKey = epochKeys instanceof Map ? epochKeys.get(header.epoch) : epochKeys[header.epoch];
+  if (!epochKey) throw fail('epoch_key', 'no key for this alert (sent before you were added)');
+  const messageKey = await messageKeyFromEpoch(epochKey, state.group, header.epoch, header.id);
+  return decryptMessage(wire, messageKey, { state });
 }
 
 // ========================================================= §6 attachments
