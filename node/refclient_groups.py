@@ -4,6 +4,11 @@ The demo seeding, the tests and the benchmarks use these functions to act
 exactly as ``web/static/js/pages/feed.js`` does: set up a class's group,
 approve and remove members, open epoch keys, and encrypt or decrypt posts,
 comments and reactions.  They work on the JSON the node's API returns.
+The school's "all guardians" group and its emergency alerts
+(docs/protocol/e2e-groups.md §7) have their own helpers: setup_school_group,
+add_guardians, encrypt_alert and decrypt_alert.
+Layer rule: no I/O (no network, database or files); the clock is read for
+the informative ``at`` fields only.
 """
 
 from __future__ import annotations
@@ -158,7 +163,9 @@ def decrypt(
 ) -> dict[str, Any]:
     """Open a feed item's message (or reply) as the browser does; raises MessageError or EpochKeyError."""
     wire, header = item["message"], item["message"]["header"]
-    if not state.signer_is_member(header["author"], header["by"]):
+    if header["kind"] == "alert":
+        m.check_alert_signer(state, header)
+    elif not state.signer_is_member(header["author"], header["by"]):
         raise m.MessageError("signed by a key the class log does not give to its author")
     if header["epoch"] is not None:
         if header["epoch"] not in epoch_keys:
@@ -173,3 +180,93 @@ def decrypt(
             state.group, header["id"], item["key"], me, keys.enc_sk, keys.enc_pk
         )
     return m.decrypt_message(wire, key)
+
+
+# --------------------------------------------------------------------------- school group, alerts
+
+
+def setup_school_group(
+    keys: AccountKeys, me: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
+    """A school admin's first visit: the "all guardians" group (spec §7).
+
+    ``create`` (admins = this admin's emergency-role key, history ``from_join``),
+    ``add`` of themselves with the role ``admin``, epoch 0 (a cut), their envelope.
+    """
+    group, key = g.new_group_id(), g.new_epoch_key()
+    log: list[dict[str, Any]] = []
+    _append(keys, log, "create", g.create_body([keys.sign_pk], "from_join"), group)
+    _append(keys, log, "add", g.add_body(me, "admin", keys.sign_pk, keys.enc_pk))
+    _append(keys, log, "rotate", g.rotate_body(group, 0, key, [me], None))
+    return log, [g.seal_epoch_key(group, 0, key, me, keys.enc_pk)], key
+
+
+def add_guardians(
+    keys: AccountKeys, log: list[dict[str, Any]], candidates: list[dict[str, Any]], epoch_key: bytes
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``add`` entries (role ``guardian``) for ``{"member", "sign_pk", "enc_pk"}`` candidates
+    and the current epoch key sealed to each: the whole school in one call."""
+    state = g.verify_log(list(log))
+    epoch = state.current_epoch
+    assert epoch is not None, "the school group has no epoch yet"
+    g.check_epoch_key(state.group, epoch.epoch, epoch_key, epoch.commit)
+    group, seq, prev = state.group, state.head_seq + 1, state.head_hash
+    at = _now()
+    new, envelopes = [], []
+    for c in candidates:
+        member = g.check_id(c["member"], "member")
+        sign_pk = b64url_decode(c["sign_pk"], length=32, what="sign_pk")
+        enc_pk = b64url_decode(c["enc_pk"], length=32, what="enc_pk")
+        body = g.add_body(member, "guardian", sign_pk, enc_pk)
+        entry = g.make_entry(keys.sign_sk, keys.sign_pk, group, seq, prev, "add", body, at)
+        new.append(entry)
+        envelopes.append(g.seal_epoch_key(group, epoch.epoch, epoch_key, member, enc_pk))
+        seq, prev = seq + 1, g.entry_hash(entry)
+    return new, envelopes
+
+
+def encrypt_alert(
+    keys: AccountKeys,
+    me: str,
+    state: g.GroupState,
+    epoch_keys: dict[int, bytes],
+    template: str,
+    text: str,
+    drill: bool,
+    parent: str | None = None,
+) -> dict[str, Any]:
+    """The request body member ``message`` of an alert (``parent``: the thread's first alert).
+
+    Refuses, before sending, a body or a signer that recipients would refuse.
+    """
+    body = m.check_alert_body({"template": template, "text": text, "drill": drill})
+    epoch = state.current_epoch
+    assert epoch is not None, "the school group has no epoch yet"
+    if state.pending_removals:
+        raise g.EpochKeyError("a removal is waiting for a new epoch key")
+    message_id = m.new_message_id()
+    key = m.message_key_from_epoch(epoch_keys[epoch.epoch], state.group, epoch.epoch, message_id)
+    sealed = m.encrypt_message(
+        sign_sk=keys.sign_sk, sign_pk=keys.sign_pk, author=me, group=state.group, kind="alert",
+        body=body, message_key=key, epoch=epoch.epoch, parent=parent, message_id=message_id,
+        at=_now(),
+    )  # fmt: skip
+    m.check_alert_signer(state, sealed.header)
+    return {"message": sealed.wire()}
+
+
+def decrypt_alert(
+    item: dict[str, Any], state: g.GroupState, epoch_keys: dict[int, bytes]
+) -> dict[str, Any]:
+    """Open an alert as a guardian's browser does: emergency-role signer, then the
+    ciphertext, then the body; raises MessageError or EpochKeyError."""
+    wire = item["message"]
+    header = m.check_header(wire["header"] if isinstance(wire, dict) else None)
+    if header["kind"] != "alert":
+        raise m.MessageError("this is not an alert")
+    m.check_alert_signer(state, header)
+    epoch = header["epoch"]
+    if epoch not in epoch_keys:
+        raise g.EpochKeyError("no key for this alert (sent before you were added)")
+    key = m.message_key_from_epoch(epoch_keys[epoch], state.group, epoch, header["id"])
+    return m.decrypt_message(wire, key, state=state)
