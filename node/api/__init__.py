@@ -130,6 +130,7 @@ def openapi_path(path: str) -> str:
 
 def register(app: Quart) -> None:
     from node.api import (
+        alerts,
         auth,
         directory,
         events,
@@ -152,6 +153,7 @@ def register(app: Quart) -> None:
     openapi.register(api)
     sms.register(api)
     peers.register(api)
+    alerts.register(api)
     joins.register(api)
     app.register_blueprint(api.blueprint)
     app.extensions["carnet_api"] = api

@@ -61,6 +61,7 @@ def enqueue(
     class_id: int | None,
     message_id: int | None,
     urgency: str = "normal",
+    alert_id: int | None = None,
 ) -> list[int]:
     """Queue one notification per recipient; call inside the caller's transaction.
 
@@ -77,6 +78,7 @@ def enqueue(
         message_id: the message it announces (its author is named, its
             public id makes the link).
         urgency: ``normal`` or ``high``.
+        alert_id: the emergency alert announced (kind ``alert``).
 
     Returns:
         The new notifications' ids, in recipient order.
@@ -102,7 +104,7 @@ def enqueue(
         )
         rows.append((account_id, when))
     # one INSERT per 500 rows: a post to a school of 2,000 families is 4 statements, not 2,000
-    return store.insert_notifications(rows, kind, class_id, message_id, urgency, now)
+    return store.insert_notifications(rows, kind, class_id, message_id, urgency, now, alert_id)
 
 
 def after_quiet_hours(

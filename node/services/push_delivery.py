@@ -19,6 +19,7 @@ from typing import Any
 from node.errors import N_
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
+from node.storage import alerts as alert_store
 from node.storage import notifications as store
 from node.storage.db import write_transaction
 
@@ -57,6 +58,10 @@ _TEXTS = {
     "alert": (
         N_("Emergency alert from {author}: open Carnet now"),
         N_("Emergency alert: open Carnet now"),
+    ),
+    "drill": (
+        N_("DRILL from {author}: an exercise alert, open Carnet"),
+        N_("DRILL: an exercise alert, open Carnet"),
     ),
 }
 
@@ -113,6 +118,7 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
             r.school_class_id for r in rows if r.school_class_id is not None
         )
         labels = store.select_message_labels(r.message_id for r in rows if r.message_id)
+        alerts = alert_store.select_labels(r.alert_id for r in rows if r.alert_id)
         roles = account_store.select_roles(accounts)
         # a guardian unlinked from the class since the row was queued gets nothing, not even names
         guardians = {a for a in accounts if roles.get(a) == "guardian"}
@@ -126,7 +132,14 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
                 and roles.get(row.account_id) == "guardian"
                 and row.school_class_id not in classes_of.get(row.account_id, ())
             )
-            if statuses.get(row.account_id) != "active" or left or (label is not None and label[2]):
+            alert = alerts.get(row.alert_id) if row.alert_id else None
+            withdrawn = alert is not None and alert[2] == "cancelled"
+            if (
+                statuses.get(row.account_id) != "active"
+                or left
+                or withdrawn
+                or (label is not None and label[2])
+            ):
                 cancelled.append(row.id)
                 continue
             targets = devices.get(row.account_id, [])
@@ -134,7 +147,11 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
                 no_device.append(row.id)
                 continue
             class_name = classes.get(row.school_class_id) if row.school_class_id else None
-            payload = build_payload(ctx, row.id, row.kind, row.school_class_id, class_name, label)
+            payload = (
+                alert_payload(ctx, row.id, alert[0], alert[1], alert[3])
+                if alert is not None
+                else build_payload(ctx, row.id, row.kind, row.school_class_id, class_name, label)
+            )
             jobs.append(
                 PushJob(
                     row.id,
@@ -188,6 +205,34 @@ def build_payload(
     }
 
 
+def alert_payload(
+    ctx: ServiceContext, notification_id: int, public_id: str, drill: bool, sender: str | None
+) -> dict[str, Any]:
+    """An emergency alert's notice: the school, the sender, a link; never the alert's text."""
+    with_author, without = _TEXTS["drill" if drill else "alert"]
+    body = {
+        locale: (
+            ctx.translate(locale, with_author).format(author=sender)
+            if sender
+            else ctx.translate(locale, without)
+        )
+        for locale in PAYLOAD_LOCALES
+    }
+    return {
+        "v": 1,
+        "kind": "alert",
+        "drill": drill,
+        "class": None,
+        "author": sender,
+        "title": ctx.config.school_name,
+        "body": body,
+        "lang": ctx.config.default_locale,
+        "url": f"/alerts/{public_id}",
+        # one notice per alert thread on a device: a follow-up replaces the last one
+        "tag": f"alert-{public_id}",
+    }
+
+
 def record_results(ctx: ServiceContext, results: Mapping[int, Sequence[DeviceResult]]) -> None:
     """Settle claimed notifications from what each device's push service answered.
 
@@ -230,6 +275,10 @@ def record_results(ctx: ServiceContext, results: Mapping[int, Sequence[DeviceRes
             else:
                 settled["failed"].append(row.id)
         store.update_notifications(settled["sent"], "sent", pushed_at=now)
+        alert_store.mark_delivered(
+            [(r.alert_id, r.account_id) for i in settled["sent"] if (r := rows[i]).alert_id],
+            now,
+        )
         store.update_notifications(settled["no_device"], "no_device")
         store.update_notifications(settled["failed"], "failed")
         for when, ids in retries.items():

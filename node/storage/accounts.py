@@ -97,6 +97,11 @@ def select_account(account_id: int) -> Account | None:
     return Account.get_or_none(Account.id == account_id)
 
 
+def select_admins() -> list[Account]:
+    """The school's admin accounts, any status."""
+    return list(Account.select().where(Account.role == "admin").order_by(Account.id))
+
+
 def select_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
     """Account id → account, for many ids in one query (per 500 ids)."""
     ids = sorted(set(account_ids))

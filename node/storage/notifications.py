@@ -69,6 +69,8 @@ class Notification(BaseModel):
     )
     school_class_id: int | None
     urgency = peewee.CharField(max_length=8, default="normal")
+    #: the emergency alert it announces (``node.storage.alerts``), for kind ``alert``
+    alert_id = peewee.BigIntegerField(null=True)
     created_at = peewee.DateTimeField()
     deliver_after = peewee.DateTimeField()
     pushed_at = peewee.DateTimeField(null=True)
@@ -205,6 +207,7 @@ _INSERTED = (
     Notification.school_class,
     Notification.message,
     Notification.urgency,
+    Notification.alert_id,
     Notification.created_at,
     Notification.deliver_after,
     Notification.status,
@@ -220,7 +223,7 @@ def _insert_sql(database: int, rows: int) -> str:
     turning values into SQL, 130 ms of CPU for a post to 2,000 families, in
     the request that posts.  The statement does not depend on the values.
     """
-    shape = [(0, "", None, None, "", None, None, "", 0)] * rows
+    shape = [(0, "", None, None, "", None, None, None, "", 0)] * rows
     query = Notification.insert_many(shape, fields=list(_INSERTED)).returning(_id(Notification))
     sql: str = query.sql()[0]
     return sql
@@ -233,6 +236,7 @@ def insert_notifications(
     message_id: int | None,
     urgency: str,
     now: dt.datetime,
+    alert_id: int | None = None,
 ) -> list[int]:
     """One outbox row per (account id, deliver after), in one INSERT per 500 rows.
 
@@ -250,6 +254,7 @@ def insert_notifications(
                 class_id,
                 message_id,
                 urgency,
+                alert_id,
                 now,
                 deliver_after,
                 "pending",
@@ -288,11 +293,17 @@ def lease_notifications(ids: Iterable[int], until: dt.datetime) -> None:
 
 
 def select_notifications(ids: Iterable[int]) -> dict[int, Notification]:
-    """The rows' id, status and attempts (what settling a push needs), by id."""
+    """The rows' id, status, attempts, account and alert (what settling a push needs), by id."""
     keys = list(ids)
     if not keys:
         return {}
-    columns = (_id(Notification), Notification.status, Notification.attempts)
+    columns = (
+        _id(Notification),
+        Notification.status,
+        Notification.attempts,
+        Notification.account,
+        Notification.alert_id,
+    )
     query = Notification.select(*columns).where(_id(Notification).in_(keys))
     return {n.id: n for n in query}
 

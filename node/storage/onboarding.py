@@ -101,7 +101,8 @@ def select_due_sms(now: dt.datetime, limit: int = 20) -> list[SmsMessage]:
         (SmsMessage.status == "queued")
         & (SmsMessage.next_attempt_at.is_null() | (SmsMessage.next_attempt_at <= now))
     )
-    return list(query.order_by(SmsMessage.id).limit(limit))
+    alerts_first = peewee.Case(None, [(SmsMessage.purpose == "alert", 0)], 1)
+    return list(query.order_by(alerts_first, SmsMessage.id).limit(limit))
 
 
 def select_sms_by_reference(reference: str) -> SmsMessage | None:

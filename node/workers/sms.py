@@ -3,7 +3,8 @@
 The services queue a text in the same transaction that decides to send it;
 this worker picks queued texts up, hands them to the gateway and records the
 result.  ``wake()`` makes it run at once (a code was just queued); otherwise
-it polls every few seconds for retries that have come due.
+it polls every few seconds for retries that have come due, and for
+emergency alerts whose SMS delay has passed (``alerts.escalate_due``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 
 from node.config import NodeConfig
-from node.services import sms_outbox
+from node.services import alerts, sms_outbox
 from node.services.context import ServiceContext
 from node.sms import SmsGateway, make_gateway
 from node.storage.db import Storage
@@ -21,6 +22,9 @@ from node.workers import BackgroundTask
 
 log = logging.getLogger("carnet.sms")
 POLL_SECONDS = 5.0
+#: Texts claimed per pass, and handed to the gateway at once.
+BATCH = 100
+CONCURRENCY = 8
 
 
 class SmsWorker(BackgroundTask):
@@ -50,9 +54,21 @@ class SmsWorker(BackgroundTask):
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Send every text that is due; return how many were attempted."""
-        due = await self._storage.run(sms_outbox.due, self._ctx)
-        for text in due:
+        """Escalate due alerts, then send every text that is due; return how many were attempted."""
+        if await self._storage.run(alerts.escalate_due, self._ctx):
+            log.info("emergency alert: texting guardians who have not acknowledged")
+        attempted = 0
+        while True:
+            due = await self._storage.run(sms_outbox.due, self._ctx, BATCH)
+            # a few texts at a time: 2,000 alert copies must not queue behind one another
+            gate = asyncio.Semaphore(CONCURRENCY)
+            await asyncio.gather(*(self._send(text, gate) for text in due))
+            attempted += len(due)
+            if len(due) < BATCH:
+                return attempted
+
+    async def _send(self, text: sms_outbox.QueuedText, gate: asyncio.Semaphore) -> None:
+        async with gate:
             try:
                 result = await self.gateway.send(
                     text.recipient, text.body, reference=text.reference
@@ -62,7 +78,7 @@ class SmsWorker(BackgroundTask):
                     sms_outbox.record_result, self._ctx, text.id, "failed", None, str(error), False
                 )
                 log.warning("SMS %s refused by the gateway: %s", text.reference[:8], error)
-                continue
+                return
             await self._storage.run(
                 sms_outbox.record_result,
                 self._ctx,
@@ -74,7 +90,6 @@ class SmsWorker(BackgroundTask):
             )
             if result.status.value != "sent":
                 log.warning("SMS %s not sent: %s", text.reference[:8], result.error)
-        return len(due)
 
     async def _loop(self) -> None:
         while True:

@@ -72,7 +72,9 @@ async def test_request_bodies_refuse_unknown_properties(client: Client) -> None:
 def _takes_body(path: str) -> bool:
     """Operations that act on an id alone (disable, new setup link, logout…) carry no body."""
     return not re.search(
-        r"(/disable|/setup-link|/slips|/logout|/end-others|/read|/remind|/resend)$", path
+        r"(/disable|/setup-link|/slips|/logout|/end-others|/read|/remind|/resend|/approve|/cancel"
+        r"|/ack)$",
+        path,
     )
 
 

@@ -1,0 +1,436 @@
+"""Emergency alerts: sending, follow-ups until "all clear", acknowledgements, escalation to SMS.
+
+Who may do what:
+- only a school admin holding an emergency-role key of the school group
+  sends an alert or a follow-up; with two-person approval switched on, a
+  real (not drill) alert waits until another admin approves it, and either
+  may cancel it before then;
+- an alert is committed once: the alert, its first message, one row per
+  guardian and per child, and one high-urgency push notice per guardian, in
+  one transaction; the push worker fans the notices out;
+- every guardian of the school's children it was for reads it and says
+  "I have read this"; admins see the reach dashboard;
+- guardians who have not acknowledged after the school's delay get an SMS
+  (at once if they have no push device); the text is content-free unless
+  the school opted in; a drill never sends SMS (the report says who would
+  have got one).
+The node checks what it can of the ciphertext: the header's kind, group,
+epoch and thread, that its author holds an emergency-role key, and the
+signature.  Guardians' browsers check the same before showing anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.e2e import messages as e2e_messages
+from node.e2e.encoding import canonical_text
+from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
+from node.services import notifications, sms_outbox
+from node.services.context import Actor, ServiceContext
+from node.services.groups import member_id
+from node.storage import accounts as account_store
+from node.storage import alerts as store
+from node.storage import notifications as notification_store
+from node.storage import school_group as group_store
+from node.storage.db import write_transaction
+
+TEMPLATES = ("lockdown", "evacuation", "shelter", "all_clear", "do_not_come", "free")
+#: Largest encrypted alert accepted (a text of 2,000 characters is ~3 KiB of ciphertext).
+MAX_WIRE_BYTES = 32 * 1024
+#: Longest SMS text a school may send with an alert (two SMS segments).
+MAX_SMS_TEXT = 300
+SMS_DELAY_RANGE = (30, 3600)
+
+
+@dataclass(frozen=True)
+class Policy:
+    sms_delay_seconds: int
+    sms_with_text: bool
+    two_person: bool
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the routes need after a write: the alert, and whom to tell live."""
+
+    alert_id: str
+    state: str
+    recipients: list[int] = field(default_factory=list)
+    admins: list[int] = field(default_factory=list)
+
+
+def _policy_row() -> Any:
+    return store.select_policy()
+
+
+def policy(ctx: ServiceContext, actor: Actor) -> Policy:
+    if not actor.is_admin:
+        raise PermissionDenied(N_("Only the school's admins set the alert policy."))
+    return _as_policy(_policy_row())
+
+
+def _as_policy(row: Any) -> Policy:
+    if row is None:
+        return Policy(120, False, False)
+    return Policy(row.sms_delay_seconds, row.sms_with_text, row.two_person)
+
+
+def set_policy(
+    ctx: ServiceContext, actor: Actor, sms_delay_seconds: Any, sms_with_text: Any, two_person: Any
+) -> Policy:
+    if not actor.is_admin:
+        raise PermissionDenied(N_("Only the school's admins set the alert policy."))
+    low, high = SMS_DELAY_RANGE
+    if type(sms_delay_seconds) is not int or not low <= sms_delay_seconds <= high:
+        raise Invalid(
+            N_("The SMS delay is a whole number of seconds from %(low)s to %(high)s."),
+            field="sms_delay_seconds", low=low, high=high,
+        )  # fmt: skip
+    for name, value in (("sms_with_text", sms_with_text), ("two_person", two_person)):
+        if type(value) is not bool:
+            raise Invalid(N_("Choose yes or no."), field=name)
+    with write_transaction():
+        row = _policy_row() or store.AlertPolicy(updated_at=ctx.now())
+        row.sms_delay_seconds, row.sms_with_text, row.two_person = (
+            sms_delay_seconds,
+            sms_with_text,
+            two_person,
+        )
+        row.updated_at = ctx.now()
+        row.save()
+        return _as_policy(row)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_template(template: Any) -> str:
+    if template not in TEMPLATES:
+        raise Invalid(N_("Choose one of the alert templates."), field="template")
+    return str(template)
+
+
+def _check_wire(
+    ctx: ServiceContext, actor: Actor, group: Any, wire: Any, parent: str | None
+) -> dict[str, Any]:
+    """The encrypted alert as far as the node can check it without keys."""
+    if not isinstance(wire, dict) or set(wire) != {"header", "ct", "sig"}:
+        raise Invalid(N_("The encrypted alert is malformed."), field="message")
+    try:
+        text = canonical_text(wire)
+        header = e2e_messages.check_header(wire["header"])
+    except (ValueError, TypeError, e2e_messages.MessageError) as exc:
+        raise Invalid(
+            N_("The encrypted alert is malformed: %(reason)s"), field="message", reason=str(exc)
+        ) from exc
+    if len(text.encode()) > MAX_WIRE_BYTES:
+        raise Invalid(N_("The alert is too long."), field="message")
+    me = member_id(ctx, actor.account_id)
+    mine = group_store.select_member(group.id, me)
+    admins = json.loads(group.admins)
+    if mine is None or not mine.active or mine.role != "admin" or mine.sign_pk not in admins:
+        raise PermissionDenied(N_("Your keys are not in the school's emergency role."))
+    if header["kind"] != "alert" or header["group"] != group.public_id or header["to"] is not None:
+        raise Invalid(N_("This is not an alert of this school."), field="message")
+    if header["author"] != me or header["by"] != mine.sign_pk or header["version"] != 1:
+        raise Invalid(N_("An alert must be signed with your own current key."), field="message")
+    if header["parent"] != parent:
+        raise Invalid(N_("This message belongs to another alert."), field="message")
+    if group.pending_removals or header["epoch"] != group.current_epoch:
+        raise Conflict(
+            N_("The alert keys changed since the page was loaded. Reload and send again.")
+        )
+    if not e2e_messages.verify_signature(wire):
+        raise Invalid(N_("The alert's signature does not verify."), field="message")
+    if store.AlertMessage.get_or_none(store.AlertMessage.public_id == header["id"]) is not None:
+        raise Conflict(N_("This alert was already sent."))
+    return header
+
+
+def _sms_text(ctx: ServiceContext, policy: Policy, sms_text: Any) -> str:
+    """What an SMS copy says: the alert's text only where the school opted in."""
+    notice = ctx.translate(
+        ctx.config.default_locale, N_("Urgent message from {school}: open Carnet now.")
+    ).format(school=ctx.config.school_name)
+    if not policy.sms_with_text or sms_text in (None, ""):
+        return notice
+    if not isinstance(sms_text, str) or len(sms_text) > MAX_SMS_TEXT:
+        raise Invalid(
+            N_("The SMS text is at most %(max)s characters."), field="sms_text", max=MAX_SMS_TEXT
+        )
+    return f"{ctx.config.school_name}: {sms_text.strip()}"[:320]
+
+
+def _require_sender(actor: Actor) -> Any:
+    if not actor.is_admin:
+        raise PermissionDenied(N_("Only the school's admins send alerts."))
+    group = group_store.select_group(lock=True)
+    if group is None:
+        raise Conflict(N_("Set up the school's alert keys first (open the Alerts page)."))
+    return group
+
+
+def _admin_ids() -> list[int]:
+    return [a.id for a in account_store.select_admins() if a.status == "active"]
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def send(
+    ctx: ServiceContext,
+    actor: Actor,
+    message: Any,
+    template: Any,
+    drill: Any,
+    sms_text: Any = None,
+) -> Sent:
+    """A new alert thread; sent at once, or awaiting a second admin's approval."""
+    template = _check_template(template)
+    if template == "all_clear":
+        raise Invalid(N_("'All clear' ends an alert; it cannot start one."), field="template")
+    if type(drill) is not bool:
+        raise Invalid(N_("Say whether this is a drill."), field="drill")
+    with write_transaction():
+        group = _require_sender(actor)
+        header = _check_wire(ctx, actor, group, message, None)
+        rules = _as_policy(_policy_row())
+        waits = rules.two_person and not drill and len(_admin_ids()) > 1
+        now = ctx.now()
+        alert = store.Alert.create(
+            public_id=header["id"], template=template, drill=drill, sent_by=actor.account_id,
+            state="awaiting_approval" if waits else "active",
+            sms_text=_sms_text(ctx, rules, sms_text), created_at=now,
+        )  # fmt: skip
+        store.AlertMessage.create(
+            alert=alert, seq=0, public_id=header["id"], template=template,
+            wire=canonical_text(message), sent_by=actor.account_id, created_at=now,
+        )  # fmt: skip
+        if waits:
+            return Sent(alert.public_id, alert.state, [], _admin_ids())
+        recipients = _dispatch(ctx, alert, rules)
+        return Sent(alert.public_id, alert.state, recipients, _admin_ids())
+
+
+def _dispatch(ctx: ServiceContext, alert: Any, rules: Policy) -> list[int]:
+    """Commit every recipient, their push notices and the first SMS copies (inside the caller's transaction)."""
+    now = ctx.now()
+    families = store.school_families()
+    facts = store.select_account_facts(a for _, _, a in families if a is not None)
+    reachable = sorted({a for a, (status, _) in facts.items() if status == "active"})
+    store.insert_recipients(alert.id, reachable)
+    store.insert_children(alert.id, families)
+    notifications.enqueue(
+        ctx, kind="alert", account_ids=reachable, class_id=None, message_id=None,
+        urgency="high", alert_id=alert.id,
+    )  # fmt: skip
+    alert.sent_at = now
+    alert.escalate_at = None if alert.drill else now + dt.timedelta(seconds=rules.sms_delay_seconds)
+    alert.save()
+    # no device to push to: the SMS goes now, not after the delay
+    devices = notification_store.select_subscriptions_of(reachable)
+    _text(ctx, alert, [a for a in reachable if not devices.get(a)], facts)
+    return reachable
+
+
+def _text(
+    ctx: ServiceContext,
+    alert: Any,
+    account_ids: list[int],
+    facts: dict[int, tuple[str, str | None]],
+) -> None:
+    """Queue the SMS copy for these recipients (a drill only records who would have got one)."""
+    if not account_ids:
+        return
+    now = ctx.now()
+    by_state: dict[str, list[int]] = {}
+    for account_id in account_ids:
+        phone = facts.get(account_id, ("", None))[1]
+        if alert.drill:
+            by_state.setdefault("drill", []).append(account_id)
+        elif not phone:
+            by_state.setdefault("no_phone", []).append(account_id)
+        else:
+            reference = sms_outbox.enqueue(ctx, phone, "alert", alert.sms_text)
+            store.AlertRecipient.update(
+                sms_state="queued", sms_reference=reference, sms_at=now
+            ).where(
+                (store.AlertRecipient.alert == alert.id)
+                & (store.AlertRecipient.account == account_id)
+            ).execute()
+    for state, ids in by_state.items():
+        store.set_sms_state(alert.id, ids, state, now)
+
+
+def approve(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
+    """A second admin approves an alert waiting for them: it goes out now."""
+    if not actor.is_admin:
+        raise PermissionDenied(N_("Only the school's admins approve alerts."))
+    with write_transaction():
+        alert = _alert(alert_id, lock=True)
+        if alert.state != "awaiting_approval":
+            raise Conflict(N_("This alert is not waiting for approval."))
+        if alert.sent_by_id == actor.account_id:
+            raise PermissionDenied(N_("Another admin must approve your alert."))
+        alert.state, alert.approved_by = "active", actor.account_id
+        recipients = _dispatch(ctx, alert, _as_policy(_policy_row()))
+        return Sent(alert.public_id, alert.state, recipients, _admin_ids())
+
+
+def cancel(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
+    """Withdraw an alert that is still waiting for approval."""
+    if not actor.is_admin:
+        raise PermissionDenied(N_("Only the school's admins cancel alerts."))
+    with write_transaction():
+        alert = _alert(alert_id, lock=True)
+        if alert.state != "awaiting_approval":
+            raise Conflict(N_("Only an alert waiting for approval can be cancelled."))
+        alert.state, alert.closed_at = "cancelled", ctx.now()
+        alert.save()
+        return Sent(alert.public_id, alert.state, [], _admin_ids())
+
+
+def follow_up(
+    ctx: ServiceContext, actor: Actor, alert_id: str, message: Any, template: Any
+) -> Sent:
+    """Instructions in the same thread; "all clear" ends the alert and its escalation."""
+    template = _check_template(template)
+    with write_transaction():
+        group = _require_sender(actor)
+        alert = _alert(alert_id, lock=True)
+        if alert.state != "active":
+            raise Conflict(N_("This alert has ended; send a new one."))
+        header = _check_wire(ctx, actor, group, message, alert.public_id)
+        count = store.AlertMessage.select().where(store.AlertMessage.alert == alert.id).count()
+        now = ctx.now()
+        store.AlertMessage.create(
+            alert=alert, seq=count, public_id=header["id"], template=template,
+            wire=canonical_text(message), sent_by=actor.account_id, created_at=now,
+        )  # fmt: skip
+        if template == "all_clear":
+            alert.state, alert.closed_at, alert.escalate_at = "closed", now, None
+            alert.save()
+        recipients = store.recipient_accounts(alert.id)
+        notifications.enqueue(
+            ctx, kind="alert", account_ids=recipients, class_id=None, message_id=None,
+            urgency="high", alert_id=alert.id,
+        )  # fmt: skip
+        return Sent(alert.public_id, alert.state, recipients, _admin_ids())
+
+
+def _alert(public_id: Any, lock: bool = False) -> Any:
+    alert = store.select_alert(public_id, lock=lock) if isinstance(public_id, str) else None
+    if alert is None:
+        raise NotFound(N_("No such alert."))
+    return alert
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class AlertMessageView:
+    id: str
+    template: str
+    at: dt.datetime
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: str
+    template: str
+    drill: bool
+    state: str
+    sent_by: str | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    #: the guardian's own acknowledgement (None for admins)
+    acknowledged_at: dt.datetime | None
+    messages: list[AlertMessageView] = field(default_factory=list)
+    can_approve: bool = False
+
+
+def _names(ids: set[int]) -> dict[int, str]:
+    return {i: a.display_name for i, a in account_store.select_accounts(ids).items()}
+
+
+def _view(
+    alert: Any, names: dict[int, str], ack: Any, messages: list[Any], actor: Actor
+) -> AlertView:
+    return AlertView(
+        alert.public_id, alert.template, alert.drill, alert.state,
+        names.get(alert.sent_by_id or 0), alert.created_at, alert.sent_at, alert.closed_at, ack,
+        [AlertMessageView(m.public_id, m.template, m.created_at, json.loads(m.wire)) for m in messages],
+        actor.is_admin and alert.state == "awaiting_approval" and alert.sent_by_id != actor.account_id,
+    )  # fmt: skip
+
+
+def list_alerts(ctx: ServiceContext, actor: Actor, limit: int = 50) -> list[AlertView]:
+    """Admins: every alert; guardians: the alerts sent to them, newest first (no messages)."""
+    if actor.is_admin:
+        alerts = store.select_alerts(limit)
+        acks: dict[int, Any] = {}
+    elif actor.is_guardian:
+        alerts = store.select_alerts_of(actor.account_id, limit)
+        acks = store.acknowledgements_of(actor.account_id, [a.id for a in alerts])
+    else:
+        raise PermissionDenied(N_("Alerts go to the school's guardians and admins."))
+    names = _names({a.sent_by_id for a in alerts if a.sent_by_id})
+    return [_view(a, names, acks.get(a.id), [], actor) for a in alerts]
+
+
+def get_alert(ctx: ServiceContext, actor: Actor, alert_id: str) -> AlertView:
+    """One alert with its encrypted messages; a guardian's reading counts as delivered."""
+    alert = _alert(alert_id)
+    ack = None
+    if actor.is_guardian:
+        with write_transaction():
+            mine = store.select_recipient(alert.id, actor.account_id)
+            if mine is None or alert.state == "awaiting_approval":
+                raise NotFound(N_("No such alert."))
+            if mine.delivered_at is None:
+                mine.delivered_at = ctx.now()
+                mine.save()
+            ack = mine.acknowledged_at
+    elif not actor.is_admin:
+        raise NotFound(N_("No such alert."))
+    names = _names({alert.sent_by_id} if alert.sent_by_id else set())
+    return _view(alert, names, ack, store.select_messages(alert.id), actor)
+
+
+def acknowledge(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
+    """ "I have read this": once per guardian; saying it again changes nothing."""
+    with write_transaction():
+        alert = _alert(alert_id)
+        mine = store.select_recipient(alert.id, actor.account_id) if actor.is_guardian else None
+        if mine is None or alert.state == "awaiting_approval":
+            raise NotFound(N_("No such alert."))
+        if mine.acknowledged_at is None:
+            now = ctx.now()
+            mine.acknowledged_at = now
+            mine.delivered_at = mine.delivered_at or now
+            mine.save()
+        return Sent(alert.public_id, alert.state, [actor.account_id], _admin_ids())
+
+
+# --------------------------------------------------------------------------- escalation
+
+
+def escalate_due(ctx: ServiceContext) -> int:
+    """Text every guardian who has not acknowledged a due alert; returns how many were queued."""
+    queued = 0
+    with write_transaction():
+        for alert in store.due_escalations(ctx.now()):
+            waiting = [r.account_id for r in store.unacknowledged_without_text(alert.id)]
+            facts = store.select_account_facts(waiting)
+            _text(ctx, alert, waiting, facts)
+            queued += sum(1 for a in waiting if facts.get(a, ("", None))[1])
+            alert.escalate_at = None
+            alert.save()
+    return queued

@@ -1,0 +1,302 @@
+"""The school's "all guardians" group, which emergency alerts are encrypted to.
+
+Who may do what:
+- a school admin with keys creates the group, naming the emergency-role
+  keys (the admins who may send alerts, themselves included), and keeps it
+  up to date: adding every guardian of the school's children (``add``),
+  removing those who left (``remove`` then ``rotate``).  The sender's page
+  does this before each alert, so a guardian approved by a teacher this
+  morning gets this afternoon's alert;
+- the node checks every entry with the reference verifier, appends only at
+  the head, accepts an ``add`` only for an admin account's or a guardian's
+  current keys, and requires the epoch key to be sealed to every member;
+- a guardian reads the log and their own envelopes once added.
+The node never sees an epoch key.  Version 1 limits: the emergency role is
+fixed when the group is created (an admin appointed later needs a new
+group), and guardians of other schools' nodes are not members yet.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.e2e import groups as e2e
+from node.e2e.encoding import b64url_decode, canonical_text
+from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
+from node.services.context import Actor, ServiceContext
+from node.services.groups import account_of_member, member_id
+from node.services.keyring import fingerprint_of
+from node.storage import accounts as account_store
+from node.storage import alerts as alert_store
+from node.storage import school_group as store
+from node.storage.db import write_transaction
+
+MAX_ENTRIES_PER_CALL = 5000
+
+
+@dataclass(frozen=True)
+class Candidate:
+    member: str
+    role: str
+    sign_pk: str
+    enc_pk: str
+
+
+@dataclass(frozen=True)
+class SchoolGroupView:
+    group_id: str | None
+    entries: list[dict[str, Any]]
+    #: the caller's own sealed epoch keys (empty when not a member)
+    envelopes: list[dict[str, Any]]
+    me: str
+    is_member: bool
+    #: emergency-role keys (fingerprints), for the admin page
+    admin_fingerprints: list[str] = field(default_factory=list)
+    #: admins only: who to add and who to remove now
+    add: list[Candidate] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+
+
+def _wanted(ctx: ServiceContext) -> dict[int, tuple[str, Any]]:
+    """account id → (role, account), for everyone who should be a member now (with usable keys)."""
+    guardians = {a for _, _, a in alert_store.school_families() if a is not None}
+    admins = {a.id for a in account_store.select_admins()}
+    accounts = account_store.select_accounts(guardians | admins)
+    return {
+        account_id: ("admin" if account_id in admins else "guardian", account)
+        for account_id, account in accounts.items()
+        if account.status == "active" and account.sign_pk and account.enc_pk
+    }
+
+
+def _changes(ctx: ServiceContext, group: Any) -> tuple[list[Candidate], list[str]]:
+    admins = set(json.loads(group.admins)) if group else set()
+    members = {m.member: m for m in store.select_members(group.id)} if group else {}
+    wanted = _wanted(ctx)
+    add = []
+    for account_id, (role, account) in sorted(wanted.items()):
+        if role == "admin" and account.sign_pk not in admins:
+            continue  # not in the emergency role of this group (version 1: fixed at creation)
+        mid = member_id(ctx, account_id)
+        current = members.get(mid)
+        if (
+            current is None
+            or not current.active
+            or (current.sign_pk, current.enc_pk) != (account.sign_pk, account.enc_pk)
+        ):
+            add.append(Candidate(mid, role, account.sign_pk, account.enc_pk))
+    remove = sorted(
+        mid
+        for mid, m in members.items()
+        if m.active and (m.account_id not in wanted or m.role != wanted[m.account_id][0])
+    )
+    return add, remove
+
+
+def view(ctx: ServiceContext, actor: Actor) -> SchoolGroupView:
+    """The group as the caller may see it: admins get what to change, guardians their keys."""
+    if not (actor.is_admin or actor.is_guardian):
+        raise PermissionDenied(N_("Only the school's admins and guardians use the alert keys."))
+    group = store.select_group()
+    me = member_id(ctx, actor.account_id)
+    account = account_store.select_account(actor.account_id)
+    if group is None:
+        add = _changes(ctx, None)[0] if actor.is_admin else []
+        return SchoolGroupView(None, [], [], me, False, add=add)
+    mine = store.select_member(group.id, me)
+    is_member = bool(mine and mine.active and account is not None and mine.enc_pk == account.enc_pk)
+    entries = (
+        [json.loads(text) for text in store.select_entries(group.id)]
+        if is_member or actor.is_admin
+        else []
+    )
+    envelopes = (
+        [json.loads(t) for t in store.select_envelopes(group.id, me, mine.enc_pk)]
+        if is_member and mine is not None
+        else []
+    )
+    prints = [fingerprint_of(k) or k for k in json.loads(group.admins)]
+    add, remove = _changes(ctx, group) if actor.is_admin else ([], [])
+    return SchoolGroupView(group.public_id, entries, envelopes, me, is_member, prints, add, remove)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _as_entries(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_ENTRIES_PER_CALL:
+        raise Invalid(N_("Send between 1 and 5000 log entries."), field="entries")
+    if not all(isinstance(e, dict) for e in raw):
+        raise Invalid(N_("A log entry must be an object."), field="entries")
+    return raw
+
+
+def _as_envelopes(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or len(raw) > 10000:
+        raise Invalid(N_("Envelopes must be a list."), field="envelopes")
+    for env in raw:
+        if not isinstance(env, dict) or set(env) != {"epoch", "member", "enc", "ct"}:
+            raise Invalid(N_("An envelope is malformed."), field="envelopes")
+    return raw
+
+
+def _verify(entries: list[dict[str, Any]]) -> e2e.GroupState:
+    try:
+        return e2e.verify_log(entries)
+    except e2e.GroupLogError as exc:
+        raise Invalid(
+            N_("The alert group's log was refused: %(reason)s"), field="entries", reason=str(exc)
+        ) from exc
+
+
+def _check_adds(ctx: ServiceContext, new: list[dict[str, Any]]) -> None:
+    """An ``add`` names an admin or a guardian of this school, with the keys they have now."""
+    wanted = _wanted(ctx)
+    for entry in new:
+        if entry["op"] != "add":
+            continue
+        body = entry["body"]
+        account_id = account_of_member(ctx, body["member"])
+        role, account = wanted.get(account_id or 0, (None, None))
+        if account is None or body["role"] != role:
+            raise Invalid(
+                N_("Only the school's admins and its children's guardians can be added."),
+                field="entries",
+            )
+        if (body["sign_pk"], body["enc_pk"]) != (account.sign_pk, account.enc_pk):
+            raise Conflict(
+                N_("This person's keys changed since the page was loaded. Reload and try again.")
+            )
+
+
+def _store(
+    ctx: ServiceContext, group: Any, state: e2e.GroupState, new: list[dict[str, Any]]
+) -> None:
+    now = ctx.now()
+    for entry in new:
+        store.SchoolGroupEntry.create(
+            group=group,
+            seq=entry["seq"],
+            op=entry["op"],
+            entry=canonical_text(entry),
+            created_at=now,
+        )
+        if entry["op"] not in ("add", "remove"):
+            continue
+        mid = entry["body"]["member"]
+        m = state.members[mid]
+        row = store.select_member(group.id, mid)
+        if row is None:
+            store.SchoolGroupMember.create(
+                group=group, member=mid, account=account_of_member(ctx, mid), role=m.role,
+                sign_pk=m.sign_pk, enc_pk=m.enc_pk, active=m.active, added_seq=entry["seq"],
+            )  # fmt: skip
+            continue
+        row.role, row.sign_pk, row.enc_pk, row.active = m.role, m.sign_pk, m.enc_pk, m.active
+        if entry["op"] == "add":
+            row.added_seq = entry["seq"]
+        row.save()
+    group.head_seq, group.head_hash = state.head_seq, state.head_hash
+    group.current_epoch = state.current_epoch.epoch if state.current_epoch else None
+    group.pending_removals = len(state.pending_removals)
+    group.save()
+
+
+def _store_envelopes(
+    ctx: ServiceContext, group: Any, state: e2e.GroupState, envelopes: list[dict[str, Any]]
+) -> None:
+    held: dict[int, set[tuple[str, str]]] = {}
+    rows = []
+    for env in envelopes:
+        member = state.members.get(env["member"]) if isinstance(env["member"], str) else None
+        epoch = env["epoch"]
+        if (
+            member is None
+            or not member.active
+            or type(epoch) is not int
+            or not 0 <= epoch < len(state.epochs)
+        ):
+            raise Invalid(
+                N_("An envelope is addressed to someone who is not a member."), field="envelopes"
+            )
+        holders = held.get(epoch)
+        if holders is None:
+            holders = held[epoch] = store.envelope_holders(group.id, epoch)
+        if (env["member"], member.enc_pk) in holders:
+            continue
+        holders.add((env["member"], member.enc_pk))
+        rows.append((epoch, env["member"], member.enc_pk, canonical_text(env)))
+    store.insert_envelopes(group.id, rows, ctx.now())
+    current = state.current_epoch
+    if current is None:
+        raise Invalid(N_("The alert group needs its first key."), field="entries")
+    holders = held.get(current.epoch) or store.envelope_holders(group.id, current.epoch)
+    missing = [m for m in state.active_members() if (m, state.members[m].enc_pk) not in holders]
+    if missing:
+        raise Invalid(
+            N_("The alert key must be sealed to every member: %(members)s"),
+            field="envelopes",
+            members=", ".join(missing[:10]),
+        )
+
+
+def _require_admin_keys(actor: Actor) -> Any:
+    if not actor.is_admin:
+        raise PermissionDenied(N_("Only the school's admins manage the alert keys."))
+    account = account_store.select_account(actor.account_id)
+    if account is None or not account.sign_pk:
+        raise Conflict(N_("Set up your keys first: log in again in a browser."))
+    return account
+
+
+def create(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> str:
+    """An admin's first alert set-up: ``create`` naming the emergency role, the adds, epoch 0."""
+    entries, envelopes = _as_entries(entries), _as_envelopes(envelopes)
+    with write_transaction():
+        account = _require_admin_keys(actor)
+        if store.select_group(lock=True) is not None:
+            raise Conflict(N_("The school's alert keys are already set up. Reload the page."))
+        state = _verify(entries)
+        try:
+            b64url_decode(state.group, length=16, what="group id")
+        except ValueError as exc:
+            raise Invalid(
+                N_("A group id is 16 random bytes in base64url."), field="entries"
+            ) from exc
+        if state.history != "from_join":
+            raise Invalid(N_("Alerts are read from the day a guardian is added."), field="entries")
+        admin_keys = {a.sign_pk for a in account_store.select_admins() if a.status == "active"}
+        if account.sign_pk not in state.admins or not set(state.admins) <= admin_keys:
+            raise Invalid(
+                N_("The emergency role may name only this school's admins."), field="entries"
+            )
+        _check_adds(ctx, entries)
+        group = store.SchoolGroup.create(
+            public_id=state.group, admins=json.dumps(state.admins), head_seq=0, head_hash="",
+            created_at=ctx.now(),
+        )  # fmt: skip
+        _store(ctx, group, state, entries)
+        _store_envelopes(ctx, group, state, envelopes)
+        return state.group
+
+
+def append(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> int:
+    """Adds, removals and rotations continuing the head, with the envelopes they need."""
+    new, envelopes = _as_entries(entries), _as_envelopes(envelopes)
+    with write_transaction():
+        _require_admin_keys(actor)
+        group = store.select_group(lock=True)
+        if group is None:
+            raise NotFound(N_("The school's alert keys are not set up yet."))
+        if new[0].get("seq") != group.head_seq + 1:
+            raise Conflict(
+                N_("The alert group changed since the page was loaded. Reload and try again.")
+            )
+        stored = [json.loads(text) for text in store.select_entries(group.id)]
+        state = _verify(stored + new)
+        _check_adds(ctx, new)
+        _store(ctx, group, state, new)
+        _store_envelopes(ctx, group, state, envelopes)
+        return state.head_seq
