@@ -70,7 +70,11 @@ class AlertSchool:
 
 def make_alert_school(storage: Storage, ctx: ServiceContext, families: int = 3) -> AlertSchool:
     """A class of ``families`` approved families, and the admin's alert group holding them all."""
-    feed = make_class_feed(storage, ctx, families)
+    return add_alert_group(storage, ctx, make_class_feed(storage, ctx, families))
+
+
+def add_alert_group(storage: Storage, ctx: ServiceContext, feed: ClassFeed) -> AlertSchool:
+    """The admin of ``feed``'s school sets up the alert group and adds every guardian."""
     admin_actor = feed.school.admin
     admin = Person(
         admin_actor,

@@ -20,11 +20,13 @@ import peewee
 import pytest
 from quart import Quart
 
+from node import refclient_groups as rc
 from node.e2e import attachments as att
 from node.e2e.encoding import b64url_encode
-from node.services import blobs
+from node.services import alerts, blobs
 from node.storage.db import Storage
-from tests.feed_factories import make_class_feed
+from tests.alert_factories import add_alert_group
+from tests.feed_factories import as_json, make_class_feed
 from tests.push_factories import FakePushService, fake_browser
 
 
@@ -67,7 +69,7 @@ async def test_no_canary_or_key_reaches_the_node(
     await worker.stop()  # driven by hand below
     canary = {
         name: f"canary-{name}-{secrets.token_hex(8)}"
-        for name in ("text", "comment", "family", "filename")
+        for name in ("text", "comment", "family", "filename", "alert")
     }
     file_canary = f"canary-file-{secrets.token_hex(8)}".encode()
     cf = make_class_feed(storage, ctx, families=2)
@@ -98,9 +100,16 @@ async def test_no_canary_or_key_reaches_the_node(
     cf.reply(cf.guardians[1], post, "comment", {"text": canary["comment"]})
     cf.post({"text": canary["family"], "attachments": []}, children=[cf.guardians[0].child_id])
 
+    # an emergency alert, with the SMS copy left content-free (the default)
+    school = add_alert_group(storage, ctx, cf)
+    sent = school.send("free", canary["alert"], sms_text=canary["alert"])
+
     # the members do read it all
     read = cf.read(cf.guardians[0])
     assert {i["body"]["text"] for i in read} == {canary["text"], canary["family"]}
+    alert = as_json(storage.call(alerts.get_alert, ctx, cf.guardians[0].actor, sent.alert_id))
+    state, alert_keys = rc.open_epoch_keys(school.view(cf.guardians[0]), cf.guardians[0].keys)
+    assert rc.decrypt_alert(alert["messages"][0], state, alert_keys)["text"] == canary["alert"]
 
     # push: decrypt what the push service receives
     assert await worker.run_once() >= 1
@@ -121,7 +130,7 @@ async def test_no_canary_or_key_reaches_the_node(
     needles = {f"canary {k}": v.encode() for k, v in canary.items()} | {
         "canary in the file": file_canary
     }
-    secrets_ = {"epoch key": cf.epoch_key, "file key": key}
+    secrets_ = {"epoch key": cf.epoch_key, "file key": key, "alert key": school.epoch_key}
     for where, haystack in haystacks.items():
         for what, needle in needles.items():
             for form in encodings(needle):
