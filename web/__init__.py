@@ -21,6 +21,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 def register(app: Quart) -> None:
     from web.views import account, admin, auth, feed, guardian, joins, pages, peers, push, teacher
+    from web.views import alerts as alert_pages
 
     app.static_folder = str(STATIC_DIR)
     app.static_url_path = "/static"
@@ -42,3 +43,4 @@ def register(app: Quart) -> None:
     register_filters(app)
     for module in (pages, auth, account, admin, peers, teacher, guardian, joins, feed, push):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(alert_pages.blueprint)

@@ -124,6 +124,48 @@ function revealServerError() {
   alert.focus({ preventScroll: true });
 }
 
+/**
+ * Guardians: a banner at the top of every page while an emergency alert
+ * waits for their "I have read this" (one GET per page), and live when one
+ * arrives (SSE `alert`). No alert content here: only a link to its page.
+ */
+async function alertBanner() {
+  const banner = document.getElementById('alert-banner');
+  if (!banner) return;
+  const show = (id, drill) => {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return;
+    const link = document.createElement('a');
+    link.href = `/alerts/${id}`;
+    link.className = 'alert-banner-link';
+    if (drill) {
+      const label = document.createElement('span');
+      label.className = 'drill-label';
+      label.textContent = 'EXERCICE / DRILL';
+      link.append(label, ' ');
+    }
+    const title = document.createElement('strong');
+    title.textContent = `⚠ ${banner.dataset.text}`;
+    const open = document.createElement('span');
+    open.textContent = banner.dataset.open;
+    link.append(title, ' ', open);
+    banner.replaceChildren(link);
+    banner.hidden = false;
+  };
+  const pending = async (only = null) => {
+    const { alerts } = await api('/alerts');
+    return alerts.find((a) => (only ? a.id === only : a.state === 'active' && !a.acknowledged_at));
+  };
+  document.addEventListener('carnet:live', async (event) => {
+    const detail = event.detail || {};
+    if (detail.type !== 'alert' || typeof detail.alert !== 'string') return;
+    const alert = await pending(detail.alert).catch(() => null);
+    show(detail.alert, Boolean(alert && alert.drill));
+  });
+  const alert = await pending().catch(() => null);
+  if (alert) show(alert.id, alert.drill);
+}
+
 wireLogout();
 wireConfirms();
 revealServerError();
+alertBanner();
