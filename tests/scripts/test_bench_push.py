@@ -37,6 +37,7 @@ def bench() -> Iterator[ModuleType]:
     finally:
         sys.modules.pop("bench_push", None)
         sys.modules.pop("feed", None)
+        sys.modules.pop("common", None)
 
 
 def test_the_seeded_school_survives_its_cache_file(bench: Any) -> None:
