@@ -50,6 +50,7 @@ from node.config import load_config  # noqa: E402
 from node.datafolder import load_keys  # noqa: E402
 from node.e2e.keys import AccountKeys  # noqa: E402
 from node.services.context import ServiceContext  # noqa: E402
+from node.storage import migrations as migrations_package  # noqa: E402
 from node.storage import notifications as notification_store  # noqa: E402
 from node.storage.db import Storage, open_database, write_transaction  # noqa: E402
 from node.storage.migrations import migrate  # noqa: E402
@@ -184,6 +185,16 @@ def open_copy(node: feed.Node) -> None:
     node.storage = Storage(db, 1)
 
 
+def schema_fingerprint() -> str:
+    """The node's migrations, hashed: a cached folder seeded with other ones is seeded again
+    (a migration not yet released may change in place)."""
+    folder = Path(migrations_package.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.sql")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def seeded_node(
     root: Path,
     families: int,
@@ -204,11 +215,14 @@ def seeded_node(
     name = name or f"class-{families}"
     node = feed.Node(root, name, pg_server)
     cache = seed_cache / name if seed_cache else None
-    if cache is not None and (cache / "school.json").exists():
+    kept = cache / "school.json" if cache is not None else None
+    saved = json.loads(kept.read_text()) if kept is not None and kept.exists() else None
+    if cache is not None and saved is not None and saved.get("schema") != schema_fingerprint():
+        feed.progress(f"{node.name}: the database migrations changed since {cache} was seeded")
+    elif cache is not None and saved is not None:
         shutil.copytree(cache / "data", node.data)
         open_copy(node)
         point_at(node, push_url)
-        saved = json.loads((cache / "school.json").read_text())
         feed.progress(f"{node.name}: reused the seeded folder {cache}")
         return node, school_from_json(saved), saved.get("more", {})
     node.init()
@@ -223,7 +237,8 @@ def seeded_node(
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
         shutil.copytree(node.data, cache / "data")
-        (cache / "school.json").write_text(json.dumps({**school_to_json(school), "more": more}))
+        saved = {**school_to_json(school), "more": more, "schema": schema_fingerprint()}
+        (cache / "school.json").write_text(json.dumps(saved))
         open_copy(node)
     return node, school, more
 
