@@ -905,6 +905,8 @@ async def bench_node(
 
 
 def run(opts: Options) -> dict[str, Any]:
+    from common import wired  # (common imports this module)
+
     results: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="carnet-bench-feed-")))
@@ -916,6 +918,7 @@ def run(opts: Options) -> dict[str, Any]:
             stack.callback(node.stop)
             node.init()
             assert node.ctx is not None and node.storage is not None
+            node.ctx = wired(node.ctx, node.data)  # posts need the federation publisher
             progress(f"{node.name}: seeding {size} families")
             school = seed_school(node.ctx, node.storage, size, push.url, opts.feed_posts, progress)
             progress(f"  seeded in {school.seed_seconds:.1f} s; serving on {node.url}")
