@@ -602,12 +602,14 @@ def fan_out_options(description: str, what: str) -> tuple[Options, argparse.Name
 
 def run_and_report(
     benchmark: str,
-    opts: Options,
+    opts: Any,
     json_path: Path | None,
     run: Callable[[], dict[str, Any]],
     describe: Callable[[dict[str, Any], dict[str, Any]], tuple[str, dict[str, Any]]],
 ) -> int:
     """Run, print ``describe(results, load)``'s text, and write the JSON document it completes.
+
+    ``opts``: the benchmark's options dataclass (with ``pg_server``), written to the document.
 
     Ctrl-C and SIGTERM unwind through the benchmark's clean-up.
     """

@@ -1085,37 +1085,14 @@ def main() -> int:
     if min(opts.sizes) < opts.clients:
         parser.error(f"each class needs at least --clients ({opts.clients}) families")
 
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # unwinds through the clean-up below
+    from common import run_and_report  # (common imports this module)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     worker = push_worker_settings()
-    load_before = os.getloadavg()
-    try:
-        results = run(opts)
-    except KeyboardInterrupt:
-        print("interrupted: servers stopped, temporary folders removed", file=sys.stderr)
-        return 130
-    load = {"before": load_before, "after": os.getloadavg()}
-    print(report(results, opts, worker, load))
-    if args.json:
-        document = {
-            "benchmark": "feed",
-            "machine": {"cores": os.cpu_count(), "cpu": cpu_name()},
-            "code": code_version(),
-            "database": "postgresql" if opts.pg_server else "sqlite",
-            "options": {
-                k: str(v) if isinstance(v, Path) else v
-                for k, v in vars(opts).items()
-                if k != "pg_server"
-            },
-            "load_average_1_5_15_min": load,
-            "push_worker": worker,
-            "results": results,
-        }
-        args.json.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    return 0
+
+    def describe(results: dict[str, Any], load: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return report(results, opts, worker, load), {"push_worker": worker}
+
+    return run_and_report("feed", opts, args.json, lambda: run(opts), describe)
 
 
 if __name__ == "__main__":
