@@ -99,6 +99,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     federation.wake_delivery = delivery_worker.wake
     app.extensions["carnet_delivery"] = delivery_worker
     anti_entropy: list[asyncio.Task[None]] = []
+    app.extensions["carnet_anti_entropy"] = anti_entropy
     np_routes.register(app, federation)
 
     sms_worker = SmsWorker(config, storage, ctx)

@@ -33,6 +33,13 @@ class CarnetError(Exception):
         self.field = field
         self.params = params
 
+    def __str__(self) -> str:
+        """The English message with its values (logs, and errors told to other nodes)."""
+        try:
+            return self.message % self.params if self.params else self.message
+        except (KeyError, TypeError, ValueError):
+            return self.message
+
 
 class Invalid(CarnetError):
     status = 400

@@ -21,7 +21,7 @@ import peewee
 from federation.activity import Activity
 from federation.encoding import format_timestamp
 from federation.errors import ActivityError
-from federation.runtime import class_replies, outbox
+from federation.runtime import alert_mirror, class_replies, outbox
 from federation.runtime.outbox import peer_stream
 from federation.runtime.peers import unix
 from node.errors import CarnetError
@@ -62,16 +62,26 @@ def _apply(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
 
 
 def handle(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
-    """Content on a class stream (a class we mirror), or a reply forwarded on a peer
-    stream by a guardian's home node (a class of ours)."""
-    if _is_class_stream(activity):
+    """Content on a class stream (a class we mirror) or an alerts stream (another school's
+    alerts), or a reply forwarded on a peer stream by a guardian's home node (a class of ours)."""
+    if alert_mirror.is_alerts_stream(activity):
+        alert_mirror.apply(ctx, peer_id, activity)
+    elif _is_class_stream(activity):
         _apply(ctx, peer_id, activity)
     else:
         class_replies.handle(ctx, peer_id, activity)
 
 
+def read(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+    """A guardian of another node read a post of ours, or acknowledged one of our alerts."""
+    if alert_mirror.our_alert(ctx, activity.object) is not None:
+        alert_mirror.acknowledged(ctx, peer_id, activity)
+    else:
+        class_replies.handle(ctx, peer_id, activity)
+
+
 #: wired into the inbox by ``create_app``
-HANDLERS = {"Create": handle, "Update": handle, "Delete": handle, "Read": class_replies.handle}
+HANDLERS = {"Create": handle, "Update": handle, "Delete": handle, "Read": read}
 
 
 # -- forwarding our guardians' messages ------------------------------------------------------

@@ -40,7 +40,7 @@ def _message(ctx: ServiceContext, url: Any) -> tuple[int, str]:
     return int(match[1]), match[2]
 
 
-def _guardian(ctx: ServiceContext, peer_id: int, actor_id: str) -> Actor:
+def guardian_of(ctx: ServiceContext, peer_id: int, actor_id: str) -> Actor:
     peer = peer_store.select_peer(peer_id)
     assert peer is not None
     try:
@@ -54,7 +54,7 @@ def _guardian(ctx: ServiceContext, peer_id: int, actor_id: str) -> Actor:
 
 
 def handle(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
-    actor = _guardian(ctx, peer_id, activity.actor)
+    actor = guardian_of(ctx, peer_id, activity.actor)
     obj = activity.object
     try:
         if activity.type == "Read":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import current_app
+from quart import current_app, request
 
 from node.api import Api, actor, call, ok
 from node.api.schema import Body, array, boolean, integer, obj, string
@@ -63,7 +63,8 @@ def register(api: Api) -> None:
         "GET", "/school-group", summary="The school's alert group as I may see it", tag="alerts"
     )
     async def school_group_view() -> Any:
-        return ok(await call(school_group.view, actor()))
+        # ?group=: another school's group (a guardian here reading that school's alert)
+        return ok(await call(school_group.view, actor(), request.args.get("group")))
 
     @api.operation(
         "POST",

@@ -44,6 +44,8 @@ MAX_WIRE_BYTES = 32 * 1024
 #: Longest SMS text a school may send with an alert (two SMS segments).
 MAX_SMS_TEXT = 300
 SMS_DELAY_RANGE = (30, 3600)
+#: Messages in one alert thread (its first, follow-ups, all clear).
+MAX_MESSAGES = 12
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,10 @@ def _dispatch(ctx: ServiceContext, alert: Any, rules: Policy) -> list[int]:
     families = store.school_families()
     facts = store.select_account_facts(a for _, _, a in families if a is not None)
     reachable = sorted({a for a, (status, _) in facts.items() if status == "active"})
-    store.insert_recipients(alert.id, reachable)
+    # guardians living on another school's node: their node pushes and texts them
+    elsewhere = sorted({a for a, (status, _) in facts.items() if status == "remote"})
+    store.insert_recipients(alert.id, reachable + elsewhere)
+    store.set_sms_state(alert.id, elsewhere, "remote", now)
     store.insert_children(alert.id, families)
     notifications.enqueue(
         ctx, kind="alert", account_ids=reachable, class_id=None, message_id=None,
@@ -234,7 +239,14 @@ def _dispatch(ctx: ServiceContext, alert: Any, rules: Policy) -> list[int]:
     # no device to push to: the SMS goes now, not after the delay
     devices = notification_store.select_subscriptions_of(reachable)
     _text(ctx, alert, [a for a in reachable if not devices.get(a)], facts)
+    _tell_schools(ctx, alert, rules)
     return reachable
+
+
+def _tell_schools(ctx: ServiceContext, alert: Any, rules: Policy) -> None:
+    """The nodes of the alert's guardians from other schools get it on the priority lane."""
+    if store.remote_recipients(alert.id):
+        ctx.publish("alert_changed", {"alert_id": alert.id, "sms_delay": rules.sms_delay_seconds})
 
 
 def _text(
@@ -306,6 +318,8 @@ def follow_up(
             raise Conflict(N_("This alert has ended; send a new one."))
         header = _check_wire(ctx, actor, group, message, alert.public_id)
         count = store.AlertMessage.select().where(store.AlertMessage.alert == alert.id).count()
+        if count >= MAX_MESSAGES:  # the whole thread travels as one activity between schools
+            raise Conflict(N_("This alert has 12 messages already: send a new alert."))
         now = ctx.now()
         store.AlertMessage.create(
             alert=alert, seq=count, public_id=header["id"], template=template,
@@ -314,17 +328,20 @@ def follow_up(
         if template == "all_clear":
             alert.state, alert.closed_at, alert.escalate_at = "closed", now, None
             alert.save()
-        recipients = store.recipient_accounts(alert.id)
+        elsewhere = {a for a, _, _ in store.remote_recipients(alert.id)}
+        recipients = [a for a in store.recipient_accounts(alert.id) if a not in elsewhere]
         notifications.enqueue(
             ctx, kind="alert", account_ids=recipients, class_id=None, message_id=None,
             urgency="high", alert_id=alert.id,
         )  # fmt: skip
+        _tell_schools(ctx, alert, _as_policy(_policy_row()))
         return Sent(alert.public_id, alert.state, recipients, _admin_ids())
 
 
-def _alert(public_id: Any, lock: bool = False) -> Any:
+def _alert(public_id: Any, lock: bool = False, *, ours: bool = True) -> Any:
+    """One alert by id; ``ours``: only this school's (not another school's, mirrored here)."""
     alert = store.select_alert(public_id, lock=lock) if isinstance(public_id, str) else None
-    if alert is None:
+    if alert is None or (ours and alert.peer_id is not None):
         raise NotFound(N_("No such alert."))
     return alert
 
@@ -354,20 +371,32 @@ class AlertView:
     acknowledged_at: dt.datetime | None
     messages: list[AlertMessageView] = field(default_factory=list)
     can_approve: bool = False
+    #: another school's alert (mirrored for its guardians here): that school's name
+    school: str | None = None
+    #: the group it is encrypted to (``GET /api/v1/school-group?group=…``)
+    group: str | None = None
 
 
 def _names(ids: set[int]) -> dict[int, str]:
     return {i: a.display_name for i, a in account_store.select_accounts(ids).items()}
 
 
+def _groups() -> dict[int | None, str]:
+    """peer id (None: ours) → public id of the school group alerts from there are encrypted to."""
+    return {g.peer_id: g.public_id for g in group_store.SchoolGroup.select()}
+
+
 def _view(
-    alert: Any, names: dict[int, str], ack: Any, messages: list[Any], actor: Actor
-) -> AlertView:
+    alert: Any, names: dict[int, str], ack: Any, messages: list[Any], actor: Actor,
+    groups: dict[int | None, str],
+) -> AlertView:  # fmt: skip
     return AlertView(
         alert.public_id, alert.template, alert.drill, alert.state,
-        names.get(alert.sent_by_id or 0), alert.created_at, alert.sent_at, alert.closed_at, ack,
+        alert.sender or names.get(alert.sent_by_id or 0), alert.created_at, alert.sent_at,
+        alert.closed_at, ack,
         [AlertMessageView(m.public_id, m.template, m.created_at, json.loads(m.wire)) for m in messages],
         actor.is_admin and alert.state == "awaiting_approval" and alert.sent_by_id != actor.account_id,
+        alert.school, groups.get(alert.peer_id),
     )  # fmt: skip
 
 
@@ -382,12 +411,13 @@ def list_alerts(ctx: ServiceContext, actor: Actor, limit: int = 50) -> list[Aler
     else:
         raise PermissionDenied(N_("Alerts go to the school's guardians and admins."))
     names = _names({a.sent_by_id for a in alerts if a.sent_by_id})
-    return [_view(a, names, acks.get(a.id), [], actor) for a in alerts]
+    groups = _groups()
+    return [_view(a, names, acks.get(a.id), [], actor, groups) for a in alerts]
 
 
 def get_alert(ctx: ServiceContext, actor: Actor, alert_id: str) -> AlertView:
     """One alert with its encrypted messages; a guardian's reading counts as delivered."""
-    alert = _alert(alert_id)
+    alert = _alert(alert_id, ours=not actor.is_guardian)
     ack = None
     if actor.is_guardian:
         with write_transaction():
@@ -401,13 +431,13 @@ def get_alert(ctx: ServiceContext, actor: Actor, alert_id: str) -> AlertView:
     elif not actor.is_admin:
         raise NotFound(N_("No such alert."))
     names = _names({alert.sent_by_id} if alert.sent_by_id else set())
-    return _view(alert, names, ack, store.select_messages(alert.id), actor)
+    return _view(alert, names, ack, store.select_messages(alert.id), actor, _groups())
 
 
 def acknowledge(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
     """ "I have read this": once per guardian; saying it again changes nothing."""
     with write_transaction():
-        alert = _alert(alert_id)
+        alert = _alert(alert_id, ours=False)
         mine = store.select_recipient(alert.id, actor.account_id) if actor.is_guardian else None
         if mine is None or alert.state == "awaiting_approval":
             raise NotFound(N_("No such alert."))
@@ -416,7 +446,10 @@ def acknowledge(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
             mine.acknowledged_at = now
             mine.delivered_at = mine.delivered_at or now
             mine.save()
-        return Sent(alert.public_id, alert.state, [actor.account_id], _admin_ids())
+            if alert.peer_id is not None:  # the school that sent it counts it too
+                ctx.publish("alert_ack", {"alert_id": alert.id, "account_id": actor.account_id})
+        admins = _admin_ids() if alert.peer_id is None else []
+        return Sent(alert.public_id, alert.state, [actor.account_id], admins)
 
 
 # --------------------------------------------------------------------------- escalation

@@ -26,7 +26,7 @@ from node.e2e import groups as e2e
 from node.e2e.encoding import b64url_decode, canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services.context import Actor, ServiceContext
-from node.services.groups import account_of_member, member_id
+from node.services.groups import account_of_member, member_id, member_of
 from node.services.keyring import fingerprint_of
 from node.storage import accounts as account_store
 from node.storage import alerts as alert_store
@@ -60,14 +60,19 @@ class SchoolGroupView:
 
 
 def _wanted(ctx: ServiceContext) -> dict[int, tuple[str, Any]]:
-    """account id → (role, account), for everyone who should be a member now (with usable keys)."""
+    """account id → (role, account), for everyone who should be a member now (with usable keys):
+    the admins, and the guardians of the school's children, on this node or another."""
     guardians = {a for _, _, a in alert_store.school_families() if a is not None}
     admins = {a.id for a in account_store.select_admins()}
     accounts = account_store.select_accounts(guardians | admins)
     return {
         account_id: ("admin" if account_id in admins else "guardian", account)
         for account_id, account in accounts.items()
-        if account.status == "active" and account.sign_pk and account.enc_pk
+        if account.sign_pk
+        and account.enc_pk
+        and (
+            account.status == "active" or (account.status == "remote" and account_id not in admins)
+        )
     }
 
 
@@ -76,10 +81,10 @@ def _changes(ctx: ServiceContext, group: Any) -> tuple[list[Candidate], list[str
     members = {m.member: m for m in store.select_members(group.id)} if group else {}
     wanted = _wanted(ctx)
     add = []
-    for account_id, (role, account) in sorted(wanted.items()):
+    for _, (role, account) in sorted(wanted.items()):
         if role == "admin" and account.sign_pk not in admins:
             continue  # not in the emergency role of this group (version 1: fixed at creation)
-        mid = member_id(ctx, account_id)
+        mid = member_of(ctx, account)
         current = members.get(mid)
         if (
             current is None
@@ -95,10 +100,20 @@ def _changes(ctx: ServiceContext, group: Any) -> tuple[list[Candidate], list[str
     return add, remove
 
 
-def view(ctx: ServiceContext, actor: Actor) -> SchoolGroupView:
-    """The group as the caller may see it: admins get what to change, guardians their keys."""
+def view(ctx: ServiceContext, actor: Actor, group_id: str | None = None) -> SchoolGroupView:
+    """The group as the caller may see it: admins get what to change, guardians their keys.
+
+    ``group_id``: another school's group, mirrored here (a guardian reading that
+    school's alert); by default, this school's own.
+    """
     if not (actor.is_admin or actor.is_guardian):
         raise PermissionDenied(N_("Only the school's admins and guardians use the alert keys."))
+    if group_id is not None:
+        found = store.select_by_public_id(group_id) if isinstance(group_id, str) else None
+        if found is None or (found.peer_id is not None and not actor.is_guardian):
+            raise NotFound(N_("No such alert group."))
+        if found.peer_id is not None:
+            return _member_view(ctx, actor, found)
     group = store.select_group()
     me = member_id(ctx, actor.account_id)
     account = account_store.select_account(actor.account_id)
@@ -122,6 +137,19 @@ def view(ctx: ServiceContext, actor: Actor) -> SchoolGroupView:
     return SchoolGroupView(group.public_id, entries, envelopes, me, is_member, prints, add, remove)
 
 
+def _member_view(ctx: ServiceContext, actor: Actor, group: Any) -> SchoolGroupView:
+    """Another school's group as its member here reads it: the log and their own keys."""
+    account = account_store.select_account(actor.account_id)
+    me = member_of(ctx, account) if account else member_id(ctx, actor.account_id)
+    mine = store.select_member(group.id, me)
+    if mine is None or not mine.active or account is None or mine.enc_pk != account.enc_pk:
+        return SchoolGroupView(group.public_id, [], [], me, False)
+    entries = [json.loads(text) for text in store.select_entries(group.id)]
+    envelopes = [json.loads(t) for t in store.select_envelopes(group.id, me, mine.enc_pk)]
+    prints = [fingerprint_of(k) or k for k in json.loads(group.admins)]
+    return SchoolGroupView(group.public_id, entries, envelopes, me, True, prints)
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -142,7 +170,7 @@ def _as_envelopes(raw: Any) -> list[dict[str, Any]]:
     return raw
 
 
-def _verify(entries: list[dict[str, Any]]) -> e2e.GroupState:
+def verify(entries: list[dict[str, Any]]) -> e2e.GroupState:
     try:
         return e2e.verify_log(entries)
     except e2e.GroupLogError as exc:
@@ -171,7 +199,7 @@ def _check_adds(ctx: ServiceContext, new: list[dict[str, Any]]) -> None:
             )
 
 
-def _store(
+def store_log(
     ctx: ServiceContext, group: Any, state: e2e.GroupState, new: list[dict[str, Any]]
 ) -> None:
     now = ctx.now()
@@ -242,6 +270,24 @@ def _store_envelopes(
         )
 
 
+def _tell_schools(
+    ctx: ServiceContext,
+    group: Any,
+    peers_before: set[int],
+    new: list[dict[str, Any]],
+    envelopes: list[dict[str, Any]],
+) -> None:
+    """The nodes of members from other schools follow the log (NP/1 §6.5); a node whose
+    first member this is gets the log from its start."""
+    peers_now = set(store.remote_member_peers(group.id))
+    if peers_before or peers_now:
+        ctx.publish("school_entries", {
+            "group_id": group.id, "first_seq": new[0]["seq"],
+            "new_peers": sorted(peers_now - peers_before),
+            "members": sorted({env["member"] for env in envelopes}),
+        })  # fmt: skip
+
+
 def _require_admin_keys(actor: Actor) -> Any:
     if not actor.is_admin:
         raise PermissionDenied(N_("Only the school's admins manage the alert keys."))
@@ -258,7 +304,7 @@ def create(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> s
         account = _require_admin_keys(actor)
         if store.select_group(lock=True) is not None:
             raise Conflict(N_("The school's alert keys are already set up. Reload the page."))
-        state = _verify(entries)
+        state = verify(entries)
         try:
             b64url_decode(state.group, length=16, what="group id")
         except ValueError as exc:
@@ -277,8 +323,9 @@ def create(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> s
             public_id=state.group, admins=json.dumps(state.admins), head_seq=0, head_hash="",
             created_at=ctx.now(),
         )  # fmt: skip
-        _store(ctx, group, state, entries)
+        store_log(ctx, group, state, entries)
         _store_envelopes(ctx, group, state, envelopes)
+        _tell_schools(ctx, group, set(), entries, envelopes)
         return state.group
 
 
@@ -295,8 +342,10 @@ def append(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> i
                 N_("The alert group changed since the page was loaded. Reload and try again.")
             )
         stored = [json.loads(text) for text in store.select_entries(group.id)]
-        state = _verify(stored + new)
+        state = verify(stored + new)
         _check_adds(ctx, new)
-        _store(ctx, group, state, new)
+        before = set(store.remote_member_peers(group.id))
+        store_log(ctx, group, state, new)
         _store_envelopes(ctx, group, state, envelopes)
+        _tell_schools(ctx, group, before, new, envelopes)
         return state.head_seq

@@ -42,6 +42,11 @@ class AlertPolicy(BaseModel):
 
 class Alert(BaseModel):
     public_id = peewee.CharField(max_length=22, unique=True)
+    #: an alert of another school, for our guardians: that peer's row id, its id there, its name
+    peer_id = peewee.BigIntegerField(null=True)
+    remote_url = peewee.CharField(max_length=400, null=True)
+    school = peewee.CharField(max_length=120, null=True)
+    sender = peewee.CharField(max_length=120, null=True)
     template = peewee.CharField(max_length=16)
     drill = peewee.BooleanField()
     sent_by = peewee.ForeignKeyField(
@@ -89,7 +94,7 @@ class AlertRecipient(BaseModel):
     account_id: int
     delivered_at = peewee.DateTimeField(null=True)
     acknowledged_at = peewee.DateTimeField(null=True)
-    #: none | queued | sent | failed | no_phone | drill
+    #: none | queued | sent | failed | no_phone | drill | remote (texted by their own node)
     sms_state = peewee.CharField(max_length=10, default="none")
     sms_reference = peewee.CharField(max_length=43, null=True)
     sms_at = peewee.DateTimeField(null=True)
@@ -178,7 +183,23 @@ def select_alert(public_id: str, lock: bool = False) -> Alert | None:
 
 
 def select_alerts(limit: int) -> list[Alert]:
-    return list(Alert.select().order_by(Alert.created_at.desc(), _pk(Alert).desc()).limit(limit))
+    """This school's own alerts, newest first."""
+    query = Alert.select().where(Alert.peer_id.is_null())
+    return list(query.order_by(Alert.created_at.desc(), _pk(Alert).desc()).limit(limit))
+
+
+def remote_recipients(alert_id: int) -> list[tuple[int, str, int]]:
+    """(account id, login, home peer id) of the alert's guardians living on other nodes."""
+    query: Any = (
+        AlertRecipient.select(AlertRecipient.account, Account.login, Account.home_peer_id)
+        .join(Account, on=(AlertRecipient.account == Account.id))
+        .where(
+            (AlertRecipient.alert == alert_id)
+            & (Account.status == "remote")
+            & Account.home_peer_id.is_null(False)
+        )
+    )
+    return list(query.tuples())
 
 
 def select_alerts_of(account_id: int, limit: int) -> list[Alert]:

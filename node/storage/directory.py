@@ -234,3 +234,17 @@ def guardian_links_of_class(
 def remote_member_of(login: str) -> str | None:
     """The member id of a remote guardian's account login, None for a local account."""
     return login[len(REMOTE_LOGIN_PREFIX) :] if login.startswith(REMOTE_LOGIN_PREFIX) else None
+
+
+def local_guardians_of_peer(peer_id: int) -> list[int]:
+    """Our own active guardians of children in the classes of that peer's school we mirror."""
+    query: Any = (
+        Guardianship.select(Guardianship.account)
+        .join(Child, on=(Guardianship.child == Child.id))
+        .join(SchoolClass, on=(Child.school_class == SchoolClass.id))
+        .switch(Guardianship)
+        .join(Account, on=(Guardianship.account == Account.id))
+        .where((SchoolClass.peer_id == peer_id) & (Account.status == "active"))
+        .distinct()
+    )
+    return sorted(a for (a,) in query.tuples())

@@ -18,6 +18,10 @@ from node.storage.db import BaseModel, locked
 
 class SchoolGroup(BaseModel):
     public_id = peewee.CharField(max_length=22, unique=True)
+    #: another school's group, mirrored for our guardians: that peer's row id
+    peer_id = peewee.BigIntegerField(null=True)
+    #: … and its alerts stream there
+    remote_url = peewee.CharField(max_length=400, null=True)
     #: JSON list of the emergency-role signing keys named by the create entry
     admins = peewee.TextField()
     head_seq = peewee.IntegerField()
@@ -72,8 +76,19 @@ class SchoolGroupEnvelope(BaseModel):
 
 
 def select_group(lock: bool = False) -> SchoolGroup | None:
-    """The node's one school group, or None before an admin has set it up."""
-    return locked(SchoolGroup.select().order_by(SchoolGroup.id), lock).first()
+    """This school's own group, or None before an admin has set it up."""
+    query = SchoolGroup.select().where(SchoolGroup.peer_id.is_null()).order_by(SchoolGroup.id)
+    return locked(query, lock).first()
+
+
+def select_mirror(peer_id: int, lock: bool = False) -> SchoolGroup | None:
+    """Another school's group, mirrored here for its guardians on this node."""
+    query = SchoolGroup.select().where(SchoolGroup.peer_id == peer_id)
+    return locked(query, lock).first()
+
+
+def select_by_public_id(public_id: str) -> SchoolGroup | None:
+    return SchoolGroup.get_or_none(SchoolGroup.public_id == public_id)
 
 
 def select_entries(group_id: int) -> list[str]:
@@ -126,3 +141,34 @@ def insert_envelopes(group_id: int, rows: list[tuple[int, str, str, str]], now: 
                 for e, m, k, t in rows[start : start + 500]
             ]
         ).execute()  # fmt: skip
+
+
+def remote_member_peers(group_id: int) -> list[int]:
+    """Home peers of the group's active members who live on other nodes."""
+    query: Any = (
+        SchoolGroupMember.select(Account.home_peer_id)
+        .join(Account, on=(SchoolGroupMember.account == Account.id))
+        .where(
+            (SchoolGroupMember.group == group_id)
+            & SchoolGroupMember.active
+            & (Account.status == "remote")
+            & Account.home_peer_id.is_null(False)
+        )
+        .distinct()
+    )
+    return sorted(p for (p,) in query.tuples())
+
+
+def remote_members(group_id: int) -> list[tuple[str, int]]:
+    """(member id, home peer id) of the group's active members who live on other nodes."""
+    query: Any = (
+        SchoolGroupMember.select(SchoolGroupMember.member, Account.home_peer_id)
+        .join(Account, on=(SchoolGroupMember.account == Account.id))
+        .where(
+            (SchoolGroupMember.group == group_id)
+            & SchoolGroupMember.active
+            & (Account.status == "remote")
+            & Account.home_peer_id.is_null(False)
+        )
+    )
+    return list(query.tuples())

@@ -5,9 +5,13 @@
 -- rebuilding a table that four others reference.  The log format and its
 -- verification are the same (docs/protocol/e2e-groups.md §7).
 
+-- peer_id set: another school's group, mirrored here for its guardians who
+-- live on this node (NP/1 §6.5); remote_url: its alerts stream there.
 CREATE TABLE school_group (
     id {pk},
     public_id VARCHAR(22) NOT NULL UNIQUE,
+    peer_id BIGINT REFERENCES peer (id) ON DELETE CASCADE,
+    remote_url VARCHAR(400),
     admins TEXT NOT NULL,
     head_seq INTEGER NOT NULL,
     head_hash VARCHAR(43) NOT NULL,
@@ -64,9 +68,15 @@ CREATE TABLE alert_policy (
 );
 
 -- One alert thread: the first alert, its follow-ups, until "all clear".
+-- peer_id set: an alert of another school, for guardians of this node (remote_url: its id there).
 CREATE TABLE alert (
     id {pk},
     public_id VARCHAR(22) NOT NULL UNIQUE,
+    peer_id BIGINT REFERENCES peer (id) ON DELETE CASCADE,
+    remote_url VARCHAR(400),
+    -- the school's name and the sender's, for an alert of another school
+    school VARCHAR(120),
+    sender VARCHAR(120),
     template VARCHAR(16) NOT NULL,
     drill BOOLEAN NOT NULL,
     sent_by BIGINT REFERENCES account (id) ON DELETE SET NULL,
@@ -103,7 +113,7 @@ CREATE TABLE alert_recipient (
     -- a push service accepted a notice, or the guardian's page fetched the alert
     delivered_at TIMESTAMP,
     acknowledged_at TIMESTAMP,
-    -- none | queued | sent | failed | no_phone
+    -- none | queued | sent | failed | no_phone | drill | remote (texted by their own node)
     sms_state VARCHAR(10) NOT NULL DEFAULT 'none',
     sms_reference VARCHAR(43),
     sms_at TIMESTAMP,
