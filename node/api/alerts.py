@@ -132,6 +132,15 @@ def register(api: Api) -> None:
             {"alert": sent.alert_id, "state": sent.state, "recipients": len(sent.recipients)}, 201
         )
 
+    @api.operation(
+        "GET",
+        "/alerts/worklist",
+        summary="Families no alert would reach in the app, and why (admin)",
+        tag="alerts",
+    )
+    async def worklist() -> Any:
+        return ok({"families": await call(alert_reach.worklist, actor())})
+
     @api.operation("GET", "/alerts/<alert_id>", summary="One alert and its messages", tag="alerts")
     async def get_alert(alert_id: str) -> Any:
         return ok(await call(alerts.get_alert, actor(), alert_id))
@@ -185,9 +194,11 @@ def register(api: Api) -> None:
     )
     async def reach(alert_id: str) -> Any:
         found = await call(alert_reach.dashboard, actor(), alert_id)
+        timing = await call(alert_reach.timing, actor(), alert_id)
         return ok(
             {
                 "alert": found.alert,
+                "timing": timing,
                 "guardians": found.guardians,
                 "acknowledged": found.acknowledged,
                 "delivered": found.delivered,

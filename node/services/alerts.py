@@ -221,8 +221,9 @@ def send(
 def _dispatch(ctx: ServiceContext, alert: Any, rules: Policy) -> list[int]:
     """Commit every recipient, their push notices and the first SMS copies (inside the caller's transaction)."""
     now = ctx.now()
-    families = store.school_families()
-    facts = store.select_account_facts(a for _, _, a in families if a is not None)
+    rows = store.school_families_with_facts()
+    families = [(child, klass, account) for child, klass, account, _, _ in rows]
+    facts = {account: (status or "", phone) for _, _, account, status, phone in rows if account}
     reachable = sorted({a for a, (status, _) in facts.items() if status == "active"})
     # guardians living on another school's node: their node pushes and texts them
     elsewhere = sorted({a for a, (status, _) in facts.items() if status == "remote"})
@@ -237,8 +238,8 @@ def _dispatch(ctx: ServiceContext, alert: Any, rules: Policy) -> list[int]:
     alert.escalate_at = None if alert.drill else now + dt.timedelta(seconds=rules.sms_delay_seconds)
     alert.save()
     # no device to push to: the SMS goes now, not after the delay
-    devices = notification_store.select_subscriptions_of(reachable)
-    _text(ctx, alert, [a for a in reachable if not devices.get(a)], facts)
+    devices = notification_store.accounts_with_devices()
+    _text(ctx, alert, [a for a in reachable if a not in devices], facts)
     _tell_schools(ctx, alert, rules)
     return reachable
 

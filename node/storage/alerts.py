@@ -16,18 +16,14 @@ from typing import Any
 import peewee
 
 from node.storage.accounts import Account
-from node.storage.db import BaseModel, locked
-from node.storage.directory import Child, Guardianship, SchoolClass
+from node.storage.db import BaseModel, insert_rows, locked
+from node.storage.directory import Child, GuardianInvitation, Guardianship, SchoolClass
 from node.storage.onboarding import SmsMessage
 
 
 def _pk(model: type[BaseModel]) -> Any:
     """The primary key column (``Model.id`` is typed ``int`` for rows)."""
     return model._meta.primary_key
-
-
-#: Rows per INSERT: well under SQLite's 32,766 bound parameters.
-_CHUNK = 400
 
 
 class AlertPolicy(BaseModel):
@@ -135,15 +131,23 @@ def school_families() -> list[tuple[int, int, int | None]]:
     Classes mirrored from other schools and archived classes are left out;
     a child with no guardian account yet has one row with None.
     """
+    return [(child, klass, account) for child, klass, account, _, _ in school_families_with_facts()]
+
+
+def school_families_with_facts() -> list[tuple[int, int, int | None, str | None, str | None]]:
+    """``school_families`` with each guardian's account status and phone, in one query."""
     query: Any = (
-        Child.select(Child.id, Child.school_class, Guardianship.account)
+        Child.select(
+            Child.id, Child.school_class, Guardianship.account, Account.status, Account.phone
+        )
         .join(SchoolClass, on=(Child.school_class == SchoolClass.id))
         .switch(Child)
         .join(Guardianship, peewee.JOIN.LEFT_OUTER, on=(Guardianship.child == Child.id))
+        .join(Account, peewee.JOIN.LEFT_OUTER, on=(Guardianship.account == Account.id))
         .where(SchoolClass.peer_id.is_null() & SchoolClass.archived_at.is_null())
         .order_by(Child.id)
     )
-    return [(child, klass, account) for child, klass, account in query.tuples()]
+    return list(query.tuples())
 
 
 def select_account_facts(account_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
@@ -159,20 +163,18 @@ def select_account_facts(account_ids: Iterable[int]) -> dict[int, tuple[str, str
 
 
 def insert_recipients(alert_id: int, account_ids: list[int]) -> None:
-    for start in range(0, len(account_ids), _CHUNK):
-        AlertRecipient.insert_many(
-            [{"alert": alert_id, "account": a} for a in account_ids[start : start + _CHUNK]]
-        ).execute()
+    insert_rows(
+        AlertRecipient,
+        ("alert", "account", "sms_state"),
+        [(alert_id, a, "none") for a in account_ids],
+    )
 
 
 def insert_children(alert_id: int, rows: list[tuple[int, int, int | None]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        AlertChild.insert_many(
-            [
-                {"alert": alert_id, "child": c, "school_class": k, "account": a}
-                for c, k, a in rows[start : start + _CHUNK]
-            ]
-        ).execute()
+    insert_rows(
+        AlertChild, ("alert", "child", "school_class", "account"),
+        [(alert_id, c, k, a) for c, k, a in rows],
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- reading
@@ -338,3 +340,51 @@ def reach_rows(alert_id: int) -> list[dict[str, Any]]:
         .order_by(SchoolClass.name, Child.first_name, Child.last_name, Child.id)
     )
     return list(query.dicts())
+
+
+def school_invitations() -> list[dict[str, Any]]:
+    """Every live invitation of this school's classes, with its child, class and account state."""
+    query: Any = (
+        GuardianInvitation.select(
+            _pk(GuardianInvitation).alias("invitation_id"),
+            GuardianInvitation.display_name,
+            GuardianInvitation.expires_at,
+            GuardianInvitation.account.alias("account_id"),
+            Account.status,
+            _pk(Child).alias("child_id"),
+            Child.first_name,
+            Child.last_name,
+            _pk(SchoolClass).alias("class_id"),
+            SchoolClass.name.alias("class_name"),
+        )
+        .join(Child, on=(GuardianInvitation.child == Child.id))
+        .join(SchoolClass, on=(Child.school_class == SchoolClass.id))
+        .switch(GuardianInvitation)
+        .join(Account, peewee.JOIN.LEFT_OUTER, on=(GuardianInvitation.account == Account.id))
+        .where(
+            GuardianInvitation.revoked_at.is_null()
+            & SchoolClass.peer_id.is_null()
+            & SchoolClass.archived_at.is_null()
+        )
+        .order_by(SchoolClass.name, Child.first_name, Child.last_name, GuardianInvitation.id)
+    )
+    return list(query.dicts())
+
+
+def accounts_with_failed_alert_texts(since: dt.datetime) -> set[int]:
+    """Guardians an alert SMS could not reach since ``since``."""
+    query: Any = (
+        AlertRecipient.select(AlertRecipient.account)
+        .join(SmsMessage, on=(SmsMessage.reference == AlertRecipient.sms_reference))
+        .where((SmsMessage.status == "failed") & (AlertRecipient.sms_at >= since))
+        .distinct()
+    )
+    return {a for (a,) in query.tuples()}
+
+
+def recipient_times(alert_id: int) -> list[tuple[Any, Any, str]]:
+    """(delivered_at, acknowledged_at, sms_state) of every recipient of the alert."""
+    query: Any = AlertRecipient.select(
+        AlertRecipient.delivered_at, AlertRecipient.acknowledged_at, AlertRecipient.sms_state
+    ).where(AlertRecipient.alert == alert_id)
+    return list(query.tuples())

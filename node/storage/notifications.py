@@ -96,6 +96,12 @@ def select_subscriptions(account_id: int) -> list[PushSubscription]:
     return list(query.order_by(PushSubscription.created_at.desc(), _id(PushSubscription).desc()))
 
 
+def accounts_with_devices() -> set[int]:
+    """Every account with at least one push subscription (ids only: one light query)."""
+    query: Any = PushSubscription.select(PushSubscription.account).distinct()
+    return {account for (account,) in query.tuples()}
+
+
 def select_subscriptions_of(account_ids: Iterable[int]) -> dict[int, list[PushSubscription]]:
     """Every subscription of these accounts, grouped by account, oldest first.
 

@@ -65,6 +65,11 @@ async def test_set_up_send_read_acknowledge_and_see_reach(
     assert states[0] == "acknowledged" and states[1] in ("texted", "waiting")
     assert "+33" not in str(reach)
     assert (await parent.get(f"/api/v1/alerts/{sent['alert']}/reach")).status_code == 403
+    assert reach["timing"]["recipients"] == 2 and reach["timing"]["acknowledged"] == 1
+    families = (await (await admin.get("/api/v1/alerts/worklist")).get_json())["families"]
+    assert {f["reach"] for f in families} == {"sms"}  # nobody turned notifications on
+    assert len(families) == 2 and families[0]["guardians"][0]["problem"] == "no_device"
+    assert (await parent.get("/api/v1/alerts/worklist")).status_code == 403
 
 
 @pytest.fixture

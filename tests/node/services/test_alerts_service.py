@@ -304,3 +304,44 @@ def test_the_dashboard_counts_a_child_reached_when_any_guardian_acknowledged(
     assert "+3363" not in repr(reach)  # never a phone number
     with pytest.raises(PermissionDenied):
         storage.call(alert_reach.dashboard, ctx, teacher, sent.alert_id)
+
+
+# -- who cannot be reached, and how fast ---------------------------------------------------
+
+
+def test_the_worklist_lists_families_no_alert_reaches_in_the_app(storage, ctx, school) -> None:
+    teacher = school.feed.teacher.actor
+    with_device, without, _ = school.guardians
+    fake_browser().subscribe(storage, ctx, with_device.actor)
+    fake_browser().subscribe(storage, ctx, school.guardians[2].actor)
+    # a second guardian for the family with a device, who never joined: that family is fine
+    invite(storage, ctx, teacher, with_device.child_id, phone="+33639981111", name="Papa")
+    lonely = make_child(storage, ctx, teacher, school.feed.class_id, "Zoé", "Seule")
+    invite(storage, ctx, teacher, lonely.id, phone="+33639982222", name="Maman de Zoé")
+    found = storage.call(alert_reach.worklist, ctx, school.admin.actor)
+    by_child = {f.child_id: f for f in found}
+    assert set(by_child) == {without.child_id, lonely.id}
+    assert by_child[without.child_id].reach == "sms"
+    assert [g.problem for g in by_child[without.child_id].guardians] == ["no_device"]
+    assert by_child[lonely.id].reach == "none"
+    assert [(g.name, g.problem) for g in by_child[lonely.id].guardians] == [
+        ("Maman de Zoé", "not_joined")
+    ]
+    assert "+336" not in repr(found)
+    with pytest.raises(PermissionDenied):
+        storage.call(alert_reach.worklist, ctx, teacher)
+
+
+def test_the_timing_report_of_a_drill(storage, ctx, school) -> None:
+    for person in school.guardians[:2]:
+        fake_browser().subscribe(storage, ctx, person.actor)
+    sent = school.send("lockdown", "Exercice", drill=True)
+    storage.call(alerts.acknowledge, later(ctx, 20), school.guardians[0].actor, sent.alert_id)
+    storage.call(alerts.acknowledge, later(ctx, 50), school.guardians[1].actor, sent.alert_id)
+    report = storage.call(alert_reach.timing, ctx, school.admin.actor, sent.alert_id)
+    assert (report.recipients, report.acknowledged, report.delivered) == (3, 2, 2)
+    assert (report.first_ack, report.median_ack) == (20.0, 50.0)
+    assert report.p90_ack is None and report.last_ack is None  # the third never acknowledged
+    assert report.texts == 1  # the guardian with no device: what a real alert would have texted
+    with pytest.raises(NotFound):
+        storage.call(alert_reach.timing, ctx, school.admin.actor, "D" * 22)
