@@ -115,6 +115,7 @@ def test_alerts_end_to_end(school: tuple[ServedNode, dict[str, Any]], browser: B
     expect(admin.locator("#group-keys .fingerprint")).to_have_count(1)
     expect(admin.locator("#group-keys .fingerprint")).to_have_text(re.compile(r"^[0-9A-F ]{39}$"))
     expect(admin.locator("#group-status")).to_have_text("Up to date.")
+    admin_print = admin.locator("#group-keys .fingerprint").text_content()
     # the node agrees: the group exists, nobody left to add
     view = admin.evaluate("async () => (await fetch('/api/v1/school-group')).json()")
     assert view["group_id"] and view["add"] == [] and view["remove"] == []
@@ -171,9 +172,21 @@ def test_alerts_end_to_end(school: tuple[ServedNode, dict[str, Any]], browser: B
     log_in(camille, node, CAMILLE[1], "/home")
     expect(camille.locator("#alert-banner")).to_be_visible(timeout=10_000)
     shoot(camille, "alerts-guardian-banner")
+    group_requests: list[str] = []
+    camille.on(
+        "request", lambda r: group_requests.append(r.url) if "/school-group" in r.url else None
+    )
     camille.click("#alert-banner a")
     camille.wait_for_url(f"{node.url}/alerts/{alert_id}")
     ready(camille)
+    # the page opens the group the alert names, and pins it under that group's id
+    assert group_requests == [f"{node.url}/api/v1/school-group?group={view['group_id']}"]
+    pins = camille.evaluate(
+        "() => Object.keys(localStorage).filter((k) => k.startsWith('carnet-pin|'))"
+    )
+    assert any(k.endswith(f"|school-group|{view['group_id']}") for k in pins), pins
+    # the key that signed it, as the admin's page shows it
+    expect(camille.locator("#alert-signer .fingerprint")).to_have_text(admin_print or "")
     expect(camille.locator("#alert-banner")).to_have_count(0)  # not on the alert's own page
     message = camille.locator("#thread .alert-message")
     expect(camille.locator("#thread")).to_have_attribute("role", "alert")
@@ -213,6 +226,42 @@ def test_alerts_end_to_end(school: tuple[ServedNode, dict[str, Any]], browser: B
     camille.goto(f"{node.url}/alerts/{alert_id}")
     ready(camille)
     expect(camille.locator("#ack-done")).to_be_visible()
+
+    # The own school's group keeps its per-account pin (saved before pins were per group):
+    # a node that swaps the school's group for another one is refused.
+    own_pin = f"carnet-pin|{node.url}|{camille.evaluate('() => document.getElementById(`alerts`).dataset.accountId')}|school-group"
+    saved = camille.evaluate(f"() => localStorage.getItem('{own_pin}')")
+    assert saved and json.loads(saved)["group"] == view["group_id"]
+    camille.evaluate(
+        f"() => localStorage.setItem('{own_pin}', JSON.stringify({{...JSON.parse(localStorage.getItem('{own_pin}')), group: 'another-group'}}))"
+    )
+    camille.reload()
+    expect(camille.locator("#alerts")).to_have_attribute("aria-busy", "false", timeout=20_000)
+    expect(camille.locator("#alerts-error")).to_have_text(
+        "The school's alert keys could not be verified. Tell the school."
+    )
+    expect(camille.locator("#thread")).not_to_contain_text(LOCKDOWN_TEXT)
+    camille.evaluate(f"() => localStorage.setItem('{own_pin}', {json.dumps(saved)})")
+
+    # An alert of a child's other school names that school: on the page and in the banner.
+    def other_school(route: Route) -> None:
+        body = route.fetch().json()
+        for alert in body.get("alerts", [body]):
+            alert["school"] = "École B"
+        route.fulfill(json=body)
+
+    camille.route(f"**/api/v1/alerts/{alert_id}", other_school)
+    camille.reload()
+    ready(camille)
+    expect(camille.locator("#thread .alert-title")).to_have_text("École B — Lockdown")
+    expect(camille.locator("#thread .alert-text")).to_have_text(LOCKDOWN_TEXT)
+    camille.unroute(f"**/api/v1/alerts/{alert_id}")
+    karim.route("**/api/v1/alerts", other_school)
+    karim.reload()
+    expect(karim.locator("#alert-banner .alert-banner-school")).to_have_text(
+        "— École B", timeout=10_000
+    )
+    karim.unroute("**/api/v1/alerts")
 
     # An alert altered on the way (one byte of ciphertext) is refused, and its text never shown.
     def tamper(route: Route) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
@@ -9,8 +11,16 @@ from node.services.context import ServiceContext
 from node.storage.db import Storage
 from tests.alert_factories import make_alert_school
 from tests.factories import api_login as login
+from tests.factories import invite, make_child
+from tests.push_factories import fake_browser
 
 GUARDIAN = "+33639980000"  # Parent 0 of make_class_feed
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None
+    return found[1]
 
 
 async def page(client: Client, path: str, status: int = 200) -> str:
@@ -67,3 +77,76 @@ async def test_alert_page_for_its_guardians_and_admins_only(
     await login(teacher, "dubois@school.test")
     await page(teacher, f"/alerts/{sent.alert_id}", 404)
     await page(teacher, "/alerts", 403)
+
+
+async def test_the_worklist_page_is_for_admins_and_explains_each_problem(
+    app: Quart, client: Client, storage: Storage, ctx: ServiceContext
+) -> None:
+    school = make_alert_school(storage, ctx, families=2)
+    teacher_actor = school.feed.teacher.actor
+    fake_browser().subscribe(storage, ctx, school.guardians[0].actor)
+    zoe = make_child(storage, ctx, teacher_actor, school.feed.class_id, "Zoé", "Seule")
+    invite(storage, ctx, teacher_actor, zoe.id, phone="+33639982222", name="Maman de Zoé")
+    await login(client, "admin@school.test")
+    index = await page(client, "/alerts")
+    assert 'href="/alerts/reach"' in index
+    text = await page(client, "/alerts/reach")
+    assert "Families alerts cannot reach in the app" in text
+    assert "Zoé Seule" in text and "Maman de Zoé" in text
+    assert "Has not joined Carnet yet" in text and "New access code and slip" in text
+    invitation = re.search(r'action="/guardians/(\d+)/code"', text)
+    assert invitation is not None
+    assert 'name="csrf_token"' in text
+    assert f'action="/classes/{school.feed.class_id}/slips"' in text
+    # the second family has joined but gets no notification: SMS only, and what to do
+    assert "Ask them to turn notifications on in My account" in text
+    assert text.count('class="badge badge-worklist-sms"') == 2  # the legend and the family
+    assert text.count('class="badge badge-worklist-none"') == 2  # the legend and Zoé's family
+    assert "Every family gets alerts in the app" not in text
+    assert "+3363998" not in text  # never a phone number
+
+    # the button's form leads to the printable slip of that guardian
+    response = await client.post(
+        f"/guardians/{invitation[1]}/code", form={"csrf_token": csrf_of(text)}
+    )
+    assert response.status_code == 200
+    slip = await response.get_data(as_text=True)
+    assert "Hello Maman de Zoé," in slip and "data-code" in slip
+
+    teacher = app.test_client()
+    await login(teacher, "dubois@school.test")
+    await page(teacher, "/alerts/reach", 403)
+    parent = app.test_client()
+    await login(parent, GUARDIAN)
+    await page(parent, "/alerts/reach", 403)
+    anonymous = app.test_client()
+    response = await anonymous.get("/alerts/reach")
+    assert response.status_code in (302, 303, 401) and "Zoé" not in await response.get_data(
+        as_text=True
+    )
+
+
+async def test_the_worklist_says_when_every_family_is_reached(
+    client: Client, storage: Storage, ctx: ServiceContext
+) -> None:
+    school = make_alert_school(storage, ctx, families=1)
+    fake_browser().subscribe(storage, ctx, school.guardians[0].actor)
+    await login(client, "admin@school.test")
+    text = await page(client, "/alerts/reach")
+    assert 'id="worklist-empty"' in text and "Every family gets alerts in the app." in text
+    assert "New access code and slip" not in text and "/slips" not in text
+
+
+async def test_the_admins_alert_page_has_the_timing_report_labelled_for_drills(
+    client: Client, storage: Storage, ctx: ServiceContext
+) -> None:
+    school = make_alert_school(storage, ctx)
+    drill = school.send("lockdown", "Exercice.", drill=True)
+    await login(client, "admin@school.test")
+    text = await page(client, f"/alerts/{drill.alert_id}")
+    assert 'id="timing"' in text and "Drill report" in text
+    assert "SMS a real alert would have sent" in text
+    real = school.send("shelter", "Restez à l'abri.")
+    text = await page(client, f"/alerts/{real.alert_id}")
+    assert 'id="timing"' in text and "Drill report" not in text
+    assert "SMS a real alert would have sent" not in text and "SMS sent" in text

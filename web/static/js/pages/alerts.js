@@ -51,29 +51,55 @@ function el(tag, className, text) {
 
 // ------------------------------------------------------------ the school group
 
-// Trust on first use: the emergency-role keys and the newest head seen, per account.
-function pinKey() {
+// Trust on first use, per account and per group: the group's emergency-role keys
+// and the newest head seen (a guardian may read alerts of a child's other school,
+// encrypted to that school's group). The own school's group also keeps the
+// per-account pin it always had: it says which group is the own school's, so
+// the node cannot swap it for another one.
+function ownPinKey() {
   return `carnet-pin|${location.origin}|${accountId}|school-group`;
 }
 
-function loadPin() {
+function pinKey(groupId) {
+  return `${ownPinKey()}|${groupId}`;
+}
+
+function readPin(key) {
   try {
-    return JSON.parse(localStorage.getItem(pinKey()) || 'null');
+    return JSON.parse(localStorage.getItem(key) || 'null');
   } catch {
     return null;
   }
 }
 
-function savePin(state) {
-  localStorage.setItem(pinKey(), JSON.stringify({ group: state.group, admins: state.admins, head: [state.headSeq, state.headHash] }));
+/** The pin of `groupId`, or of the own school's group saved before pins were per group. */
+function loadPin(groupId, own) {
+  const pin = readPin(pinKey(groupId));
+  if (pin) return pin;
+  const legacy = own ? readPin(ownPinKey()) : null;
+  return legacy && legacy.group === groupId ? legacy : null;
 }
 
-/** The group as this browser verified it: {view, state, epochKeys, me}; state null if none yet. */
-async function openGroup() {
-  const view = await api('/school-group');
+function savePin(state, own) {
+  const pin = JSON.stringify({ group: state.group, admins: state.admins, head: [state.headSeq, state.headHash] });
+  localStorage.setItem(pinKey(state.group), pin);
+  if (own) localStorage.setItem(ownPinKey(), pin);
+}
+
+/**
+ * A group as this browser verified it: {view, state, epochKeys, me}; state null if none yet.
+ * `groupId`: the group an alert says it is encrypted to (null: the own school's);
+ * `own`: it is this node's school's group (false for an alert of another school).
+ */
+async function openGroup(groupId = null, own = true) {
+  const view = await api(groupId ? `/school-group?group=${encodeURIComponent(groupId)}` : '/school-group');
+  if (groupId && view.group_id !== null && view.group_id !== groupId) throw new UserError(msgs.log_refused);
   if (view.group_id === null || !view.entries.length) return { view, state: null, epochKeys: new Map(), me: view.me };
-  const pin = loadPin();
-  if (pin && pin.group !== view.group_id) throw new UserError(msgs.log_refused);
+  if (own) {
+    const ownPin = readPin(ownPinKey());
+    if (ownPin && ownPin.group !== view.group_id) throw new UserError(msgs.log_refused);
+  }
+  const pin = loadPin(view.group_id, own);
   let state;
   try {
     state = await G.verifyLog(view.entries, { pinnedAdmins: pin ? pin.admins : null, knownHead: pin ? pin.head : null });
@@ -81,7 +107,7 @@ async function openGroup() {
     throw new UserError(`${msgs.log_refused} (${err.message})`);
   }
   if (state.group !== view.group_id || state.history !== 'from_join') throw new UserError(msgs.log_refused);
-  savePin(state);
+  savePin(state, own);
   const epochKeys = new Map();
   for (const envelope of [...view.envelopes].sort((a, b) => b.epoch - a.epoch)) {
     if (epochKeys.has(envelope.epoch)) continue;
@@ -227,7 +253,12 @@ function drillLabel() {
   return el('span', 'drill-label', msgs.drill);
 }
 
-function renderThread(opened) {
+function titleOf(template, school) {
+  const title = msgs.titles[template] || template;
+  return school ? fill(msgs.school_title, { school, title }) : title;
+}
+
+function renderThread(opened, school = null) {
   const box = document.getElementById('thread');
   box.replaceChildren();
   // newest first: the latest instructions are what matters
@@ -244,7 +275,7 @@ function renderThread(opened) {
     if (body.drill) article.classList.add('drill');
     const head = el('header', 'alert-head');
     if (body.drill) head.append(drillLabel());
-    head.append(el('h2', 'alert-title', msgs.titles[body.template]));
+    head.append(el('h2', 'alert-title', titleOf(body.template, school)));
     const time = el('time', 'alert-time', when(item.at));
     time.dateTime = item.at;
     head.append(time);
@@ -373,7 +404,7 @@ function adminPage() {
       li.dataset.alertId = alert.id;
       const line = el('div', 'alert-row-head');
       if (alert.drill) line.append(drillLabel());
-      const link = el('a', 'alert-row-title', msgs.titles[alert.template] || alert.template);
+      const link = el('a', 'alert-row-title', titleOf(alert.template, alert.school));
       link.href = `/alerts/${alert.id}`;
       line.append(link, el('span', `badge badge-alert-${alert.state}`, msgs.states[alert.state] || alert.state));
       const meta = el('p', 'hint alert-row-meta', [when(alert.sent_at || alert.created_at), alert.sent_by ? fill(msgs.by, { name: alert.sent_by }) : ''].filter(Boolean).join(' · '));
@@ -485,6 +516,46 @@ function renderReach(reach) {
   document.getElementById('reach').hidden = false;
 }
 
+/** Seconds → "45 s", "2 min 05 s"; null → "not yet". */
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return msgs.not_yet;
+  const whole = Math.round(seconds);
+  if (whole < 60) return fill(msgs.seconds, { n: whole });
+  return fill(msgs.minutes, { m: Math.floor(whole / 60), s: String(whole % 60).padStart(2, '0') });
+}
+
+function renderTiming(timing) {
+  const box = document.getElementById('timing');
+  if (!timing) return;
+  const set = (id, value) => {
+    const cell = document.getElementById(id);
+    cell.textContent = value;
+    cell.classList.toggle('not-yet', value === msgs.not_yet);
+  };
+  set('timing-recipients', String(timing.recipients));
+  set('timing-delivered', fill(msgs.reached_of, { n: timing.delivered, total: timing.recipients }));
+  set('timing-acknowledged', fill(msgs.reached_of, { n: timing.acknowledged, total: timing.recipients }));
+  set('timing-first-ack', duration(timing.first_ack));
+  set('timing-median-ack', duration(timing.median_ack));
+  set('timing-p90-ack', duration(timing.p90_ack));
+  set('timing-last-ack', duration(timing.last_ack));
+  set('timing-p90-delivered', duration(timing.p90_delivered));
+  set('timing-texts', String(timing.texts));
+  box.hidden = false;
+}
+
+/** Guardians: the fingerprints of the keys that signed what they read (to compare with the school's). */
+async function showSigner(grp) {
+  const box = document.getElementById('alert-signer');
+  if (!box || !grp.state) return;
+  const prints = box.querySelector('.fingerprints');
+  prints.replaceChildren();
+  for (const admin of grp.state.admins) {
+    prints.append(el('code', 'fingerprint block', await fingerprint(b64urlDecode(admin, { length: 32 }))));
+  }
+  box.hidden = !grp.state.admins.length;
+}
+
 function alertPage() {
   const alertId = root.dataset.alertId;
   const isAdmin = root.dataset.role === 'admin';
@@ -493,10 +564,23 @@ function alertPage() {
   let alert = null;
   let threadDrill = false; // what the first verified message says
 
+  // the group the alert is encrypted to: the own school's, or (a guardian) a child's other school's
+  async function groupFor(found) {
+    if (isAdmin) return syncGroup();
+    return openGroup(found.group || null, !found.school);
+  }
+
   async function loadThread() {
     alert = await api(`/alerts/${alertId}`);
-    const opened = await openThread(grp, alert);
-    renderThread(opened);
+    if (!grp || (alert.group && grp.view.group_id !== alert.group)) grp = await groupFor(alert);
+    let opened = await openThread(grp, alert);
+    if (opened.some((o) => !o.body)) {
+      // a message under a key this page has not opened yet (the group changed since): once more
+      grp = await groupFor(alert);
+      opened = await openThread(grp, alert);
+    }
+    renderThread(opened, alert.school);
+    if (!isAdmin) await showSigner(grp);
     const verified = opened.filter((o) => o.body);
     threadDrill = verified.length ? verified[0].body.drill : alert.drill;
     status.textContent = alert.state === 'closed' ? msgs.ended : '';
@@ -513,7 +597,9 @@ function alertPage() {
   }
 
   async function loadReach() {
-    renderReach(await api(`/alerts/${alertId}/reach`));
+    const reach = await api(`/alerts/${alertId}/reach`);
+    renderReach(reach);
+    renderTiming(reach.timing);
   }
 
   if (!isAdmin) {
@@ -541,6 +627,7 @@ function alertPage() {
       for (const b of buttons) b.disabled = true;
       try {
         grp = await syncGroup();
+        if (alert.group && grp.state && grp.state.group !== alert.group) throw new UserError(msgs.log_refused);
         const { message } = await sendAlert(grp, { template, text, drill: threadDrill, parent: alertId });
         await api(`/alerts/${alertId}/messages`, { message, template });
         form.reset();
@@ -582,7 +669,6 @@ function alertPage() {
   });
 
   return (async () => {
-    grp = isAdmin ? await syncGroup() : await openGroup();
     await loadThread();
     if (isAdmin) await loadReach();
   })();

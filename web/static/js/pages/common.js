@@ -127,12 +127,13 @@ function revealServerError() {
 /**
  * Guardians: a banner at the top of every page while an emergency alert
  * waits for their "I have read this" (one GET per page), and live when one
- * arrives (SSE `alert`). No alert content here: only a link to its page.
+ * arrives (SSE `alert`). No alert content here: only a link to its page, and
+ * the name of the school that sent it when it is a child's other school.
  */
 async function alertBanner() {
   const banner = document.getElementById('alert-banner');
   if (!banner) return;
-  const show = (id, drill) => {
+  const show = (id, drill, school) => {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return;
     const link = document.createElement('a');
     link.href = `/alerts/${id}`;
@@ -145,9 +146,16 @@ async function alertBanner() {
     }
     const title = document.createElement('strong');
     title.textContent = `⚠ ${banner.dataset.text}`;
+    link.append(title, ' ');
+    if (school) {
+      const from = document.createElement('strong');
+      from.className = 'alert-banner-school';
+      from.textContent = `— ${school}`;
+      link.append(from, ' ');
+    }
     const open = document.createElement('span');
     open.textContent = banner.dataset.open;
-    link.append(title, ' ', open);
+    link.append(open);
     banner.replaceChildren(link);
     banner.hidden = false;
   };
@@ -159,10 +167,10 @@ async function alertBanner() {
     const detail = event.detail || {};
     if (detail.type !== 'alert' || typeof detail.alert !== 'string') return;
     const alert = await pending(detail.alert).catch(() => null);
-    show(detail.alert, Boolean(alert && alert.drill));
+    show(detail.alert, Boolean(alert && alert.drill), alert ? alert.school : null);
   });
   const alert = await pending().catch(() => null);
-  if (alert) show(alert.id, alert.drill);
+  if (alert) show(alert.id, alert.drill, alert.school);
 }
 
 wireLogout();
