@@ -40,6 +40,10 @@ class SmsConfig:
     http_token: str = ""
     #: Sender name or number passed to the provider.
     http_sender: str = "Carnet"
+    #: Sender of emergency alert texts; empty: ``http_sender``.  A number of its own
+    #: keeps alerts flowing to a parent who answered STOP to the other texts (carriers
+    #: and providers block a sender per number on STOP).
+    http_alert_sender: str = ""
     #: JSON field names of the provider's request and response.
     http_to_field: str = "to"
     http_text_field: str = "text"

@@ -25,10 +25,18 @@ class QueuedText:
     reference: str
     recipient: str
     body: str
+    #: an emergency alert: sent from the alert sender
+    urgent: bool = False
 
 
 def enqueue(ctx: ServiceContext, recipient: str, purpose: str, body: str) -> str:
-    """Queue a text; call inside the caller's transaction.  Returns its reference."""
+    """Queue a text; call inside the caller's transaction.  Returns its reference.
+
+    Raises:
+        ValueError: an unknown purpose (a programming error: see ``PURPOSES``).
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown SMS purpose {purpose!r}")
     now = ctx.now()
     reference = new_token()[:43]
     store.SmsMessage.create(
@@ -45,7 +53,7 @@ def enqueue(ctx: ServiceContext, recipient: str, purpose: str, body: str) -> str
 
 def due(ctx: ServiceContext, limit: int = 20) -> list[QueuedText]:
     return [
-        QueuedText(m.id, m.reference, m.recipient, m.body or "")
+        QueuedText(m.id, m.reference, m.recipient, m.body or "", m.purpose == "alert")
         for m in store.select_due_sms(ctx.now(), limit)
     ]
 
@@ -100,3 +108,30 @@ def apply_status_callback(ctx: ServiceContext, reference: str, status: str) -> b
 def status_of(ctx: ServiceContext, reference: str) -> str | None:
     message = store.select_sms_by_reference(reference)
     return message.status if message is not None else None
+
+
+#: Why texts go out.  Neither kind is ever silenced by a STOP reply: an emergency alert
+#: must reach every family (DESIGN §5), and a code is sent because the person asked for it.
+PURPOSES = ("first-login", "alert")
+
+
+def apply_reply(ctx: ServiceContext, number: str, keyword: str) -> None:
+    """A text a person sent back: STOP is recorded (START forgets it); anything else is ignored.
+
+    Carnet sends no ordinary texts, so a STOP silences nothing today: alerts
+    and asked-for codes go on (alerts from their own sender number where the
+    provider has one, ``sms.http_alert_sender``, which the provider's own STOP
+    blocking does not touch).  The record keeps the wish for any future
+    ordinary text and lets the admin know.
+    """
+    with write_transaction():
+        if keyword == "stop":
+            store.SmsOptOut.insert(
+                phone=number, created_at=ctx.now()
+            ).on_conflict_ignore().execute()
+        elif keyword == "start":
+            store.SmsOptOut.delete().where(store.SmsOptOut.phone == number).execute()
+
+
+def opted_out(ctx: ServiceContext, number: str) -> bool:
+    return bool(store.SmsOptOut.select().where(store.SmsOptOut.phone == number).exists())

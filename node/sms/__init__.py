@@ -23,6 +23,7 @@ from node.sms.gateway import (
     check_e164,
     make_gateway,
     mask_number,
+    parse_reply,
     parse_status_callback,
 )
 from node.sms.http import HttpSmsGateway
@@ -39,6 +40,7 @@ __all__ = [
     "check_e164",
     "make_gateway",
     "mask_number",
+    "parse_reply",
     "parse_status_callback",
     "read_console_outbox",
 ]

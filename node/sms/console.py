@@ -58,13 +58,14 @@ class ConsoleSmsGateway:
     def __init__(self, data_dir: Path) -> None:
         self.outbox = Path(data_dir) / OUTBOX_NAME
 
-    async def send(self, to: str, text: str, *, reference: str) -> SmsResult:
+    async def send(self, to: str, text: str, *, reference: str, urgent: bool = False) -> SmsResult:
         check_e164(to)
         record = {
             "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "to": to,
             "text": text,
             "reference": reference,
+            "urgent": urgent,
         }
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         try:

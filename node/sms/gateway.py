@@ -12,10 +12,11 @@ import enum
 import hmac
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import httpx
@@ -70,8 +71,9 @@ class SmsGateway(Protocol):
 
     name: str
 
-    async def send(self, to: str, text: str, *, reference: str) -> SmsResult:
-        """Send ``text`` to ``to`` (E.164); ``reference`` is the caller's message id.
+    async def send(self, to: str, text: str, *, reference: str, urgent: bool = False) -> SmsResult:
+        """Send ``text`` to ``to`` (E.164); ``reference`` is the caller's message id;
+        ``urgent``: an emergency alert (sent from the alert sender, where there is one).
 
         Raises:
             ValueError: ``to`` is not an E.164 number.
@@ -156,6 +158,29 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def _callback_json(
+    config: SmsConfig, headers: Mapping[str, str], body: bytes, what: str
+) -> dict[str, Any]:
+    """The JSON object of a provider's callback, after checking its shared secret."""
+    expected = config.status_secret
+    if not expected:
+        raise SmsCallbackAuthError("SMS callbacks are disabled (sms.status_secret is empty)")
+    given = _header(headers, SECRET_HEADER)
+    if given is None:
+        raise SmsCallbackAuthError(f"missing {SECRET_HEADER} header")
+    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        raise SmsCallbackAuthError(f"wrong {SECRET_HEADER} header")
+    if len(body) > MAX_CALLBACK_BYTES:
+        raise SmsCallbackError(f"{what} body larger than {MAX_CALLBACK_BYTES} bytes")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise SmsCallbackError(f"{what} body is not valid UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise SmsCallbackError(f"{what} body must be a JSON object")
+    return data
+
+
 def parse_status_callback(
     config: SmsConfig, headers: Mapping[str, str], body: bytes
 ) -> tuple[str, SmsStatus]:
@@ -172,22 +197,7 @@ def parse_status_callback(
         SmsCallbackAuthError: callbacks are disabled (empty secret) or the secret is wrong.
         SmsCallbackError: the body is too large, not JSON, or lacks a field or a known status.
     """
-    expected = config.status_secret
-    if not expected:
-        raise SmsCallbackAuthError("SMS status callbacks are disabled (sms.status_secret is empty)")
-    given = _header(headers, SECRET_HEADER)
-    if given is None:
-        raise SmsCallbackAuthError(f"missing {SECRET_HEADER} header")
-    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-        raise SmsCallbackAuthError(f"wrong {SECRET_HEADER} header")
-    if len(body) > MAX_CALLBACK_BYTES:
-        raise SmsCallbackError(f"status callback body larger than {MAX_CALLBACK_BYTES} bytes")
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise SmsCallbackError("status callback body is not valid UTF-8 JSON") from None
-    if not isinstance(data, dict):
-        raise SmsCallbackError("status callback body must be a JSON object")
+    data = _callback_json(config, headers, body, "status callback")
     reference = data.get("reference")
     if not isinstance(reference, str) or not reference:
         raise SmsCallbackError("status callback lacks a 'reference' string")
@@ -201,3 +211,35 @@ def parse_status_callback(
         allowed = ", ".join(_CALLBACK_STATUSES)
         raise SmsCallbackError(f"unknown status {raw_status[:32]!r}; expected one of: {allowed}")
     return reference, status
+
+
+#: What a reply may say to stop ordinary texts, and to have them again (case and accents ignored).
+STOP_WORDS = frozenset({"STOP", "ARRET", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+
+
+def parse_reply(config: SmsConfig, headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
+    """Check and decode a text a person sent back (``POST /api/v1/sms/replies``).
+
+    Same secret header as delivery reports; a JSON object ``{"from": E.164
+    number, "text": str}`` of at most 4 KiB.
+
+    Returns:
+        ``(number, keyword)``: ``stop``, ``start`` or ``other``.
+
+    Raises:
+        SmsCallbackAuthError: callbacks are disabled or the secret is wrong.
+        SmsCallbackError: a malformed body or number.
+    """
+    data = _callback_json(config, headers, body, "reply")
+    number, text = data.get("from"), data.get("text")
+    if not isinstance(number, str) or not isinstance(text, str):
+        raise SmsCallbackError("a reply needs 'from' and 'text' strings")
+    try:
+        check_e164(number)
+    except ValueError as error:
+        raise SmsCallbackError(str(error)) from None
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().strip().upper()
+    word = plain.split()[0] if plain.split() else ""
+    keyword = "stop" if word in STOP_WORDS else "start" if word in START_WORDS else "other"
+    return number, keyword

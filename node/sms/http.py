@@ -106,13 +106,13 @@ class HttpSmsGateway:
             headers=headers,
         )
 
-    async def send(self, to: str, text: str, *, reference: str) -> SmsResult:
+    async def send(self, to: str, text: str, *, reference: str, urgent: bool = False) -> SmsResult:
         check_e164(to)
         cfg = self._config
         body = {
             cfg.http_to_field: to,
             cfg.http_text_field: text,
-            cfg.http_sender_field: cfg.http_sender,
+            cfg.http_sender_field: (cfg.http_alert_sender if urgent else "") or cfg.http_sender,
             cfg.http_reference_field: reference,
         }
         masked = mask_number(to)

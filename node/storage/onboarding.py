@@ -57,6 +57,16 @@ class SmsMessage(BaseModel):
         table_name = "sms_message"
 
 
+class SmsOptOut(BaseModel):
+    """A number that answered STOP (``node.services.sms_outbox.apply_reply``)."""
+
+    phone = peewee.CharField(max_length=16, unique=True)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "sms_opt_out"
+
+
 class RateEvent(BaseModel):
     """One counted event (a failure, a text sent) in a named rate-limit bucket."""
 

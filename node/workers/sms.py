@@ -71,7 +71,7 @@ class SmsWorker(BackgroundTask):
         async with gate:
             try:
                 result = await self.gateway.send(
-                    text.recipient, text.body, reference=text.reference
+                    text.recipient, text.body, reference=text.reference, urgent=text.urgent
                 )
             except ValueError as error:  # a number the gateway refuses: fail this text only
                 await self._storage.run(

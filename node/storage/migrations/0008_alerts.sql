@@ -133,3 +133,11 @@ CREATE INDEX alert_child_alert ON alert_child (alert_id, class_id);
 
 -- A push notice announcing an alert names it (message_id names class posts).
 ALTER TABLE notification ADD COLUMN alert_id BIGINT REFERENCES alert (id) ON DELETE CASCADE;
+
+-- Numbers that answered STOP: recorded, and shown to admins; they silence no
+-- emergency alert and no code the person asked for (the only texts Carnet sends).
+CREATE TABLE sms_opt_out (
+    id {pk},
+    phone VARCHAR(16) NOT NULL UNIQUE,
+    created_at TIMESTAMP NOT NULL
+);

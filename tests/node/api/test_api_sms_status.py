@@ -27,7 +27,7 @@ async def app(node_config: dict[str, Any]) -> Any:
 def queue_text(app: Quart) -> str:
     storage: Storage = app.config["CARNET_STORAGE"]
     ctx: ServiceContext = app.config["CARNET_CTX"]
-    return storage.call(sms_outbox.enqueue, ctx, "+33639980001", "test", "hello")
+    return storage.call(sms_outbox.enqueue, ctx, "+33639980001", "first-login", "hello")
 
 
 async def test_delivery_report_updates_status_without_session_or_csrf(
@@ -78,3 +78,41 @@ async def test_callbacks_disabled_without_configured_secret(
             headers={"X-Carnet-Sms-Secret": ""},
         )
         assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("text", "keyword"),
+    [
+        ("STOP", "stop"),
+        ("  arrêt svp", "stop"),
+        ("Stop", "stop"),
+        ("START", "start"),
+        ("merci", "other"),
+    ],
+)
+async def test_a_reply_is_read_for_stop_and_start(
+    app: Quart, client: Client, text, keyword
+) -> None:
+    response = await client.post(
+        "/api/v1/sms/replies", json={"from": "+33639980001", "text": text},
+        headers={"X-Carnet-Sms-Secret": SECRET},
+    )  # fmt: skip
+    assert response.status_code == 200 and (await response.get_json())["keyword"] == keyword
+    storage: Storage = app.config["CARNET_STORAGE"]
+    opted = storage.call(sms_outbox.opted_out, app.config["CARNET_CTX"], "+33639980001")
+    assert opted is (keyword == "stop")
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        ({"from": "+33639980001", "text": "STOP"}, {"X-Carnet-Sms-Secret": "wrong"}, 403),
+        ({"from": "0639980001", "text": "STOP"}, {"X-Carnet-Sms-Secret": SECRET}, 400),
+        ({"text": "STOP"}, {"X-Carnet-Sms-Secret": SECRET}, 400),
+    ],
+)
+async def test_bad_replies_are_refused(app: Quart, client: Client, body, headers, status) -> None:
+    response = await client.post("/api/v1/sms/replies", json=body, headers=headers)
+    assert response.status_code == status
+    storage: Storage = app.config["CARNET_STORAGE"]
+    assert not storage.call(sms_outbox.opted_out, app.config["CARNET_CTX"], "+33639980001")

@@ -11,7 +11,7 @@ import pytest
 from node import refclient_groups as rc
 from node.e2e.encoding import b64url_encode
 from node.errors import Conflict, Invalid, NotFound, PermissionDenied
-from node.services import alert_reach, alerts, push_delivery
+from node.services import alert_reach, alerts, push_delivery, sms_outbox
 from node.services.context import ServiceContext
 from node.storage import alerts as store
 from node.storage import notifications as notification_store
@@ -345,3 +345,13 @@ def test_the_timing_report_of_a_drill(storage, ctx, school) -> None:
     assert report.texts == 1  # the guardian with no device: what a real alert would have texted
     with pytest.raises(NotFound):
         storage.call(alert_reach.timing, ctx, school.admin.actor, "D" * 22)
+
+
+async def test_a_stop_reply_never_silences_an_alert(app, storage, ctx, school) -> None:
+    await app.extensions["carnet_sms"].stop()  # the texts stay queued for this test to read
+    storage.call(sms_outbox.apply_reply, ctx, "+33639980000", "stop")
+    assert storage.call(sms_outbox.opted_out, ctx, "+33639980000")
+    school.send("lockdown", "x")  # nobody has a device: every guardian is texted at once
+    [text] = alert_texts(storage, "+33639980000")
+    [due] = [t for t in storage.call(sms_outbox.due, ctx, 100) if t.reference == text.reference]
+    assert due.urgent  # sent from the alert sender

@@ -70,7 +70,7 @@ def test_bracketed_trunk_zero_is_dropped() -> None:
 def test_a_delivery_report_erases_the_body_of_a_queued_text(
     storage: Storage, ctx: ServiceContext
 ) -> None:
-    reference = storage.call(sms_outbox.enqueue, ctx, PHONE, "test", "code 123456")
+    reference = storage.call(sms_outbox.enqueue, ctx, PHONE, "first-login", "code 123456")
     assert storage.call(sms_outbox.apply_status_callback, ctx, reference, "failed")
     assert texts_to(storage, PHONE)[-1].body is None
 

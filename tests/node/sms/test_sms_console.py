@@ -44,7 +44,7 @@ async def test_console_writes_full_number_and_logs_masked(
     assert result.status is SmsStatus.SENT
     assert result.provider_id and result.error is None and not result.retryable
     [line] = read_console_outbox(tmp_path)
-    assert set(line) == {"at", "to", "text", "reference"}
+    assert set(line) == {"at", "to", "text", "reference", "urgent"} and line["urgent"] is False
     assert line["to"] == NUMBER
     assert line["text"] == "Votre code Carnet : 123456"
     assert line["reference"] == "msg-1"

@@ -287,3 +287,22 @@ async def test_make_gateway_passes_transport(tmp_path: Path) -> None:
     finally:
         await gw.aclose()
     assert result.provider_id == "via-transport" and len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("alert_sender", "expected"), [("EcoleUrgence", "EcoleUrgence"), ("", "EcoleJaures")]
+)
+async def test_an_alert_goes_from_the_alert_sender(
+    httpx_mock: HTTPXMock, sleep: FakeSleep, alert_sender: str, expected: str
+) -> None:
+    """A STOP a provider applies per sender to the ordinary texts does not block alerts."""
+    httpx_mock.add_response(json={"id": "SM1"})
+    httpx_mock.add_response(json={"id": "SM2"})
+    gw = HttpSmsGateway(replace(CONFIG, http_alert_sender=alert_sender), sleep=sleep)
+    try:
+        await gw.send(NUMBER, "Urgent", reference="a-1", urgent=True)
+        await gw.send(NUMBER, "Code", reference="c-1")
+    finally:
+        await gw.aclose()
+    alert, code = (json.loads(r.content)["from"] for r in httpx_mock.get_requests())
+    assert (alert, code) == (expected, "EcoleJaures")
