@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from node import refclient_groups as rc
 from node.e2e.encoding import b64url_encode
 from node.errors import Conflict, Invalid, NotFound, PermissionDenied
-from node.services import alert_reach, alerts, push_delivery, sms_outbox
+from node.services import alert_reach, alerts, notifications, push_delivery, sms_outbox
 from node.services.context import ServiceContext
 from node.storage import alerts as store
 from node.storage import notifications as notification_store
@@ -355,3 +356,15 @@ async def test_a_stop_reply_never_silences_an_alert(app, storage, ctx, school) -
     [text] = alert_texts(storage, "+33639980000")
     [due] = [t for t in storage.call(sms_outbox.due, ctx, 100) if t.reference == text.reference]
     assert due.urgent  # sent from the alert sender
+
+
+def test_an_alert_ignores_quiet_hours(storage, ctx, school) -> None:
+    guardian = school.guardians[0]
+    # quiet all day long but one minute: whatever the time now, it is inside them
+    now_local = ctx.now().replace(tzinfo=dt.UTC).astimezone(zoneinfo.ZoneInfo(ctx.config.timezone))
+    end = (now_local - dt.timedelta(minutes=1)).strftime("%H:%M")
+    start = (now_local - dt.timedelta(minutes=2)).strftime("%H:%M")
+    storage.call(notifications.set_quiet_hours, ctx, guardian.actor, start, end)
+    school.send()
+    [notice] = [n for n in alert_notices(storage) if n.account_id == guardian.actor.account_id]
+    assert notice.deliver_after <= ctx.now() and notice.urgency == "high"
