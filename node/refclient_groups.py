@@ -6,7 +6,7 @@ approve and remove members, open epoch keys, and encrypt or decrypt posts,
 comments and reactions.  They work on the JSON the node's API returns.
 The school's "all guardians" group and its emergency alerts
 (docs/protocol/e2e-groups.md §7) have their own helpers: setup_school_group,
-add_guardians, encrypt_alert and decrypt_alert.
+add_guardians, change_admins, encrypt_alert and decrypt_alert.
 Layer rule: no I/O (no network, database or files); the clock is read for
 the informative ``at`` fields only.
 """
@@ -129,6 +129,8 @@ def encrypt(
 ) -> dict[str, Any]:  # fmt: skip
     """The request body members ``message`` (and ``keys`` for recipient mode) for a post or reply."""
     message_id = message_id or m.new_message_id()
+    if state.pending_admins:
+        raise g.EpochKeyError("an admin change is waiting for a new epoch key")
     if to is None:
         epoch = state.current_epoch
         assert epoch is not None
@@ -204,8 +206,13 @@ def setup_school_group(
 def add_guardians(
     keys: AccountKeys, log: list[dict[str, Any]], candidates: list[dict[str, Any]], epoch_key: bytes
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``add`` entries (role ``guardian``) for ``{"member", "sign_pk", "enc_pk"}`` candidates
-    and the current epoch key sealed to each: the whole school in one call."""
+    """``add`` entries for ``{"member", "sign_pk", "enc_pk"}`` candidates and the current
+    epoch key sealed to each: the whole school in one call.
+
+    A candidate's optional ``"role"`` is ``"guardian"`` (the default) or ``"admin"``
+    (a staff member who may sign alerts: their ``sign_pk`` must be one of the
+    group's current admins, see :func:`change_admins`).
+    """
     state = g.verify_log(list(log))
     epoch = state.current_epoch
     assert epoch is not None, "the school group has no epoch yet"
@@ -217,12 +224,53 @@ def add_guardians(
         member = g.check_id(c["member"], "member")
         sign_pk = b64url_decode(c["sign_pk"], length=32, what="sign_pk")
         enc_pk = b64url_decode(c["enc_pk"], length=32, what="enc_pk")
-        body = g.add_body(member, "guardian", sign_pk, enc_pk)
+        role = c.get("role", "guardian")
+        if role not in ("guardian", "admin"):
+            raise ValueError("a school group member is a guardian or an admin")
+        if role == "admin" and c["sign_pk"] not in state.admins:
+            raise ValueError("an admin's signing key must be one of the group's admins")
+        body = g.add_body(member, role, sign_pk, enc_pk)
         entry = g.make_entry(keys.sign_sk, keys.sign_pk, group, seq, prev, "add", body, at)
         new.append(entry)
         envelopes.append(g.seal_epoch_key(group, epoch.epoch, epoch_key, member, enc_pk))
         seq, prev = seq + 1, g.entry_hash(entry)
     return new, envelopes
+
+
+def change_admins(
+    keys: AccountKeys,
+    log: list[dict[str, Any]],
+    new_admins: list[bytes],
+    epoch_key: bytes,
+    members_enc: dict[str, bytes] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
+    """Change who may sign alerts (spec §2 ``admins``, §7): the ``admins`` entry, then a
+    ``rotate`` (a cut: the school group is ``from_join``) sealed to every active member.
+
+    ``keys`` must hold one of the current admins; ``epoch_key`` is the current
+    epoch's key (checked against its commitment).  ``members_enc`` optionally
+    gives members' encryption keys (member id → 32 bytes) to seal to instead of
+    the keys in the log; it must agree with the log.  Returns the two new
+    entries, one envelope per active member and the new epoch key.  Members with
+    the role ``admin`` whose key is no longer an admin stay members (they read
+    alerts) but sign none in the new epoch.
+    """
+    log = list(log)
+    state = g.verify_log(log)
+    epoch = state.current_epoch
+    assert epoch is not None, "the group has no epoch yet"
+    g.check_epoch_key(state.group, epoch.epoch, epoch_key, epoch.commit)
+    new = [_append(keys, log, "admins", g.admins_body(new_admins))]
+    state = g.verify_log(log)
+    number, key, to = len(state.epochs), g.new_epoch_key(), state.active_members()
+    new.append(_append(keys, log, "rotate", g.rotate_body(state.group, number, key, to, None)))
+    envelopes = []
+    for mid in to:
+        enc_pk = b64url_decode(state.members[mid].enc_pk, length=32)
+        if members_enc is not None and mid in members_enc and members_enc[mid] != enc_pk:
+            raise ValueError(f"the encryption key given for {mid} is not the one in the log")
+        envelopes.append(g.seal_epoch_key(state.group, number, key, mid, enc_pk))
+    return new, envelopes, key
 
 
 def encrypt_alert(
@@ -244,6 +292,8 @@ def encrypt_alert(
     assert epoch is not None, "the school group has no epoch yet"
     if state.pending_removals:
         raise g.EpochKeyError("a removal is waiting for a new epoch key")
+    if state.pending_admins:
+        raise g.EpochKeyError("an admin change is waiting for a new epoch key")
     message_id = m.new_message_id()
     key = m.message_key_from_epoch(epoch_keys[epoch.epoch], state.group, epoch.epoch, message_id)
     sealed = m.encrypt_message(

@@ -8,7 +8,10 @@ returns the membership and epochs it establishes, or raises
 :class:`GroupLogError`.  Epoch keys are random, committed to in the signed
 ``rotate`` entry, sealed to each member with HPKE, and linked backwards to the
 last school-year cut.  In a school group, a member with the role ``admin``
-(who may send emergency alerts) must hold one of the group's admin keys.
+(who may send emergency alerts) must hold one of the group's admin keys when
+added.  An ``admins`` entry replaces the admin keys (the emergency role); the
+next ``rotate`` settles it, and each epoch records the admins in force when
+its ``rotate`` was applied (:attr:`Epoch.admins`).
 Layer rule: sans-IO (no network, database, files or clock); bytes and dicts
 in, bytes and dicts out.
 """
@@ -34,7 +37,8 @@ _ENTRY_HASH_LABEL = b"carnet-e2e-1/group-entry-hash\x00"
 _COMMIT_LABEL = b"carnet-e2e-1/epoch-commit\x00"
 _LINK_INFO = b"carnet-e2e-1/history-link"
 EPOCH_KEY_INFO = b"carnet-e2e-1/epoch-key"
-OPS = ("create", "add", "remove", "rotate")
+OPS = ("create", "add", "remove", "rotate", "admins")
+MAX_ADMINS = 16
 HISTORY_POLICIES = ("school_year", "from_join")
 ROLES = ("teacher", "guardian", "admin")
 _ID_RE = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
@@ -98,6 +102,11 @@ def make_entry(
 
 def create_body(admins: list[bytes], history: str = "school_year") -> dict[str, Any]:
     return {"admins": [b64url_encode(a) for a in admins], "history": history}
+
+
+def admins_body(admins: list[bytes]) -> dict[str, Any]:
+    """The body of an ``admins`` entry: the group's new admin (emergency-role) keys."""
+    return {"admins": [b64url_encode(a) for a in admins]}
 
 
 def add_body(member: str, role: str, sign_pk: bytes, enc_pk: bytes) -> dict[str, Any]:
@@ -250,6 +259,8 @@ class Epoch:
     link: dict[str, str] | None
     to: list[str]
     seq: int
+    #: the group's admins when this epoch's rotate was applied (who may sign its alerts)
+    admins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -263,10 +274,26 @@ class GroupState:
     head_hash: str
     #: members removed since the last rotate: content must wait for a new epoch
     pending_removals: list[str]
+    #: an ``admins`` entry since the last rotate: content must wait for a new epoch
+    pending_admins: bool = False
+    #: the admins named by ``create``: the root of trust that ``pinned_admins`` checks
+    root_admins: list[str] = field(default_factory=list)
 
     @property
     def current_epoch(self) -> Epoch | None:
         return self.epochs[-1] if self.epochs else None
+
+    @property
+    def pending(self) -> bool:
+        """True while a removal or an admin change waits for the next rotate:
+        a client must not encrypt under the current epoch."""
+        return bool(self.pending_removals) or self.pending_admins
+
+    def epoch_admins(self, epoch: Any) -> list[str] | None:
+        """The admins in force for ``epoch`` (None if the log has no such epoch)."""
+        if type(epoch) is not int or not 0 <= epoch < len(self.epochs):
+            return None
+        return self.epochs[epoch].admins
 
     def active_members(self) -> list[str]:
         return sorted(m.member for m in self.members.values() if m.active)
@@ -336,7 +363,9 @@ def apply_entry(state: GroupState | None, entry: Any) -> GroupState:
         admins = [_b64_key(a, "admin key") for a in admins]
         _require(by in admins, "create must be signed by one of its admins")
         _require(body["history"] in HISTORY_POLICIES, "create: unknown history policy")
-        return GroupState(e["group"], admins, body["history"], {}, [], 0, entry_hash(e), [])
+        return GroupState(
+            e["group"], admins, body["history"], {}, [], 0, entry_hash(e), [], False, list(admins)
+        )
     _require(
         e["prev"] == state.head_hash, f"entry {seq}: does not follow the previous entry (fork)"
     )
@@ -361,6 +390,17 @@ def apply_entry(state: GroupState | None, entry: Any) -> GroupState:
         state.members[mid] = Member(mid, body["role"], sign_pk, enc_pk, True, past)
         if mid in state.pending_removals:
             state.pending_removals.remove(mid)
+    elif op == "admins":
+        _require(set(body) == {"admins"}, "admins: unexpected members")
+        admins = body["admins"]
+        _require(
+            isinstance(admins, list) and 1 <= len(admins) <= MAX_ADMINS,
+            f"entry {seq}: admins: 1-{MAX_ADMINS} admins",
+        )
+        admins = [_b64_key(a, "admin key") for a in admins]
+        _require(len(set(admins)) == len(admins), f"entry {seq}: admins: a key is listed twice")
+        state.admins = admins
+        state.pending_admins = True
     elif op == "remove":
         _require(set(body) == {"member"}, "remove: unexpected members")
         mid = check_id(body["member"], "member")
@@ -388,10 +428,11 @@ def apply_entry(state: GroupState | None, entry: Any) -> GroupState:
             )
         _require(isinstance(body["to"], list), "rotate: 'to' must be a list")
         _require(body["to"] == state.active_members(), "rotate: recipients differ from the members")
-        state.epochs.append(
-            Epoch(number, body["commit"], body["cut"], body["link"], list(body["to"]), seq)
-        )
+        epoch = Epoch(number, body["commit"], body["cut"], body["link"], list(body["to"]), seq)
+        epoch.admins = list(state.admins)
+        state.epochs.append(epoch)
         state.pending_removals = []
+        state.pending_admins = False
     state.head_seq, state.head_hash = seq, entry_hash(e)
     return state
 
@@ -407,24 +448,36 @@ def verify_log(
     Args:
         pinned_admins: admin keys remembered from an earlier visit (trust on first
             use, checked against the slip's fingerprint); a log naming others fails.
+            They must be the ``create`` admins (:attr:`GroupState.root_admins`,
+            the root every later ``admins`` entry descends from) or, with
+            ``known_head``, the admins in force at that head (what a page
+            remembered with it).  Without ``admins`` entries both are the
+            current admins.
         known_head: the highest ``(seq, hash)`` seen before; a log that does not
             contain it (rollback, or a rewritten history) fails.
     """
     _require(isinstance(entries, list) and len(entries) > 0, "the log is empty")
     state: GroupState | None = None
     hashes: list[str] = []
+    admins_at: list[list[str]] = []
     for entry in entries:
         state = apply_entry(state, entry)
         hashes.append(state.head_hash)
+        admins_at.append(list(state.admins))
     assert state is not None
-    if pinned_admins is not None:
-        _require(sorted(pinned_admins) == sorted(state.admins), "the class's teacher keys changed")
+    head_ok = False
     if known_head is not None:
         seq, digest = known_head
+        head_ok = type(seq) is int and 0 <= seq < len(hashes) and hashes[seq] == digest
+    if pinned_admins is not None:
+        pinned = sorted(pinned_admins)
         _require(
-            type(seq) is int and 0 <= seq < len(hashes) and hashes[seq] == digest,
-            "the log was rolled back or rewritten",
+            pinned == sorted(state.root_admins)
+            or (head_ok and pinned == sorted(admins_at[known_head[0]])),  # type: ignore[index]
+            "the class's teacher keys changed",
         )
+    if known_head is not None:
+        _require(head_ok, "the log was rolled back or rewritten")
     return state
 
 

@@ -258,16 +258,23 @@ def author_is_member(state: GroupState, header: dict[str, Any]) -> bool:
 def check_alert_signer(state: GroupState, header: dict[str, Any]) -> None:
     """Raise MessageError unless an alert is signed by an emergency-role key (spec §7).
 
-    ``header.by`` must be one of the verified log's ``admins`` and the log must
-    give that key to ``header.author`` with the role ``admin``.  Any other
-    member's signature (a guardian's, even a valid one) is refused.
+    ``header.by`` must be one of the admins of the alert's epoch (those in force
+    when that epoch's ``rotate`` was applied, :attr:`Epoch.admins`, not the
+    current list) and the log must give that key to ``header.author`` with the
+    role ``admin``.  Any other member's signature (a guardian's, even a valid
+    one) is refused; so is a key dropped from the admins before the epoch.
     """
     if not isinstance(header, dict) or header.get("kind") != "alert":
         raise MessageError("this is not an alert")
     if header.get("group") != state.group:
         raise MessageError("this alert was sent to another group")
-    if header.get("by") not in state.admins:
-        raise MessageError("alert refused: not signed by one of the school's emergency-role keys")
+    admins = state.epoch_admins(header.get("epoch"))
+    if admins is None:
+        raise MessageError("alert refused: the group's log has no such epoch")
+    if header.get("by") not in admins:
+        raise MessageError(
+            "alert refused: not signed by one of the school's emergency-role keys of its epoch"
+        )
     member = state.members.get(str(header.get("author")))
     if member is None or member.role != "admin":
         raise MessageError("alert refused: its author is not a school admin of this group")
