@@ -35,7 +35,8 @@ const { aesGcmDecrypt, aesGcmEncrypt, concatBytes, equalBytes, hkdf, hpkeSealDet
 
 export const CONTEXT_ENTRY = 'carnet-e2e-1/group-entry';
 export const CONTEXT_MESSAGE = 'carnet-e2e-1/message';
-export const OPS = Object.freeze(['create', 'add', 'remove', 'rotate']);
+export const OPS = Object.freeze(['create', 'add', 'remove', 'rotate', 'admins']);
+export const MAX_ADMINS = 16;
 export const HISTORY_POLICIES = Object.freeze(['school_year', 'from_join']);
 export const ROLES = Object.freeze(['teacher', 'guardian', 'admin']);
 export const KINDS = Object.freeze(['post', 'comment', 'reaction', 'share', 'alert']);
@@ -293,6 +294,11 @@ export function createBody(admins, history = 'school_year') {
   return { admins: admins.map((a) => b64urlEncode(checkBytes(a, 'admin key', 32))), history };
 }
 
+/** The body of an `admins` entry: the group's new admin (emergency-role) keys (Uint8Array each). */
+export function adminsBody(admins) {
+  return { admins: admins.map((a) => b64urlEncode(checkBytes(a, 'admin key', 32))) };
+}
+
 export function addBody(member, role, signPk, encPk) {
   return {
     member,
@@ -331,12 +337,27 @@ export class GroupState {
     this.history = history;
     /** member id → {member, role, signPk, encPk, active, pastSignPks: Set} (keys as base64url) */
     this.members = new Map();
-    /** [{epoch, commit, cut, link, to, seq}] */
+    /** [{epoch, commit, cut, link, to, seq, admins}]; admins: those in force when the rotate was applied */
     this.epochs = [];
     this.headSeq = 0;
     this.headHash = null;
     /** members removed since the last rotate: content must wait for a new epoch */
     this.pendingRemovals = [];
+    /** an `admins` entry since the last rotate: content must wait for a new epoch */
+    this.pendingAdmins = false;
+    /** the admins named by `create`: the root of trust that `pinnedAdmins` checks */
+    this.rootAdmins = [...admins];
+  }
+
+  /** True while a removal or an admin change waits for the next rotate: do not encrypt. */
+  get pending() {
+    return this.pendingRemovals.length > 0 || this.pendingAdmins;
+  }
+
+  /** The admins in force for `epoch` (null if the log has no such epoch). */
+  epochAdmins(epoch) {
+    if (!isInt(epoch) || epoch < 0 || epoch >= this.epochs.length) return null;
+    return this.epochs[epoch].admins;
   }
 
   get currentEpoch() {
@@ -432,6 +453,16 @@ export async function applyEntry(state, entry) {
     state.members.set(mid, { member: mid, role: body.role, signPk, encPk, active: true, pastSignPks: past });
     const pending = state.pendingRemovals.indexOf(mid);
     if (pending >= 0) state.pendingRemovals.splice(pending, 1);
+  } else if (e.op === 'admins') {
+    require_(hasExactly(body, ['admins']), 'admins: unexpected members');
+    require_(
+      Array.isArray(body.admins) && body.admins.length >= 1 && body.admins.length <= MAX_ADMINS,
+      `entry ${seq}: admins: 1-${MAX_ADMINS} admins`,
+    );
+    const admins = body.admins.map((a) => b64Key(a, 'admin key'));
+    require_(new Set(admins).size === admins.length, `entry ${seq}: admins: a key is listed twice`);
+    state.admins = admins;
+    state.pendingAdmins = true;
   } else if (e.op === 'remove') {
     require_(hasExactly(body, ['member']), 'remove: unexpected members');
     const mid = checkId(body.member, 'member');
@@ -452,8 +483,9 @@ export async function applyEntry(state, entry) {
     }
     require_(Array.isArray(body.to), "rotate: 'to' must be a list");
     require_(equalLists(body.to, state.activeMembers()), 'rotate: recipients differ from the members');
-    state.epochs.push({ epoch: number, commit: body.commit, cut: body.cut, link: body.link, to: [...body.to], seq });
+    state.epochs.push({ epoch: number, commit: body.commit, cut: body.cut, link: body.link, to: [...body.to], seq, admins: [...state.admins] });
     state.pendingRemovals = [];
+    state.pendingAdmins = false;
   }
   state.headSeq = seq;
   state.headHash = headHash;
@@ -462,25 +494,37 @@ export async function applyEntry(state, entry) {
 
 /**
  * Replay a whole log from seq 0. Options: `pinnedAdmins` (admin keys, base64url,
- * remembered from an earlier visit: a log naming others fails) and `knownHead`
- * ({seq, hash} or [seq, hash], the highest head verified before: a log not
- * containing it fails). Throws code "group_log" naming the first problem.
+ * remembered from an earlier visit: a log naming others fails; they must be the
+ * create's admins, `state.rootAdmins`, or, with `knownHead`, the admins in force
+ * at that head) and `knownHead` ({seq, hash} or [seq, hash], the highest head
+ * verified before: a log not containing it fails). Throws code "group_log"
+ * naming the first problem.
  */
 export async function verifyLog(entries, { pinnedAdmins = null, knownHead = null } = {}) {
   require_(Array.isArray(entries) && entries.length > 0, 'the log is empty');
   let state = null;
   const hashes = [];
+  const adminsAt = [];
   for (const entry of entries) {
     state = await applyEntry(state, entry);
     hashes.push(state.headHash);
+    adminsAt.push([...state.admins]);
   }
-  if (pinnedAdmins !== null && pinnedAdmins !== undefined) {
-    require_(Array.isArray(pinnedAdmins) && equalLists(sortedStrings(pinnedAdmins), sortedStrings(state.admins)), "the class's teacher keys changed");
-  }
+  let headOk = false;
+  let headSeq = null;
   if (knownHead !== null && knownHead !== undefined) {
     const [seq, digest] = Array.isArray(knownHead) ? knownHead : [knownHead.seq, knownHead.hash];
-    require_(isInt(seq) && seq >= 0 && seq < hashes.length && hashes[seq] === digest, 'the log was rolled back or rewritten');
+    headOk = isInt(seq) && seq >= 0 && seq < hashes.length && hashes[seq] === digest;
+    headSeq = seq;
   }
+  if (pinnedAdmins !== null && pinnedAdmins !== undefined) {
+    const pinned = Array.isArray(pinnedAdmins) ? sortedStrings(pinnedAdmins) : null;
+    require_(
+      pinned !== null && (equalLists(pinned, sortedStrings(state.rootAdmins)) || (headOk && equalLists(pinned, sortedStrings(adminsAt[headSeq])))),
+      "the class's teacher keys changed",
+    );
+  }
+  if (knownHead !== null && knownHead !== undefined) require_(headOk, 'the log was rolled back or rewritten');
   return state;
 }
 
@@ -773,15 +817,19 @@ export function authorIsMember(state, header) {
 
 /**
  * Throws code "message" unless an alert is signed by an emergency-role key
- * (spec §7): `header.by` is one of the verified log's admins AND the log
- * gives that key to `header.author` with the role admin. Any other member's
- * signature (a guardian's, even a valid one) is refused.
+ * (spec §7): `header.by` is one of the admins of the alert's epoch (those in
+ * force when its rotate was applied, not the current list) AND the log gives
+ * that key to `header.author` with the role admin. Any other member's
+ * signature (a guardian's, even a valid one), or a key dropped from the admins
+ * before that epoch, is refused.
  */
 export function checkAlertSigner(state, header) {
   if (!isObject(header) || header.kind !== 'alert') throw fail('message', 'this is not an alert');
   if (header.group !== state.group) throw fail('message', 'this alert was sent to another group');
-  if (!state.admins.includes(header.by)) {
-    throw fail('message', "alert refused: not signed by one of the school's emergency-role keys");
+  const admins = state.epochAdmins(header.epoch);
+  if (admins === null) throw fail('message', "alert refused: the group's log has no such epoch");
+  if (!admins.includes(header.by)) {
+    throw fail('message', "alert refused: not signed by one of the school's emergency-role keys of its epoch");
   }
   const m = typeof header.author === 'string' ? state.members.get(header.author) : undefined;
   if (m === undefined || m.role !== 'admin') throw fail('message', 'alert refused: its author is not a school admin of this group');
@@ -872,6 +920,7 @@ export async function encryptAlert(
   const epoch = state.currentEpoch;
   if (epoch === null) throw fail('argument', 'the school group has no epoch yet');
   if (state.pendingRemovals.length) throw fail('epoch_key', 'a removal is waiting for a new epoch key');
+  if (state.pendingAdmins) throw fail('epoch_key', 'an admin change is waiting for a new epoch key');
   const epochKey = epochKeys instanceof Map ? epochKeys.get(epoch.epoch) : epochKeys[epoch.epoch];
   if (!epochKey) throw fail('epoch_key', 'no key for the current epoch');
   const id = messageId || newMessageId();
@@ -882,6 +931,43 @@ export async function encryptAlert(
   });
   checkAlertSigner(state, message.header);
   return { message };
+}
+
+/**
+ * Change who may sign alerts (spec §2 `admins`, §7), from an admin's page: the
+ * `admins` entry then a `rotate` (a cut: the school group is from_join) sealed
+ * to every active member → {entries: [admins, rotate], envelopes, epochKey}.
+ * `state` is the verified log (its head is where the entries go), `keys` =
+ * {sign: CryptoKey, signPk: Uint8Array} of a current admin, `newAdmins` a list
+ * of signing public keys (Uint8Array). The entries are checked with
+ * applyEntry before they are returned; `state` is not changed. Members with the
+ * role admin whose key is dropped stay members (they get the new key) but
+ * sign no alert in the new epoch.
+ */
+export async function changeAdmins(keys, state, newAdmins, { epochKey = null, at = Math.floor(Date.now() / 1000), _ikmEForTests } = {}) {
+  if (state.currentEpoch === null) throw fail('argument', 'the group has no epoch yet');
+  const key = epochKey ?? newEpochKey();
+  checkBytes(key, 'epoch key', 32);
+  const first = await makeEntry(keys.sign, keys.signPk, state.group, state.headSeq + 1, state.headHash, 'admins', adminsBody(newAdmins), at);
+  // Check on a copy: the caller's state stays as it was until the node accepts the entries.
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(state)), state, {
+    admins: [...state.admins],
+    members: new Map([...state.members].map(([k, m]) => [k, { ...m, pastSignPks: new Set(m.pastSignPks) }])),
+    epochs: [...state.epochs],
+    pendingRemovals: [...state.pendingRemovals],
+  });
+  await applyEntry(copy, first);
+  const number = copy.epochs.length;
+  const to = copy.activeMembers();
+  const rotate = await makeEntry(keys.sign, keys.signPk, state.group, copy.headSeq + 1, copy.headHash, 'rotate', await rotateBody(state.group, number, key, to, null), at);
+  await applyEntry(copy, rotate);
+  const envelopes = [];
+  for (const mid of to) {
+    const encPk = b64urlDecode(copy.members.get(mid).encPk, { length: 32, what: 'enc_pk' });
+    const ikm = typeof _ikmEForTests === 'function' ? _ikmEForTests(mid) : undefined;
+    envelopes.push(await sealEpochKey(state.group, number, key, mid, encPk, { _ikmEForTests: ikm }));
+  }
+  return { entries: [first, rotate], envelopes, epochKey: key };
 }
 
 /**
