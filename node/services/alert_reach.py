@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.errors import N_, NotFound, PermissionDenied
-from node.services.alerts import AlertView, get_alert
+from node.services.alerts import AlertView, get_alert, in_emergency_role
 from node.services.context import Actor, ServiceContext
 from node.storage import alerts as store
 from node.storage import notifications as notification_store
@@ -86,7 +86,7 @@ def _state(row: dict[str, object]) -> str:
 
 
 def dashboard(ctx: ServiceContext, actor: Actor, alert_id: str) -> Reach:
-    if not actor.is_admin:
+    if not in_emergency_role(actor):
         raise PermissionDenied(N_("Only the school's admins see who an alert reached."))
     alert = get_alert(ctx, actor, alert_id)
     classes: dict[int, ClassReach] = {}
@@ -222,7 +222,7 @@ def _after(sent: dt.datetime, moments: list[dt.datetime], share: float, total: i
 
 def timing(ctx: ServiceContext, actor: Actor, alert_id: str) -> Timing:
     """The drill report (and a real alert's): delivery and acknowledgement times."""
-    if not actor.is_admin:
+    if not in_emergency_role(actor):
         raise PermissionDenied(N_("Only the school's admins see who an alert reached."))
     alert = store.select_alert(alert_id) if isinstance(alert_id, str) else None
     if alert is None or alert.peer_id is not None:

@@ -1,8 +1,9 @@
 """Emergency alerts: sending, follow-ups until "all clear", acknowledgements, escalation to SMS.
 
 Who may do what:
-- only a school admin holding an emergency-role key of the school group
-  sends an alert or a follow-up; with two-person approval switched on, a
+- only the emergency role sends an alert or a follow-up: a school admin, or
+  a member of staff the admins named, holding an emergency-role key of the
+  school group; with two-person approval switched on, a
   real (not drill) alert waits until another admin approves it, and either
   may cancel it before then;
 - an alert is committed once: the alert, its first message, one row per
@@ -142,7 +143,7 @@ def _check_wire(
         raise Invalid(N_("An alert must be signed with your own current key."), field="message")
     if header["parent"] != parent:
         raise Invalid(N_("This message belongs to another alert."), field="message")
-    if group.pending_removals or header["epoch"] != group.current_epoch:
+    if group.pending_removals or group.pending_admins or header["epoch"] != group.current_epoch:
         raise Conflict(
             N_("The alert keys changed since the page was loaded. Reload and send again.")
         )
@@ -167,9 +168,20 @@ def _sms_text(ctx: ServiceContext, policy: Policy, sms_text: Any) -> str:
     return f"{ctx.config.school_name}: {sms_text.strip()}"[:320]
 
 
+def in_emergency_role(actor: Actor) -> bool:
+    """An admin, or a member of staff whose key the school put in the emergency role."""
+    if actor.is_admin:
+        return True
+    if not actor.is_teacher:
+        return False
+    group = group_store.select_group()
+    account = account_store.select_account(actor.account_id)
+    return bool(group and account and account.sign_pk in json.loads(group.admins))
+
+
 def _require_sender(actor: Actor) -> Any:
-    if not actor.is_admin:
-        raise PermissionDenied(N_("Only the school's admins send alerts."))
+    if not in_emergency_role(actor):
+        raise PermissionDenied(N_("Only the school's admins and named staff send alerts."))
     group = group_store.select_group(lock=True)
     if group is None:
         raise Conflict(N_("Set up the school's alert keys first (open the Alerts page)."))
@@ -403,7 +415,7 @@ def _view(
 
 def list_alerts(ctx: ServiceContext, actor: Actor, limit: int = 50) -> list[AlertView]:
     """Admins: every alert; guardians: the alerts sent to them, newest first (no messages)."""
-    if actor.is_admin:
+    if in_emergency_role(actor):
         alerts = store.select_alerts(limit)
         acks: dict[int, Any] = {}
     elif actor.is_guardian:
@@ -429,7 +441,7 @@ def get_alert(ctx: ServiceContext, actor: Actor, alert_id: str) -> AlertView:
                 mine.delivered_at = ctx.now()
                 mine.save()
             ack = mine.acknowledged_at
-    elif not actor.is_admin:
+    elif not in_emergency_role(actor):
         raise NotFound(N_("No such alert."))
     names = _names({alert.sent_by_id} if alert.sent_by_id else set())
     return _view(alert, names, ack, store.select_messages(alert.id), actor, _groups())

@@ -2,7 +2,8 @@
 
 Who may do what:
 - a school admin with keys creates the group, naming the emergency-role
-  keys (the admins who may send alerts, themselves included), and keeps it
+  keys (themselves; later ``admins`` entries put other admins or named
+  staff in the role or take them out, at least one admin staying), and keeps it
   up to date: adding every guardian of the school's children (``add``),
   removing those who left (``remove`` then ``rotate``).  The sender's page
   does this before each alert, so a guardian approved by a teacher this
@@ -11,9 +12,7 @@ Who may do what:
   the head, accepts an ``add`` only for an admin account's or a guardian's
   current keys, and requires the epoch key to be sealed to every member;
 - a guardian reads the log and their own envelopes once added.
-The node never sees an epoch key.  Version 1 limits: the emergency role is
-fixed when the group is created (an admin appointed later needs a new
-group), and guardians of other schools' nodes are not members yet.
+The node never sees an epoch key.
 """
 
 from __future__ import annotations
@@ -57,39 +56,37 @@ class SchoolGroupView:
     #: admins only: who to add and who to remove now
     add: list[Candidate] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
+    #: admins only: the staff who may be in the emergency role, and who is
+    staff: list[StaffMember] = field(default_factory=list)
 
 
-def _wanted(ctx: ServiceContext) -> dict[int, tuple[str, Any]]:
+def _wanted(ctx: ServiceContext, emergency: set[str]) -> dict[int, tuple[str, Any]]:
     """account id → (role, account), for everyone who should be a member now (with usable keys):
-    the admins, and the guardians of the school's children, on this node or another."""
+    the guardians of the school's children, on this node or another, and the staff whose
+    key is in the emergency role (``emergency``: its signing keys)."""
     guardians = {a for _, _, a in alert_store.school_families() if a is not None}
-    admins = {a.id for a in account_store.select_admins()}
-    accounts = account_store.select_accounts(guardians | admins)
-    return {
-        account_id: ("admin" if account_id in admins else "guardian", account)
-        for account_id, account in accounts.items()
-        if account.sign_pk
-        and account.enc_pk
-        and (
-            account.status == "active" or (account.status == "remote" and account_id not in admins)
-        )
-    }
+    wanted: dict[int, tuple[str, Any]] = {}
+    for account_id, account in account_store.select_accounts(guardians).items():
+        if account.sign_pk and account.enc_pk and account.status in ("active", "remote"):
+            wanted[account_id] = ("guardian", account)
+    for account in account_store.select_staff():
+        if account.status == "active" and account.enc_pk and account.sign_pk in emergency:
+            wanted[account.id] = ("admin", account)
+    return wanted
 
 
 def _changes(ctx: ServiceContext, group: Any) -> tuple[list[Candidate], list[str]]:
-    admins = set(json.loads(group.admins)) if group else set()
     members = {m.member: m for m in store.select_members(group.id)} if group else {}
-    wanted = _wanted(ctx)
+    wanted = _wanted(ctx, set(json.loads(group.admins)) if group else set())
     add = []
     for _, (role, account) in sorted(wanted.items()):
-        if role == "admin" and account.sign_pk not in admins:
-            continue  # not in the emergency role of this group (version 1: fixed at creation)
         mid = member_of(ctx, account)
         current = members.get(mid)
         if (
             current is None
             or not current.active
-            or (current.sign_pk, current.enc_pk) != (account.sign_pk, account.enc_pk)
+            or (current.role, current.sign_pk, current.enc_pk)
+            != (role, account.sign_pk, account.enc_pk)
         ):
             add.append(Candidate(mid, role, account.sign_pk, account.enc_pk))
     remove = sorted(
@@ -100,13 +97,35 @@ def _changes(ctx: ServiceContext, group: Any) -> tuple[list[Candidate], list[str
     return add, remove
 
 
+@dataclass(frozen=True)
+class StaffMember:
+    """A member of staff the admin may put in (or out of) the emergency role."""
+
+    account_id: int
+    name: str
+    role: str
+    sign_pk: str
+    fingerprint: str
+    in_role: bool
+
+
+def _staff(group: Any) -> list[StaffMember]:
+    emergency = set(json.loads(group.admins)) if group else set()
+    return [
+        StaffMember(a.id, a.display_name, a.role, a.sign_pk, fingerprint_of(a.sign_pk) or "",
+                    a.sign_pk in emergency)
+        for a in account_store.select_staff()
+        if a.status == "active" and a.sign_pk and a.enc_pk
+    ]  # fmt: skip
+
+
 def view(ctx: ServiceContext, actor: Actor, group_id: str | None = None) -> SchoolGroupView:
     """The group as the caller may see it: admins get what to change, guardians their keys.
 
     ``group_id``: another school's group, mirrored here (a guardian reading that
     school's alert); by default, this school's own.
     """
-    if not (actor.is_admin or actor.is_guardian):
+    if not (actor.is_admin or actor.is_guardian or actor.is_teacher):
         raise PermissionDenied(N_("Only the school's admins and guardians use the alert keys."))
     if group_id is not None:
         found = store.select_by_public_id(group_id) if isinstance(group_id, str) else None
@@ -134,7 +153,10 @@ def view(ctx: ServiceContext, actor: Actor, group_id: str | None = None) -> Scho
     )
     prints = [fingerprint_of(k) or k for k in json.loads(group.admins)]
     add, remove = _changes(ctx, group) if actor.is_admin else ([], [])
-    return SchoolGroupView(group.public_id, entries, envelopes, me, is_member, prints, add, remove)
+    staff = _staff(group) if actor.is_admin else []
+    return SchoolGroupView(
+        group.public_id, entries, envelopes, me, is_member, prints, add, remove, staff
+    )
 
 
 def _member_view(ctx: ServiceContext, actor: Actor, group: Any) -> SchoolGroupView:
@@ -179,9 +201,21 @@ def verify(entries: list[dict[str, Any]]) -> e2e.GroupState:
         ) from exc
 
 
-def _check_adds(ctx: ServiceContext, new: list[dict[str, Any]]) -> None:
-    """An ``add`` names an admin or a guardian of this school, with the keys they have now."""
-    wanted = _wanted(ctx)
+def _check_adds(ctx: ServiceContext, state: e2e.GroupState, new: list[dict[str, Any]]) -> None:
+    """An ``add`` names a guardian of this school or a member of staff in the emergency role,
+    with the keys they have now; an ``admins`` entry names only this school's staff, and
+    keeps at least one admin in the role (else no admin could change it again)."""
+    staff = {a.sign_pk: a for a in account_store.select_staff() if a.status == "active"}
+    for entry in new:
+        if entry["op"] != "admins":
+            continue
+        keys = entry["body"]["admins"]
+        if not set(keys) <= set(staff) or not any(staff[k].role == "admin" for k in keys):
+            raise Invalid(
+                N_("The emergency role may name only this school's staff, and at least one admin."),
+                field="entries",
+            )
+    wanted = _wanted(ctx, set(state.admins))
     for entry in new:
         if entry["op"] != "add":
             continue
@@ -229,6 +263,8 @@ def store_log(
     group.head_seq, group.head_hash = state.head_seq, state.head_hash
     group.current_epoch = state.current_epoch.epoch if state.current_epoch else None
     group.pending_removals = len(state.pending_removals)
+    group.admins = json.dumps(state.admins)
+    group.pending_admins = state.pending_admins
     group.save()
 
 
@@ -318,7 +354,7 @@ def create(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> s
             raise Invalid(
                 N_("The emergency role may name only this school's admins."), field="entries"
             )
-        _check_adds(ctx, entries)
+        _check_adds(ctx, state, entries)
         group = store.SchoolGroup.create(
             public_id=state.group, admins=json.dumps(state.admins), head_seq=0, head_hash="",
             created_at=ctx.now(),
@@ -343,7 +379,7 @@ def append(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> i
             )
         stored = [json.loads(text) for text in store.select_entries(group.id)]
         state = verify(stored + new)
-        _check_adds(ctx, new)
+        _check_adds(ctx, state, new)
         before = set(store.remote_member_peers(group.id))
         store_log(ctx, group, state, new)
         _store_envelopes(ctx, group, state, envelopes)

@@ -28,6 +28,7 @@ class SchoolGroup(BaseModel):
     head_hash = peewee.CharField(max_length=43)
     current_epoch = peewee.IntegerField(null=True)
     pending_removals = peewee.IntegerField(default=0)
+    pending_admins = peewee.BooleanField(default=False)
     created_at = peewee.DateTimeField()
 
     class Meta:

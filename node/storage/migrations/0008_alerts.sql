@@ -17,6 +17,8 @@ CREATE TABLE school_group (
     head_hash VARCHAR(43) NOT NULL,
     current_epoch INTEGER,
     pending_removals INTEGER NOT NULL DEFAULT 0,
+    -- the emergency role changed: no alert until the next rotate
+    pending_admins BOOLEAN NOT NULL DEFAULT FALSE,
     created_at TIMESTAMP NOT NULL
 );
 
