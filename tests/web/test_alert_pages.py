@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from node import refclient_groups as rc
+from node.services import school_group
 from node.services.context import ServiceContext
 from node.storage.db import Storage
-from tests.alert_factories import make_alert_school
+from tests.alert_factories import AlertSchool, make_alert_school
 from tests.factories import api_login as login
 from tests.factories import invite, make_child
 from tests.push_factories import fake_browser
@@ -21,6 +24,24 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found is not None
     return found[1]
+
+
+def name_staff(school: AlertSchool, *people: Any) -> None:
+    """As the admin's role section does: an admins entry naming ``people`` and the admin, a new
+    key, then the sync that adds who was named and removes who was taken out."""
+    view = school.view(school.admin)
+    keys = [school.admin.keys.sign_pk] + [p.keys.sign_pk for p in people]
+    new, envelopes, school.epoch_key = rc.change_admins(
+        school.admin.keys, view["entries"], keys, school.epoch_key
+    )
+    school.storage.call(school_group.append, school.ctx, school.admin.actor, new, envelopes)
+    school.sync()
+    view = school.view(school.admin)
+    if view["remove"]:
+        new, envelopes, school.epoch_key = rc.remove(
+            school.admin.keys, view["entries"], view["remove"], school.epoch_key, cut=True
+        )
+        school.storage.call(school_group.append, school.ctx, school.admin.actor, new, envelopes)
 
 
 async def page(client: Client, path: str, status: int = 200) -> str:
@@ -42,6 +63,11 @@ async def test_admin_alerts_page_and_nav(
     assert "SMS copies are not end-to-end encrypted" in text
     assert 'id="sms-box" hidden' in text  # no SMS text unless the school opted in
     assert 'id="alert-banner"' not in text  # the banner is for guardians
+    # the admins' sections: who may send alerts (filled in by the page), the worklist, the policy
+    assert 'id="role-form"' in text and "Who may send alerts" in text
+    assert "Saving creates a new alert key" in text and "At least one admin must stay" in text
+    assert 'data-manages="true"' in text and 'id="policy-form"' in text
+    assert 'id="worklist-link"' in text
 
 
 async def test_guardian_cannot_open_the_admin_page_and_sees_the_banner_slot(
@@ -150,3 +176,57 @@ async def test_the_admins_alert_page_has_the_timing_report_labelled_for_drills(
     text = await page(client, f"/alerts/{real.alert_id}")
     assert 'id="timing"' in text and "Drill report" not in text
     assert "SMS a real alert would have sent" not in text and "SMS sent" in text
+
+
+async def test_a_teacher_in_the_emergency_role_sends_and_follows_alerts_but_manages_nothing(
+    app: Quart, client: Client, storage: Storage, ctx: ServiceContext
+) -> None:
+    school = make_alert_school(storage, ctx)
+    sent = school.send("lockdown", "Confinement.")
+    await login(client, "dubois@school.test")
+    classes = await page(client, "/classes")
+    assert 'href="/alerts"' not in classes  # not in the role: no link, no page
+    await page(client, "/alerts", 403)
+    await page(client, f"/alerts/{sent.alert_id}", 404)
+
+    name_staff(school, school.feed.teacher)
+    classes = await page(client, "/classes")
+    assert '<a href="/alerts">Alerts</a>' in classes
+    text = await page(client, "/alerts")
+    assert 'data-page="admin"' in text and 'data-manages="false"' in text
+    assert 'id="alert-composer"' in text and 'id="alert-list"' in text
+    assert 'id="sms-box" hidden' in text
+    assert "put you in the emergency role" in text
+    for admins_only in (
+        'id="policy-form"',
+        'id="role-form"',
+        'id="worklist-link"',
+        "/alerts/reach",
+    ):
+        assert admins_only not in text, admins_only
+    await page(client, "/alerts/reach", 403)
+    alert = await page(client, f"/alerts/{sent.alert_id}")
+    assert 'data-sender="true"' in alert and 'data-role="teacher"' in alert
+    assert 'id="follow-up"' in alert and 'id="reach"' in alert and 'id="ack"' not in alert
+    assert '<a href="/alerts">' in alert  # the way back to the list
+
+    # taken out of the role: back to what any teacher sees
+    name_staff(school)
+    classes = await page(client, "/classes")
+    assert 'href="/alerts"' not in classes
+    await page(client, "/alerts", 403)
+    await page(client, f"/alerts/{sent.alert_id}", 404)
+
+
+async def test_guardians_alert_page_has_no_sender_sections(
+    client: Client, storage: Storage, ctx: ServiceContext
+) -> None:
+    school = make_alert_school(storage, ctx)
+    name_staff(school, school.feed.teacher)
+    sent = school.send("shelter", "Abri.")
+    await login(client, GUARDIAN)
+    text = await page(client, f"/alerts/{sent.alert_id}")
+    assert 'data-sender="false"' in text and 'id="ack"' in text
+    assert 'id="follow-up"' not in text and 'id="reach"' not in text
+    home = await page(client, "/home")
+    assert 'href="/alerts"' not in home

@@ -1,8 +1,11 @@
 // Emergency alerts (docs/protocol/e2e-groups.md §7), two pages:
 // - /alerts (admins): set up the school's "all guardians" group on the first
-//   visit, keep it current (add every guardian the node lists, remove who
-//   left with a new key) on load and again right before every send, compose
-//   and send alerts, approve or cancel, and the school's alert policy;
+//   visit, keep it current (add every guardian and named staff member the node
+//   lists, remove who left with a new key) on load and again right before every
+//   send, compose and send alerts, approve or cancel, the school's alert policy,
+//   and who may send alerts (an `admins` entry and a new key, §2);
+//   staff the admins named (teachers) get the composer and the list only: they
+//   open the group as members, the admins' pages keep it current;
 // - /alerts/<id>: the thread, decrypted and checked here (emergency-role
 //   signer, signature, key, body) — never shown unverified; guardians say
 //   "I have read this", admins send follow-ups and watch who it reached, live.
@@ -16,6 +19,8 @@ const root = document.getElementById('alerts');
 const msgs = JSON.parse(document.getElementById('alert-messages').textContent);
 const locale = document.documentElement.lang || 'en';
 const accountId = root.dataset.accountId;
+// an admin account keeps the group current and changes the role; named staff only open it
+const manages = root.dataset.manages === 'true' || root.dataset.role === 'admin';
 const now = () => Math.floor(Date.now() / 1000);
 const BATCH = 1000; // adds per request (the node takes up to 5000 entries)
 
@@ -80,8 +85,12 @@ function loadPin(groupId, own) {
   return legacy && legacy.group === groupId ? legacy : null;
 }
 
+// The pinned admins are those in force at the pinned head (verifyLog accepts the
+// create's admins or, with the head, those at that head), so a change of the
+// emergency role after the pin still verifies, and a log rewritten to hand the
+// role to other keys does not.
 function savePin(state, own) {
-  const pin = JSON.stringify({ group: state.group, admins: state.admins, head: [state.headSeq, state.headHash] });
+  const pin = JSON.stringify({ group: state.group, admins: [...state.admins], head: [state.headSeq, state.headHash] });
   localStorage.setItem(pinKey(state.group), pin);
   if (own) localStorage.setItem(ownPinKey(), pin);
 }
@@ -187,9 +196,13 @@ async function removeAndRotate(grp, members) {
   await api('/school-group/entries', { entries: fresh, envelopes });
 }
 
-/** Admins: set up the group if needed, then add and remove who the node lists → the group, verified. */
+/**
+ * Admins: set up the group if needed, then add and remove who the node lists → the group, verified.
+ * Named staff only open it (the node takes entries from admins only).
+ */
 async function syncGroup(say = () => {}) {
   let grp = await openGroup();
+  if (!manages) return grp;
   if (grp.view.group_id === null) {
     say(msgs.syncing);
     await setupGroup(grp.view);
@@ -201,7 +214,8 @@ async function syncGroup(say = () => {}) {
     await addMembers(grp, grp.view.add);
     grp = await openGroup();
   }
-  if (grp.view.remove.length || grp.state.pendingRemovals.length) {
+  // a removal or an admin change left waiting for its key (a page closed midway): rotate now
+  if (grp.view.remove.length || grp.state.pending) {
     await removeAndRotate(grp, grp.view.remove);
     grp = await openGroup();
   }
@@ -321,14 +335,98 @@ function adminPage() {
     say(msgs.opening);
     grp = await syncGroup(say);
     await showGroup(grp);
+    await showRole(grp);
     if (grp.state && canSend(grp)) {
       composer.hidden = false;
       say(msgs.ready);
     } else {
       composer.hidden = true;
-      say(grp.view.group_id === null ? msgs.not_set_up : msgs.not_member);
+      const named = !grp.state || grp.state.admins.includes(b64urlEncode(keys.signPk));
+      say(grp.view.group_id === null ? msgs.not_set_up : named ? msgs.not_added : msgs.not_member);
     }
   }
+
+  // ---- who may send alerts (admins): an `admins` entry and a new key, then the usual sync
+  const roleForm = document.getElementById('role-form');
+  const roleList = document.getElementById('role-list');
+  const roleStatus = document.getElementById('role-status');
+
+  /** The staff the node lists, ticked as the verified log has them (not as the node says). */
+  async function showRole(current) {
+    if (!roleForm) return;
+    const staff = current.view.staff || [];
+    roleForm.hidden = !current.state || !staff.length || !canSend(current);
+    if (roleForm.hidden) return;
+    const inRole = new Set(current.state.admins);
+    const mine = b64urlEncode(keys.signPk);
+    const order = (p) => `${p.role === 'admin' ? 0 : 1}${p.name.toLocaleLowerCase(locale)}`;
+    const rows = [];
+    for (const person of [...staff].sort((a, b) => order(a).localeCompare(order(b), locale))) {
+      const li = el('li', 'role-person');
+      const label = el('label', 'check');
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.name = 'admins';
+      box.value = person.sign_pk;
+      box.dataset.role = person.role;
+      box.dataset.accountId = String(person.account_id);
+      box.checked = inRole.has(person.sign_pk);
+      // the page signs the change and then adds who it names: its own key stays in the role
+      if (person.sign_pk === mine && box.checked) box.disabled = true;
+      const text = el('span', 'role-person-text');
+      const name = el('strong', 'role-person-name', person.name);
+      text.append(name, ' ', el('span', `badge badge-role-${person.role}`, person.role === 'admin' ? msgs.role_admin : msgs.role_teacher));
+      if (person.sign_pk === mine) text.append(' ', el('span', 'hint', `(${msgs.role_you})`));
+      const print = el('code', 'fingerprint block', await fingerprint(b64urlDecode(person.sign_pk, { length: 32 })));
+      text.append(print);
+      label.append(box, text);
+      li.append(label);
+      rows.push(li);
+    }
+    roleList.replaceChildren(...rows);
+    document.getElementById('role-self-hint').hidden = !roleList.querySelector('input:disabled');
+  }
+
+  roleForm?.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    formError(roleForm, null);
+    roleStatus.textContent = '';
+    const chosen = [...roleList.querySelectorAll('input[type=checkbox]')].filter((b) => b.checked);
+    if (!chosen.some((b) => b.dataset.role === 'admin')) {
+      formError(roleForm, new UserError(msgs.role_need_admin));
+      return;
+    }
+    const wanted = chosen.map((b) => b.value);
+    const buttons = document.querySelectorAll('#alerts button');
+    for (const b of buttons) b.disabled = true;
+    roleForm.setAttribute('aria-busy', 'true');
+    try {
+      grp = await syncGroup(say);
+      if (!canSend(grp)) throw new UserError(msgs.not_member);
+      const same = wanted.length === grp.state.admins.length && wanted.every((k) => grp.state.admins.includes(k));
+      if (same) {
+        roleStatus.textContent = msgs.role_unchanged;
+        return;
+      }
+      roleStatus.textContent = msgs.role_saving;
+      const newAdmins = wanted.map((k) => b64urlDecode(k, { length: 32 }));
+      // a new key (a cut sealed to every member): what the dropped keys held signs nothing new
+      const { entries, envelopes } = await G.changeAdmins(keys, grp.state, newAdmins, { epochKey: G.newEpochKey(), at: now() });
+      await api('/school-group/entries', { entries, envelopes });
+      grp = await syncGroup(say); // adds who was named (role admin), removes who was taken out
+      await showGroup(grp);
+      composer.hidden = !canSend(grp);
+      say(msgs.ready);
+      roleStatus.textContent = msgs.role_saved;
+    } catch (err) {
+      roleStatus.textContent = '';
+      formError(roleForm, err);
+    } finally {
+      for (const b of buttons) b.disabled = false;
+      roleForm.setAttribute('aria-busy', 'false');
+      if (grp) await showRole(grp).catch(fail);
+    }
+  });
 
   function resetConfirm() {
     confirmStep.hidden = true;
@@ -417,18 +515,20 @@ function adminPage() {
           approve.addEventListener('click', () => act(alert, 'approve'));
           actions.append(approve);
         }
-        const cancel = el('button', 'secondary small cancel', msgs.cancel);
-        cancel.type = 'button';
-        cancel.addEventListener('click', () => act(alert, 'cancel'));
-        actions.append(cancel);
-        li.append(actions);
+        if (manages) {
+          const cancel = el('button', 'secondary small cancel', msgs.cancel);
+          cancel.type = 'button';
+          cancel.addEventListener('click', () => act(alert, 'cancel'));
+          actions.append(cancel);
+        }
+        if (actions.childElementCount) li.append(actions);
       }
       list.append(li);
     }
   }
 
-  const policyForm = document.getElementById('policy-form');
-  policyForm.addEventListener('submit', async (event) => {
+  const policyForm = document.getElementById('policy-form'); // admins only
+  policyForm?.addEventListener('submit', async (event) => {
     event.preventDefault();
     formError(policyForm, null);
     const policyStatus = document.getElementById('policy-status');
@@ -545,20 +645,21 @@ function renderTiming(timing) {
 }
 
 /** Guardians: the fingerprints of the keys that signed what they read (to compare with the school's). */
-async function showSigner(grp) {
+async function showSigner(opened) {
   const box = document.getElementById('alert-signer');
-  if (!box || !grp.state) return;
+  if (!box) return;
+  const signers = [...new Set(opened.filter((o) => o.body).map((o) => o.item.message.header.by))];
   const prints = box.querySelector('.fingerprints');
   prints.replaceChildren();
-  for (const admin of grp.state.admins) {
-    prints.append(el('code', 'fingerprint block', await fingerprint(b64urlDecode(admin, { length: 32 }))));
+  for (const signer of signers) {
+    prints.append(el('code', 'fingerprint block', await fingerprint(b64urlDecode(signer, { length: 32 }))));
   }
-  box.hidden = !grp.state.admins.length;
+  box.hidden = !signers.length;
 }
 
 function alertPage() {
   const alertId = root.dataset.alertId;
-  const isAdmin = root.dataset.role === 'admin';
+  const isAdmin = root.dataset.sender === 'true'; // admins and named staff: follow-ups, dashboard
   const status = document.getElementById('alert-status');
   let grp = null;
   let alert = null;
@@ -580,7 +681,7 @@ function alertPage() {
       opened = await openThread(grp, alert);
     }
     renderThread(opened, alert.school);
-    if (!isAdmin) await showSigner(grp);
+    if (!isAdmin) await showSigner(opened);
     const verified = opened.filter((o) => o.body);
     threadDrill = verified.length ? verified[0].body.drill : alert.drill;
     status.textContent = alert.state === 'closed' ? msgs.ended : '';
