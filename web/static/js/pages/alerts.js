@@ -387,6 +387,11 @@ function adminPage() {
     document.getElementById('role-self-hint').hidden = !roleList.querySelector('input:disabled');
   }
 
+  roleList?.addEventListener('change', () => {
+    roleStatus.textContent = '';
+    formError(roleForm, null);
+  });
+
   roleForm?.addEventListener('submit', async (event) => {
     event.preventDefault();
     formError(roleForm, null);
