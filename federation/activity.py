@@ -60,6 +60,7 @@ REFERENCE_TARGET = {
     "Reject": "destination",
     "Remove": "destination",
     "Read": "destination",
+    "View": "destination",
     "Undo": "sender",
 }
 ACTIVITY_TYPES = CONTENT_TYPES | frozenset(REFERENCE_TARGET)

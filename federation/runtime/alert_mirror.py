@@ -4,10 +4,11 @@ Home side (a node hosting guardians of another school): ``Create``/``Update``
 on that school's alerts stream are applied by object type (``GroupEntry``,
 ``EpochKey``, ``Alert``) to its mirror (``node.services.alert_mirrors``); our
 guardian's "I have read this" goes back as ``Read`` of the alert on our peer
-stream to that school (``alert_ack``).
+stream to that school (``alert_ack``), and its delivery as ``View``
+(``alert_delivered``).
 
-School side: a ``Read`` of one of our alerts, from the home node of one of
-its guardians, is that guardian's acknowledgement (their shadow account
+School side: a ``View`` of one of our alerts, from the home node of one of
+its guardians, says it reached them; a ``Read`` is that guardian's acknowledgement (their shadow account
 acknowledges it through ``node.services.alerts``, like a guardian of ours).
 """
 
@@ -77,18 +78,41 @@ def acknowledged(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         raise ActivityError(str(refused)) from refused
 
 
-def forward_ack(ctx: ServiceContext, payload: dict[str, Any]) -> None:
-    """Our guardian acknowledged another school's alert: tell that school."""
-    alert = alert_store.Alert.get_or_none(alert_store.Alert.id == payload["alert_id"])
+def viewed(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+    """One of our alerts reached a guardian of another node (``View``)."""
+    public_id = our_alert(ctx, activity.object)
+    if public_id is None:
+        raise ActivityError(f"{activity.object!r} is not an alert of this node")
+    actor = guardian_of(ctx, peer_id, activity.actor)
+    try:
+        alerts.delivered(ctx, actor, public_id)
+    except CarnetError as refused:
+        raise ActivityError(str(refused)) from refused
+
+
+def _tell(ctx: ServiceContext, alert_id: int, type_: str, account_ids: list[int]) -> None:
+    """Tell the school that sent an alert what our guardians did with it (on our peer stream)."""
+    alert = alert_store.Alert.get_or_none(alert_store.Alert.id == alert_id)
     peer = peer_store.select_peer(alert.peer_id) if alert and alert.peer_id else None
     if alert is None or peer is None or not alert.remote_url:
         return
-    actor = f"{ctx.config.origin}/users/{payload['account_id']}"
-    outbox.publish(
-        ctx, stream=peer_stream(ctx, peer.origin), kind="peer", type="Read", actor=actor,
-        audience=actor, object=alert.remote_url,
-        recipients={peer.origin: [f"{peer.origin}/alerts"]},
-    )  # fmt: skip
+    for account_id in account_ids:
+        actor = f"{ctx.config.origin}/users/{account_id}"
+        outbox.publish(
+            ctx, stream=peer_stream(ctx, peer.origin), kind="peer", type=type_, actor=actor,
+            audience=actor, object=alert.remote_url,
+            recipients={peer.origin: [f"{peer.origin}/alerts"]},
+        )  # fmt: skip
 
 
-TRANSLATORS = {"alert_ack": forward_ack}
+def forward_ack(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """Our guardian acknowledged another school's alert: tell that school."""
+    _tell(ctx, payload["alert_id"], "Read", [payload["account_id"]])
+
+
+def forward_delivered(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """Another school's alert reached our guardians: tell that school."""
+    _tell(ctx, payload["alert_id"], "View", payload["account_ids"])
+
+
+TRANSLATORS = {"alert_ack": forward_ack, "alert_delivered": forward_delivered}

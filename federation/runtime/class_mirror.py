@@ -81,7 +81,13 @@ def read(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
 
 
 #: wired into the inbox by ``create_app``
-HANDLERS = {"Create": handle, "Update": handle, "Delete": handle, "Read": read}
+HANDLERS = {
+    "Create": handle,
+    "Update": handle,
+    "Delete": handle,
+    "Read": read,
+    "View": alert_mirror.viewed,
+}
 
 
 # -- forwarding our guardians' messages ------------------------------------------------------

@@ -60,12 +60,13 @@ def stream_path(stream: str) -> str:
 
 
 class Puller:
-    """Pulls peers' streams, at most two pulls in flight per peer, one per stream."""
+    """Pulls peers' streams, at most two pulls in flight per peer, one per stream; a peer's
+    alerts stream has a slot of its own, so no backlog of class content delays an alert."""
 
     def __init__(self, fed: Any, handlers: Mapping[str, inbox.Handler]) -> None:
         self._fed = fed
         self._handlers = handlers
-        self._per_peer: dict[int, asyncio.Semaphore] = {}
+        self._per_peer: dict[int | tuple[int, str], asyncio.Semaphore] = {}
         self._running: dict[str, asyncio.Task[Any]] = {}
 
     def schedule(self, peer_id: int, origin: str, stream: str) -> None:
@@ -79,7 +80,8 @@ class Puller:
         """Pull until caught up with the head; returns how many pages were applied."""
         fed = self._fed
         pages = 0
-        async with self._per_peer.setdefault(peer_id, asyncio.Semaphore(2)):
+        slot = (peer_id, "alerts") if stream.endswith("/alerts") else peer_id
+        async with self._per_peer.setdefault(slot, asyncio.Semaphore(2)):
             while True:
                 after = await fed.storage.run(inbox.applied_seq, fed.ctx, peer_id, stream)
                 path = f"{stream_path(stream)}?after={after}&limit={MAX_PULL_LIMIT}"

@@ -8,7 +8,8 @@ and the key sealed to our members), and each alert thread.  Rules:
 - the alert goes to our guardians of that school's children (as this node
   knows them from the classes it mirrors, not as S says), by high-urgency
   push at once, and by our own SMS gateway to those who have not
-  acknowledged after S's delay (drills never);
+  acknowledged after S's delay, and at once those with no device to push
+  to (drills never);
 - a newer version (more messages) replaces what we hold; an older one or the
   same is ignored, so a replay changes nothing.
 Acknowledgements go back to S (``alert_ack``, published by ``alerts.acknowledge``).
@@ -24,10 +25,11 @@ from node.e2e import messages as e2e_messages
 from node.e2e.encoding import canonical_text
 from node.errors import N_, Invalid
 from node.services import notifications, school_group
-from node.services.alerts import MAX_MESSAGES, MAX_WIRE_BYTES, TEMPLATES
+from node.services.alerts import MAX_MESSAGES, MAX_WIRE_BYTES, TEMPLATES, send_texts
 from node.services.context import ServiceContext
 from node.storage import alerts as store
 from node.storage import directory as directory_store
+from node.storage import notifications as notification_store
 from node.storage import school_group as group_store
 
 
@@ -167,7 +169,12 @@ def apply_alert(ctx: ServiceContext, peer_id: int, stream: str, obj: dict[str, A
             )  # fmt: skip
     known = set(store.recipient_accounts(alert.id))
     guardians = _our_guardians(peer_id)
-    store.insert_recipients(alert.id, [a for a in guardians if a not in known])
+    new = [a for a in guardians if a not in known]
+    store.insert_recipients(alert.id, new)
+    if alert.state == "active":  # no device to push to: the SMS goes now, as at the school
+        devices = notification_store.accounts_with_devices()
+        waiting = [a for a in new if a not in devices]
+        send_texts(ctx, alert, waiting, store.select_account_facts(waiting))
     notifications.enqueue(
         ctx, kind="alert", account_ids=guardians, class_id=None, message_id=None,
         urgency="high", alert_id=alert.id,

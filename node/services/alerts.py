@@ -251,7 +251,7 @@ def _dispatch(ctx: ServiceContext, alert: Any, rules: Policy) -> list[int]:
     alert.save()
     # no device to push to: the SMS goes now, not after the delay
     devices = notification_store.accounts_with_devices()
-    _text(ctx, alert, [a for a in reachable if a not in devices], facts)
+    send_texts(ctx, alert, [a for a in reachable if a not in devices], facts)
     _tell_schools(ctx, alert, rules)
     return reachable
 
@@ -262,7 +262,7 @@ def _tell_schools(ctx: ServiceContext, alert: Any, rules: Policy) -> None:
         ctx.publish("alert_changed", {"alert_id": alert.id, "sms_delay": rules.sms_delay_seconds})
 
 
-def _text(
+def send_texts(
     ctx: ServiceContext,
     alert: Any,
     account_ids: list[int],
@@ -440,6 +440,10 @@ def get_alert(ctx: ServiceContext, actor: Actor, alert_id: str) -> AlertView:
             if mine.delivered_at is None:
                 mine.delivered_at = ctx.now()
                 mine.save()
+                if alert.peer_id is not None:  # the school that sent it counts it too
+                    ctx.publish(
+                        "alert_delivered", {"alert_id": alert.id, "account_ids": [actor.account_id]}
+                    )
             ack = mine.acknowledged_at
     elif not in_emergency_role(actor):
         raise NotFound(N_("No such alert."))
@@ -465,6 +469,17 @@ def acknowledge(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
         return Sent(alert.public_id, alert.state, [actor.account_id], admins)
 
 
+def delivered(ctx: ServiceContext, actor: Actor, alert_id: str) -> None:
+    """The alert reached this guardian (their node's push service took it, or their page
+    opened it): what another school's node reports for its guardians."""
+    with write_transaction():
+        alert = _alert(alert_id)
+        mine = store.select_recipient(alert.id, actor.account_id) if actor.is_guardian else None
+        if mine is None or alert.state == "awaiting_approval":
+            raise NotFound(N_("No such alert."))
+        store.mark_delivered([(alert.id, actor.account_id)], ctx.now())
+
+
 # --------------------------------------------------------------------------- escalation
 
 
@@ -475,7 +490,7 @@ def escalate_due(ctx: ServiceContext) -> int:
         for alert in store.due_escalations(ctx.now()):
             waiting = [r.account_id for r in store.unacknowledged_without_text(alert.id)]
             facts = store.select_account_facts(waiting)
-            _text(ctx, alert, waiting, facts)
+            send_texts(ctx, alert, waiting, facts)
             queued += sum(1 for a in waiting if facts.get(a, ("", None))[1])
             alert.escalate_at = None
             alert.save()

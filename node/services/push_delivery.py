@@ -275,10 +275,14 @@ def record_results(ctx: ServiceContext, results: Mapping[int, Sequence[DeviceRes
             else:
                 settled["failed"].append(row.id)
         store.update_notifications(settled["sent"], "sent", pushed_at=now)
-        alert_store.mark_delivered(
+        delivered = alert_store.mark_delivered(
             [(r.alert_id, r.account_id) for i in settled["sent"] if (r := rows[i]).alert_id],
             now,
         )
+        for alert_id in alert_store.mirrored(delivered):  # another school's: it counts them too
+            ctx.publish(
+                "alert_delivered", {"alert_id": alert_id, "account_ids": delivered[alert_id]}
+            )
         store.update_notifications(settled["no_device"], "no_device")
         store.update_notifications(settled["failed"], "failed")
         for when, ids in retries.items():

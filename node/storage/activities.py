@@ -296,12 +296,14 @@ def select_txn_in(peer_id: int, txn_id: str) -> FedTxnIn | None:
 
 
 def followed_streams() -> list[tuple[int, str, str]]:
-    """(peer id, peer origin, stream) of every stream received from an active peer."""
+    """(peer id, peer origin, stream) of every stream received from an active peer, each
+    peer's alerts stream first (NP/1 §9.1: alerts go before any backlog, pulled too)."""
+    alerts_first = peewee.Case(None, [(FedRemoteStream.stream.endswith("/alerts"), 0)], 1)
     query: Any = (
         FedRemoteStream.select(FedRemoteStream.peer, Peer.origin, FedRemoteStream.stream)
         .join(Peer)
         .where(Peer.state == "active")
-        .order_by(FedRemoteStream.peer, FedRemoteStream.stream)
+        .order_by(FedRemoteStream.peer, alerts_first, FedRemoteStream.stream)
         .tuples()
     )
     return list(query)

@@ -255,18 +255,39 @@ def select_children(alert_id: int) -> list[AlertChild]:
     return list(AlertChild.select().where(AlertChild.alert == alert_id))
 
 
-def mark_delivered(alert_ids_accounts: Iterable[tuple[int, int]], when: dt.datetime) -> None:
-    """Set ``delivered_at`` where it is still empty, grouped per alert (one UPDATE each)."""
+def mark_delivered(
+    alert_ids_accounts: Iterable[tuple[int, int]], when: dt.datetime
+) -> dict[int, list[int]]:
+    """Set ``delivered_at`` where it is still empty, a few statements per alert.
+
+    Returns alert id → the accounts it was set for now (not those set before).
+    """
     per_alert: dict[int, list[int]] = {}
     for alert_id, account_id in alert_ids_accounts:
         per_alert.setdefault(alert_id, []).append(account_id)
+    newly: dict[int, list[int]] = {}
     for alert_id, accounts in per_alert.items():
         for start in range(0, len(accounts), 900):
-            AlertRecipient.update(delivered_at=when).where(
+            waiting = (
                 (AlertRecipient.alert == alert_id)
                 & AlertRecipient.account.in_(accounts[start : start + 900])
                 & AlertRecipient.delivered_at.is_null()
-            ).execute()
+            )
+            query: Any = AlertRecipient.select(AlertRecipient.account).where(waiting)
+            found = [a for (a,) in query.tuples()]
+            if found:
+                AlertRecipient.update(delivered_at=when).where(waiting).execute()
+                newly.setdefault(alert_id, []).extend(found)
+    return newly
+
+
+def mirrored(alert_ids: Iterable[int]) -> set[int]:
+    """The alerts among ``alert_ids`` that are other schools' (mirrored here)."""
+    ids = sorted(set(alert_ids))
+    if not ids:
+        return set()
+    query: Any = Alert.select(_pk(Alert)).where(_pk(Alert).in_(ids) & Alert.peer_id.is_null(False))
+    return {a for (a,) in query.tuples()}
 
 
 def due_escalations(now: dt.datetime) -> list[Alert]:

@@ -35,6 +35,7 @@ from tests.multinode.classes import (
 )
 from tests.multinode.nodes import Node
 from tests.multinode.waiting import wait_until
+from tests.push_factories import fake_browser
 
 _CODE = re.compile(r"\b\d{6}\b")
 
@@ -239,6 +240,16 @@ def acknowledge(guardian: Session, alert_id: str) -> None:
 
 
 # --------------------------------------------------------------------------- SMS copies
+
+
+def turn_on_notifications(guardian: Session) -> None:
+    """The guardian turns notifications on: a device whose push service never answers
+    (a loopback port where nothing listens), so pushes fail and the SMS escalation runs."""
+    device = fake_browser()
+    guardian.post(
+        "/api/v1/push/subscriptions",
+        {"endpoint": device.endpoint, "p256dh": device.p256dh, "auth": device.auth},
+    )
 
 
 def alert_texts(node: Node, phone: str | None = None) -> list[dict[str, Any]]:

@@ -15,22 +15,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from node import refclient_groups as rc
 from node.e2e import messages as m
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import generate_account_keys
-from node.services import alert_reach, alerts, school_group
+from node.services import alert_reach, alerts, push_delivery, school_group
 from node.services.context import ServiceContext
 from node.storage import alerts as alert_store
 from node.storage import notifications as notification_store
 from node.storage.db import Storage
 from tests.alert_factories import add_alert_group
 from tests.conftest import PUBLIC_URL
+from tests.factories import texts_to
 from tests.federation.runtime import test_class_mirror, test_class_stream
 from tests.federation.runtime.peer_factories import B, FakePeer, activity
-from tests.federation.runtime.test_class_mirror import ClassAtB, accept_and_open
+from tests.federation.runtime.test_class_mirror import PHONE, ClassAtB, accept_and_open
 from tests.federation.runtime.test_class_mirror import sent_to_b as sent_from_home
 from tests.federation.runtime.test_class_stream import (
     ACTOR,
@@ -41,6 +43,7 @@ from tests.federation.runtime.test_class_stream import (
     summary,
 )
 from tests.feed_factories import ClassFeed, as_json
+from tests.push_factories import fake_browser
 
 ALERTS = PUBLIC_URL + "/alerts"
 
@@ -109,15 +112,21 @@ async def test_the_acknowledgement_from_b_counts_on_the_dashboard(
     cf.approve_all()
     school = add_alert_group(cf.storage, cf.ctx, cf)
     sent = school.send("evacuation", "Au gymnase.")
-    read = activity(peer, 1, type="Read", stream=B_STREAM, actor=ACTOR,
-                    object=f"{ALERTS}/{sent.alert_id}", to=[ALERTS])  # fmt: skip
-    txn = txn_id()
-    body = transaction(peer, txn, [read], streams={B_STREAM: (0, 1)})
-    answer = await (await put_transaction(client, peer, txn, body)).get_json()
-    assert answer["results"] == {read["id"]: {}}, answer
-    reach = cf.storage.call(alert_reach.dashboard, cf.ctx, school.admin.actor, sent.alert_id)
-    states = {g.name: g.state for c in reach.classes for ch in c.children for g in ch.guardians}
-    assert states["Parent à B"] == "acknowledged"
+
+    def state_of_parent_at_b() -> str:
+        reach = cf.storage.call(alert_reach.dashboard, cf.ctx, school.admin.actor, sent.alert_id)
+        states = {g.name: g.state for c in reach.classes for ch in c.children for g in ch.guardians}
+        return states["Parent à B"]
+
+    assert state_of_parent_at_b() == "waiting"
+    for seq, type_ in enumerate(("View", "Read"), start=1):
+        item = activity(peer, seq, type=type_, stream=B_STREAM, actor=ACTOR,
+                        object=f"{ALERTS}/{sent.alert_id}", to=[ALERTS])  # fmt: skip
+        txn = txn_id()
+        body = transaction(peer, txn, [item], streams={B_STREAM: (seq - 1, seq)})
+        answer = await (await put_transaction(client, peer, txn, body)).get_json()
+        assert answer["results"] == {item["id"]: {}}, answer
+        assert state_of_parent_at_b() == {"View": "delivered", "Read": "acknowledged"}[type_]
     assert them.actor.account_id
 
 
@@ -224,6 +233,9 @@ async def test_another_schools_alert_reaches_our_guardian_who_acknowledges_it(
         return [n.urgency for n in query if n.kind == "alert"]
 
     assert storage.call(pushes) == ["high"]
+    # no device to push to: our SMS gateway texts them at once, with what B says
+    [text] = [t for t in texts_to(storage, PHONE) if t.purpose == "alert"]
+    assert text.body == "Urgent message from École B: open Carnet now."
     # the same version again changes nothing; a follow-up adds its message and notifies again
     again = b.resigned(item)
     assert await b.send(client, again) == {again["id"]: {}}
@@ -233,10 +245,12 @@ async def test_another_schools_alert_reaches_our_guardian_who_acknowledges_it(
     assert storage.call(pushes) == ["high", "high"]
 
     storage.call(alerts.acknowledge, ctx, b.guardian, listed.id)
-    [read] = [a for a in sent_from_home(storage) if a["type"] == "Read"]
-    assert read["object"] == f"{B_ALERTS}/{listed.id}" and read["actor"].endswith(
-        f"/users/{b.guardian.account_id}"
-    )
+    told = [a for a in sent_from_home(storage) if a["type"] in ("View", "Read")]
+    # opening the alert is its delivery (once), then the acknowledgement
+    assert [a["type"] for a in told] == ["View", "Read"]
+    for item in told:
+        assert item["object"] == f"{B_ALERTS}/{listed.id}"
+        assert item["actor"].endswith(f"/users/{b.guardian.account_id}")
 
 
 async def test_a_forged_alert_is_refused_and_shows_nothing(
@@ -256,3 +270,22 @@ async def test_a_forged_alert_is_refused_and_shows_nothing(
         answer = await b.send(client, item)
         assert "emergency-role" in answer[item["id"]]["message"], json.dumps(answer)
     assert storage.call(alerts.list_alerts, ctx, b.guardian) == []
+
+
+async def test_a_push_our_guardians_device_took_is_reported_as_delivered(
+    app: Quart, client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    await app.extensions["carnet_push"].stop()  # this test plays the push worker
+    b = school_b
+    await accept_and_open(b, client)
+    fake_browser().subscribe(storage, ctx, b.guardian)
+    at_b = AlertsAtB(b)
+    await b.send(client, *at_b.group(), at_b.alert([at_b.message("Confinement.")]))
+    jobs, _ = storage.call(push_delivery.claim_due, ctx)
+    [job] = [j for j in jobs if j.payload["kind"] == "alert"]
+    ok = [push_delivery.DeviceResult(job.targets[0].subscription_id, "ok")]
+    storage.call(push_delivery.record_results, ctx, {job.notification_id: ok})
+    storage.call(push_delivery.record_results, ctx, {job.notification_id: ok})  # again: no repeat
+    [view] = [a for a in sent_from_home(storage) if a["type"] == "View"]
+    assert view["object"].startswith(B_ALERTS + "/")
+    assert [t for t in texts_to(storage, PHONE) if t.purpose == "alert"] == []  # after the delay

@@ -40,13 +40,17 @@ async def test_every_served_route_is_documented_and_nothing_else(
     assert documented == served
 
 
+SMS_CALLBACKS = ("/api/v1/sms/status", "/api/v1/sms/replies")
+
+
 async def test_request_bodies_refuse_unknown_properties(client: Client) -> None:
     document = await fetch(client)
     schemas = document["components"]["schemas"]
     with_body = 0
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            if method in ("post", "put", "patch") and path != "/api/v1/sms/status":
+            # the SMS provider's callbacks read their raw body themselves
+            if method in ("post", "put", "patch") and path not in SMS_CALLBACKS:
                 assert "requestBody" in operation or not _takes_body(path), (method, path)
             if "requestBody" not in operation:
                 continue
