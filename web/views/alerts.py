@@ -48,12 +48,10 @@ async def _nav() -> dict[str, Any]:
 @blueprint.get("/alerts")
 async def index() -> Any:
     actor = require_actor()
-    if actor.is_admin:
-        policy = await call(alerts.policy, actor)
-    elif await sends_alerts(actor):
-        policy = None  # named staff: they send, the admins set the policy
-    else:
+    if not await sends_alerts(actor):
         raise PermissionDenied(N_("Only the school's admins and named staff send alerts."))
+    # named staff read the policy (the SMS text field, two-person approval); admins set it
+    policy = await call(alerts.policy, actor)
     return await render_template("alerts/index.html", policy=policy, manages=actor.is_admin)
 
 

@@ -137,8 +137,13 @@ def test_a_named_teacher_sends_alerts_until_taken_out_of_the_role(storage, ctx, 
     assert staff[teacher.actor.account_id]["in_role"] is False
     with pytest.raises(PermissionDenied):
         storage.call(alerts.send, ctx, teacher.actor, school.alert_message(), "lockdown", False)
+    with pytest.raises(PermissionDenied):
+        storage.call(alerts.policy, ctx, teacher.actor)
     name_staff(school, teacher)
     assert school.view(school.admin)["add"] == []
+    assert storage.call(alerts.policy, ctx, teacher.actor).sms_delay_seconds == 120  # reads it
+    with pytest.raises(PermissionDenied):  # but only admins change it
+        storage.call(alerts.set_policy, ctx, teacher.actor, 60, False, False)
     state, keys = rc.open_epoch_keys(school.view(teacher), teacher.keys)
     made = rc.encrypt_alert(teacher.keys, teacher.me, state, keys, "evacuation", "Cour.", False)
     sent = storage.call(alerts.send, ctx, teacher.actor, made["message"], "evacuation", False)
