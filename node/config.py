@@ -57,7 +57,8 @@ class SmsConfig:
     #: Seconds before a provider request times out.
     http_timeout: float = 10.0
     #: Shared secret the provider sends back in ``X-Carnet-Sms-Secret`` on delivery
-    #: status callbacks (``POST /api/v1/sms/status``); empty disables the callback.
+    #: status callbacks (``POST /api/v1/sms/status``) and replies
+    #: (``POST /api/v1/sms/replies``); empty disables both.
     status_secret: str = ""
 
 
