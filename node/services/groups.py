@@ -291,14 +291,23 @@ def _child_members(ctx: ServiceContext, school_class: Any, group: Any) -> list[C
 # --------------------------------------------------------------------------- writing
 
 
-def _as_entries(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_ENTRIES_PER_CALL:
-        raise Invalid(N_("Send between 1 and 200 log entries."), field="entries")
+def as_entries(raw: Any, most: int = MAX_ENTRIES_PER_CALL) -> list[dict[str, Any]]:
+    """A request's log entries: a list of 1 to ``most`` objects (the log checks the rest)."""
+    if (
+        not isinstance(raw, list)
+        or not 1 <= len(raw) <= most
+        or not all(isinstance(e, dict) for e in raw)
+    ):
+        raise Invalid(
+            N_("Send between 1 and %(most)s log entries, each an object."),
+            field="entries", most=most,
+        )  # fmt: skip
     return raw
 
 
-def _check_envelopes(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or len(raw) > 5000:
+def as_envelopes(raw: Any, most: int = 5000) -> list[dict[str, Any]]:
+    """A request's sealed epoch keys, each of the envelope's exact shape."""
+    if not isinstance(raw, list) or len(raw) > most:
         raise Invalid(N_("Envelopes must be a list."), field="envelopes")
     for env in raw:
         if not isinstance(env, dict) or set(env) != {"epoch", "member", "enc", "ct"}:
@@ -343,41 +352,50 @@ def _check_adds(ctx: ServiceContext, school_class: Any, new_entries: list[dict[s
             )
 
 
-def store_entries(
-    ctx: ServiceContext, group: Any, state: e2e.GroupState, new: list[dict[str, Any]]
+def store_log(
+    ctx: ServiceContext,
+    entry_table: Any,
+    member_table: Any,
+    group: Any,
+    state: e2e.GroupState,
+    new: list[dict[str, Any]],
 ) -> None:
+    """Store verified ``new`` entries of a group's log, the membership they establish and
+    the group's head, in the tables of its kind (a class's, or the school's)."""
     now = ctx.now()
     for entry in new:
-        store.GroupEntry.create(
-            group=group,
-            seq=entry["seq"],
-            op=entry["op"],
-            entry=canonical_text(entry),
+        entry_table.create(
+            group=group, seq=entry["seq"], op=entry["op"], entry=canonical_text(entry),
             created_at=now,
+        )  # fmt: skip
+        if entry["op"] not in ("add", "remove"):
+            continue
+        mid = entry["body"]["member"]
+        m = state.members[mid]
+        row = member_table.get_or_none(
+            (member_table.group == group.id) & (member_table.member == mid)
         )
-        if entry["op"] in ("add", "remove"):
-            mid = entry["body"]["member"]
-            m = state.members[mid]
-            row = store.select_member(group.id, mid)
-            if row is None:
-                store.GroupMember.create(
-                    group=group, member=mid, account=account_of_member(ctx, mid), role=m.role,
-                    sign_pk=m.sign_pk, enc_pk=m.enc_pk, active=m.active, added_seq=entry["seq"],
-                )  # fmt: skip
-            else:
-                row.role, row.sign_pk, row.enc_pk, row.active = (
-                    m.role,
-                    m.sign_pk,
-                    m.enc_pk,
-                    m.active,
-                )
-                if entry["op"] == "add":
-                    row.added_seq = entry["seq"]
-                row.save()
+        if row is None:
+            member_table.create(
+                group=group, member=mid, account=account_of_member(ctx, mid), role=m.role,
+                sign_pk=m.sign_pk, enc_pk=m.enc_pk, active=m.active, added_seq=entry["seq"],
+            )  # fmt: skip
+            continue
+        row.role, row.sign_pk, row.enc_pk, row.active = m.role, m.sign_pk, m.enc_pk, m.active
+        if entry["op"] == "add":
+            row.added_seq = entry["seq"]
+        row.save()
     group.head_seq, group.head_hash = state.head_seq, state.head_hash
     group.current_epoch = state.current_epoch.epoch if state.current_epoch else None
     group.pending_removals = len(state.pending_removals)
     group.save()
+
+
+def store_entries(
+    ctx: ServiceContext, group: Any, state: e2e.GroupState, new: list[dict[str, Any]]
+) -> None:
+    """``store_log`` for a class's group."""
+    store_log(ctx, store.GroupEntry, store.GroupMember, group, state, new)
 
 
 def _store_envelopes(
@@ -422,7 +440,7 @@ def create_group(
     ctx: ServiceContext, actor: Actor, class_id: int, entries: Any, envelopes: Any
 ) -> str:
     """The teacher's first visit: ``create``, ``add`` of the teacher, ``rotate`` 0 and their envelope."""
-    entries, envelopes = _as_entries(entries), _check_envelopes(envelopes)
+    entries, envelopes = as_entries(entries), as_envelopes(envelopes)
     with write_transaction():
         school_class, is_teacher = _class_for(actor, class_id)
         if not is_teacher:
@@ -457,7 +475,7 @@ def append_entries(
     ctx: ServiceContext, actor: Actor, class_id: int, entries: Any, envelopes: Any
 ) -> int:
     """Approvals, removals, rotations: entries continuing the head, with the envelopes they need."""
-    new, envelopes = _as_entries(entries), _check_envelopes(envelopes)
+    new, envelopes = as_entries(entries), as_envelopes(envelopes)
     with write_transaction():
         school_class, is_teacher = _class_for(actor, class_id)
         if not is_teacher:
@@ -491,7 +509,7 @@ def append_entries(
 
 def add_envelopes(ctx: ServiceContext, actor: Actor, class_id: int, envelopes: Any) -> None:
     """Re-share: seal existing epoch keys to a member again (no log change)."""
-    envelopes = _check_envelopes(envelopes)
+    envelopes = as_envelopes(envelopes)
     with write_transaction():
         _, is_teacher = _class_for(actor, class_id)
         if not is_teacher:

@@ -24,6 +24,7 @@ from typing import Any
 from node.e2e import groups as e2e
 from node.e2e.encoding import b64url_decode, canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
+from node.services import groups
 from node.services.context import Actor, ServiceContext
 from node.services.groups import account_of_member, member_id, member_of
 from node.services.keyring import fingerprint_of
@@ -175,23 +176,6 @@ def _member_view(ctx: ServiceContext, actor: Actor, group: Any) -> SchoolGroupVi
 # --------------------------------------------------------------------------- writing
 
 
-def _as_entries(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_ENTRIES_PER_CALL:
-        raise Invalid(N_("Send between 1 and 5000 log entries."), field="entries")
-    if not all(isinstance(e, dict) for e in raw):
-        raise Invalid(N_("A log entry must be an object."), field="entries")
-    return raw
-
-
-def _as_envelopes(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or len(raw) > 10000:
-        raise Invalid(N_("Envelopes must be a list."), field="envelopes")
-    for env in raw:
-        if not isinstance(env, dict) or set(env) != {"epoch", "member", "enc", "ct"}:
-            raise Invalid(N_("An envelope is malformed."), field="envelopes")
-    return raw
-
-
 def verify(entries: list[dict[str, Any]]) -> e2e.GroupState:
     try:
         return e2e.verify_log(entries)
@@ -236,33 +220,8 @@ def _check_adds(ctx: ServiceContext, state: e2e.GroupState, new: list[dict[str, 
 def store_log(
     ctx: ServiceContext, group: Any, state: e2e.GroupState, new: list[dict[str, Any]]
 ) -> None:
-    now = ctx.now()
-    for entry in new:
-        store.SchoolGroupEntry.create(
-            group=group,
-            seq=entry["seq"],
-            op=entry["op"],
-            entry=canonical_text(entry),
-            created_at=now,
-        )
-        if entry["op"] not in ("add", "remove"):
-            continue
-        mid = entry["body"]["member"]
-        m = state.members[mid]
-        row = store.select_member(group.id, mid)
-        if row is None:
-            store.SchoolGroupMember.create(
-                group=group, member=mid, account=account_of_member(ctx, mid), role=m.role,
-                sign_pk=m.sign_pk, enc_pk=m.enc_pk, active=m.active, added_seq=entry["seq"],
-            )  # fmt: skip
-            continue
-        row.role, row.sign_pk, row.enc_pk, row.active = m.role, m.sign_pk, m.enc_pk, m.active
-        if entry["op"] == "add":
-            row.added_seq = entry["seq"]
-        row.save()
-    group.head_seq, group.head_hash = state.head_seq, state.head_hash
-    group.current_epoch = state.current_epoch.epoch if state.current_epoch else None
-    group.pending_removals = len(state.pending_removals)
+    """``groups.store_log`` in the school group's tables, and its emergency role."""
+    groups.store_log(ctx, store.SchoolGroupEntry, store.SchoolGroupMember, group, state, new)
     group.admins = json.dumps(state.admins)
     group.pending_admins = state.pending_admins
     group.save()
@@ -335,7 +294,10 @@ def _require_admin_keys(actor: Actor) -> Any:
 
 def create(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> str:
     """An admin's first alert set-up: ``create`` naming the emergency role, the adds, epoch 0."""
-    entries, envelopes = _as_entries(entries), _as_envelopes(envelopes)
+    entries, envelopes = (
+        groups.as_entries(entries, MAX_ENTRIES_PER_CALL),
+        groups.as_envelopes(envelopes, 10000),
+    )
     with write_transaction():
         account = _require_admin_keys(actor)
         if store.select_group(lock=True) is not None:
@@ -367,7 +329,10 @@ def create(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> s
 
 def append(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> int:
     """Adds, removals and rotations continuing the head, with the envelopes they need."""
-    new, envelopes = _as_entries(entries), _as_envelopes(envelopes)
+    new, envelopes = (
+        groups.as_entries(entries, MAX_ENTRIES_PER_CALL),
+        groups.as_envelopes(envelopes, 10000),
+    )
     with write_transaction():
         _require_admin_keys(actor)
         group = store.select_group(lock=True)
