@@ -6,9 +6,11 @@ answers.  A 200 moves the peer's cursors to the ranges the batch declared;
 activities the peer refused are dead letters, shown to the admin, not
 retried.  A transient failure (network, timeout, 5xx, 408, 425, 429, 401
 ``unknown_key``/``stale_signature``) backs off per peer: 10 s, 30 s, 1, 2,
-5, 10, 20, 40 min, then hourly, each ×U(0.8, 1.25), ``Retry-After`` honoured
-up to an hour.  A permanent one (403, 400, 413, 422) quarantines the batch
-and lets later batches go.
+5, 10, 20, 40 min, then hourly, each ×U(0.8, 1.25) (× the configured
+``federation_backoff_factor``), ``Retry-After`` honoured up to an hour (as
+the peer sent it: the factor shortens our schedule, not the peer's wait).
+A permanent one (403, 400, 413, 422) quarantines the batch and lets later
+batches go.
 
 The functions here run in a storage thread; ``DeliveryWorker`` does the I/O.
 """
@@ -177,10 +179,8 @@ def record_failure(
         peer.fail_count += 1
         peer.failing_since = peer.failing_since or now
         delay = backoff(peer.fail_count, ctx.config.federation_backoff_factor)
-        if retry_after is not None:
-            delay = max(
-                delay, min(retry_after, MAX_RETRY_AFTER) * ctx.config.federation_backoff_factor
-            )
+        if retry_after is not None:  # the peer's own wait, in real seconds: never scaled down
+            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
         peer.next_attempt_at = now + dt.timedelta(seconds=delay)
         peer.save()
 

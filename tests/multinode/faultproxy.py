@@ -37,8 +37,10 @@ differs; the ``Host`` header stays the proxy's, which NP/1 receivers ignore
 (they rebuild ``@target-uri`` from their own configured URL).
 
 Every request is recorded (:class:`SeenRequest`: method, target, headers,
-body, what the proxy did, the status the client got) and every accepted
-connection counted, for assertions.
+body, what the proxy did, the status the client got, when it was read and
+when the proxy was done with it) and every accepted connection counted, for
+assertions; :func:`peak_in_flight` tells how many requests of a list were
+ever open at once (one transaction in flight per peer, NP/1 §9.1).
 """
 
 from __future__ import annotations
@@ -123,6 +125,10 @@ class SeenRequest:
     #: ``time.monotonic()`` when the request had been read, and when it was forwarded.
     seen_at: float = 0.0
     forwarded_at: float | None = None
+    #: ``time.monotonic()`` when the proxy was done with the request: before the last
+    #: piece of its answer was written (so the client's next request is always seen
+    #: later), or when it was dropped, reset or given up; ``None`` while still open.
+    done_at: float | None = None
 
     @property
     def path(self) -> str:
@@ -144,6 +150,22 @@ class SeenRequest:
             f"#{self.index} conn {self.connection} {self.method} {self.target} "
             f"[{self.body_size} B] mode={self.mode} → {self.action}{status}{note}"
         )
+
+
+def peak_in_flight(records: list[SeenRequest]) -> int:
+    """The most of ``records`` open at the same time (read, and the proxy not yet done with it).
+
+    A request still open (``done_at`` is ``None``) counts as open until now.
+    """
+    events: list[tuple[float, int]] = []
+    for record in records:
+        events.append((record.seen_at, 1))
+        events.append((record.done_at if record.done_at is not None else float("inf"), -1))
+    peak = current = 0
+    for _, step in sorted(events):  # at a tie an end (-1) sorts first: back to back is not overlap
+        current += step
+        peak = max(peak, current)
+    return peak
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -453,22 +475,33 @@ class FaultProxy:
             if mode.count is not None:  # one fewer; the last one switches back to pass
                 left = mode.count - 1
                 await self._set(dataclasses.replace(mode, count=left) if left else Mode("pass"))
-            await self._answer(connection, request, record, mode)
+            try:
+                await self._answer(connection, request, record, mode)
+            finally:
+                if record.done_at is None:  # a subclass's answer that did not say
+                    self._update(record, done_at=time.monotonic())
             return not request.close
         if mode.kind == "drop":
-            self._update(record, action="dropped")
+            self._update(record, action="dropped", done_at=time.monotonic())
             return False
         if mode.kind == "blackhole":
             self._update(record, action="blackholed")
-            await self._hold(connection, record)
+            try:
+                await self._hold(connection, record)
+            finally:
+                self._update(record, done_at=time.monotonic())
             return False
         if mode.kind == "cut":  # read on a connection that survived the cut: reset it too
-            self._update(record, action="reset")
+            self._update(record, action="reset", done_at=time.monotonic())
             connection.reset()
             return False
-        if mode.kind == "delay":
-            await asyncio.sleep(mode.seconds)
-        return await self._forward(connection, request, record, mode.kind != "drop_response")
+        try:
+            if mode.kind == "delay":
+                await asyncio.sleep(mode.seconds)
+            return await self._forward(connection, request, record, mode.kind != "drop_response")
+        finally:
+            if record.done_at is None:  # an error path, or the proxy closing: done now
+                self._update(record, done_at=time.monotonic())
 
     async def _answer(
         self, connection: _Connection, request: Request, record: SeenRequest, mode: Mode
@@ -486,7 +519,9 @@ class FaultProxy:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         # Recorded first: once the client has its answer, the record is complete.
-        self._update(record, action="status", status=mode.code, answered=True)
+        self._update(
+            record, action="status", status=mode.code, answered=True, done_at=time.monotonic()
+        )
         try:
             connection.writer.write(head + (b"" if request.method == "HEAD" else body))
             await connection.writer.drain()
@@ -525,7 +560,7 @@ class FaultProxy:
             up_writer.write(request.head + request.raw_body)
             await up_writer.drain()
             status, reusable = await relay_response(up_reader, relay, request.method)
-            self._update(record, status=status, answered=deliver)
+            self._update(record, status=status, answered=deliver, done_at=time.monotonic())
             await relay.finish()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, BadMessage, OSError) as exc:
             self._update(

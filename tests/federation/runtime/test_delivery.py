@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -16,7 +17,7 @@ from quart.typing import TestClientProtocol as Client
 
 from federation.httpsig import sign_request, verify_request
 from federation.keys import key_id
-from federation.runtime import outbox
+from federation.runtime import delivery, outbox
 from federation.runtime.routes import Federation
 from federation.runtime.worker import DeliveryWorker
 from node.services.context import ServiceContext
@@ -137,6 +138,24 @@ async def test_a_failed_batch_is_retried_with_the_same_txn_and_backs_off(
 
 def _due_now() -> None:
     peer_store.Peer.update(next_attempt_at=dt.datetime(2000, 1, 1)).execute()
+
+
+async def test_retry_after_is_waited_in_full_whatever_the_backoff_factor(
+    storage: Storage, ctx: ServiceContext, peer: FakePeer
+) -> None:
+    """The factor shrinks our own schedule (tests run at ×0.01), never the wait a peer asked for."""
+    fast = dataclasses.replace(
+        ctx, config=dataclasses.replace(ctx.config, federation_backoff_factor=0.01)
+    )
+
+    def wait_after(retry_after: int | None) -> float:
+        storage.call(delivery.record_failure, fast, 1, None, "HTTP 429", retry_after=retry_after)
+        state = storage.call(peer_store.select_peer, 1)
+        return float((state.next_attempt_at - fast.now()).total_seconds())
+
+    assert wait_after(None) < 1  # our own 30 s step ×0.01
+    assert 3.5 < wait_after(4) <= 4  # the peer's 4 s, not 0.04 s
+    assert 3590 < wait_after(86_400) <= 3600  # clamped to an hour
 
 
 async def test_a_refused_batch_is_quarantined_and_later_ones_still_go(
