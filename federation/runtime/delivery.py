@@ -144,7 +144,7 @@ def record_success(
         txn.delete_instance()
         peer_store.Peer.update(
             fail_count=0, next_attempt_at=None, failing_since=None, last_error=None,
-            last_contact_at=now,
+            last_contact_at=now, asked_wait_until=None,
         ).where(peer_store.Peer._meta.primary_key == peer_id).execute()  # fmt: skip
     return refused
 
@@ -180,18 +180,25 @@ def record_failure(
         peer.failing_since = peer.failing_since or now
         delay = backoff(peer.fail_count, ctx.config.federation_backoff_factor)
         if retry_after is not None:  # the peer's own wait, in real seconds: never scaled down
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+            asked = min(retry_after, MAX_RETRY_AFTER)
+            delay = max(delay, asked)
+            peer.asked_wait_until = now + dt.timedelta(seconds=asked)
         peer.next_attempt_at = now + dt.timedelta(seconds=delay)
         peer.save()
 
 
 def peer_is_back(ctx: ServiceContext, peer_id: int) -> bool:
-    """An authenticated request came from the peer: clear its backoff (it is up)."""
+    """An authenticated request came from the peer: clear our backoff (it is up), but not
+    a wait it asked for itself (``Retry-After``), which still runs to its end."""
     with write_transaction():
         peer = peer_store.select_peer(peer_id, lock=True)
         if peer is None or peer.next_attempt_at is None:
             return False
-        peer.next_attempt_at = None
+        asked = peer.asked_wait_until
+        wait = asked if asked is not None and asked > ctx.now() else None
+        if peer.next_attempt_at == wait:
+            return False
+        peer.next_attempt_at = wait
         peer.fail_count = min(peer.fail_count, BREAKER_AFTER - 1)
         peer.save()
-        return True
+        return wait is None

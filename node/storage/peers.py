@@ -50,6 +50,8 @@ class Peer(BaseModel):
     fail_count = peewee.IntegerField(default=0)
     auth_failures = peewee.IntegerField(default=0)
     next_attempt_at = peewee.DateTimeField(null=True)
+    #: the end of a wait the peer asked for (``Retry-After``): kept when it wakes us
+    asked_wait_until = peewee.DateTimeField(null=True)
     failing_since = peewee.DateTimeField(null=True)
     #: last time an unknown key id made us fetch their document again
     refetched_at = peewee.DateTimeField(null=True)

@@ -143,3 +143,7 @@ CREATE TABLE sms_opt_out (
     phone VARCHAR(16) NOT NULL UNIQUE,
     created_at TIMESTAMP NOT NULL
 );
+
+-- NP/1 §9.1: the end of a wait a peer asked for (Retry-After); a request from
+-- that peer clears our own backoff, not that.
+ALTER TABLE peer ADD COLUMN asked_wait_until TIMESTAMP;

@@ -158,6 +158,21 @@ async def test_retry_after_is_waited_in_full_whatever_the_backoff_factor(
     assert 3590 < wait_after(86_400) <= 3600  # clamped to an hour
 
 
+async def test_a_request_from_the_peer_clears_our_backoff_but_not_the_wait_it_asked_for(
+    storage: Storage, ctx: ServiceContext, peer: FakePeer
+) -> None:
+    storage.call(delivery.record_failure, ctx, 1, None, "HTTP 503")
+    assert storage.call(delivery.peer_is_back, ctx, 1) is True  # our own backoff: cleared
+    assert storage.call(peer_store.select_peer, 1).next_attempt_at is None
+    storage.call(delivery.record_failure, ctx, 1, None, "HTTP 429", retry_after=120)
+    asked = storage.call(peer_store.select_peer, 1).asked_wait_until
+    assert storage.call(delivery.peer_is_back, ctx, 1) is False  # its own wait runs on
+    assert storage.call(peer_store.select_peer, 1).next_attempt_at == asked
+    later = dataclasses.replace(ctx, clock=lambda: asked + dt.timedelta(seconds=1))
+    storage.call(delivery.record_failure, later, 1, None, "HTTP 503")  # after it: ours again
+    assert storage.call(delivery.peer_is_back, later, 1) is True
+
+
 async def test_a_refused_batch_is_quarantined_and_later_ones_still_go(
     storage: Storage, ctx: ServiceContext, peer: FakePeer, worker: DeliveryWorker,
     httpx_mock: HTTPXMock,
