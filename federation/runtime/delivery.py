@@ -28,6 +28,7 @@ from federation.encoding import ulid
 from federation.runtime.membership import digests_for
 from federation.runtime.peers import unix
 from federation.transaction import BATCH_BYTES, MAX_ACTIVITIES, build_transaction
+from node.services import mirrors
 from node.services.context import ServiceContext
 from node.storage import activities as store
 from node.storage import peers as peer_store
@@ -133,9 +134,11 @@ def record_success(
         if txn is None or txn.txn_id != txn_id:
             return []
         store.advance_cursors(peer_id, {int(k): v for k, v in json.loads(txn.ranges).items()})
+        sent = {a["id"]: a for a in json.loads(txn.body)["activities"]}
         for activity_id, result in results.items():
             if isinstance(result, dict) and result.get("error"):
                 refused.append(activity_id)
+                _withdraw_refused_reply(ctx, peer_id, sent.get(activity_id))
                 store.FedDeadLetter.create(
                     peer=peer_id, direction="out", txn_id=txn_id, activity_id=activity_id[:400],
                     reason=str(result["error"])[:32], message=str(result.get("message", ""))[:2000],
@@ -185,6 +188,16 @@ def record_failure(
             peer.asked_wait_until = now + dt.timedelta(seconds=asked)
         peer.next_attempt_at = now + dt.timedelta(seconds=delay)
         peer.save()
+
+
+def _withdraw_refused_reply(ctx: ServiceContext, peer_id: int, activity: Any) -> None:
+    """A reply of our guardian the class's node refused exists only here: withdraw it."""
+    obj = activity.get("object") if isinstance(activity, dict) else None
+    if activity is None or activity.get("type") != "Create" or not isinstance(obj, dict):
+        return
+    prefix = f"{ctx.config.origin}/np/messages/"
+    if obj.get("type") == "Note" and str(obj.get("id", "")).startswith(prefix):
+        mirrors.reply_refused(ctx, peer_id, obj["id"][len(prefix) :])
 
 
 def peer_is_back(ctx: ServiceContext, peer_id: int) -> bool:

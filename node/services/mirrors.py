@@ -400,6 +400,26 @@ def _notify(
     )
 
 
+def reply_refused(ctx: ServiceContext, peer_id: int, public_id: str) -> bool:
+    """The class's node refused a reply our guardian wrote on its class (comments switched
+    off meanwhile, a post deleted…): it exists nowhere else, so it goes here too.
+
+    Returns whether a reply of a class mirrored from that peer was withdrawn.
+    """
+    row = feed_store.Message.get_or_none(
+        (feed_store.Message.public_id == public_id) & feed_store.Message.deleted_at.is_null()
+    )
+    group = group_store.select_group(row.group_id) if row is not None else None
+    mirror = directory_store.select_class(group.school_class_id) if group is not None else None
+    if row is None or row.kind == "post" or mirror is None or mirror.peer_id != peer_id:
+        return False
+    feed_store.MessageKey.delete().where(feed_store.MessageKey.message == row.id).execute()
+    row.header = row.ct = row.sig = None
+    row.deleted_at = ctx.now()
+    row.save()
+    return True
+
+
 def apply_tombstone(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:
     """A message deleted on the class's node: its ciphertext, keys and files go here too."""
     mirror = _mirror(peer_id, class_url)

@@ -19,6 +19,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 from quart.typing import TestClientProtocol as Client
 
+from federation.runtime import delivery
 from node import refclient_groups as rc
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import AccountKeys, generate_account_keys
@@ -398,3 +399,34 @@ async def test_an_update_or_a_delete_before_its_create_ends_in_the_right_state(
     after = b.activity(CLASS, "Create", gone["object"])
     assert await b.send(client, after) == {after["id"]: {}}
     assert [i["body"] for i in read_feed(storage, ctx, b)] == [{"text": "Sortie vendredi"}]
+
+
+async def test_a_reply_the_class_school_refuses_is_withdrawn_here_too(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    """B switched comments off before our guardian's comment arrived: it exists only here."""
+    b = school_b
+    await accept_and_open(b, client)
+    post = b.note("Sortie jeudi")
+    post_id = post["object"]["message"]["header"]["id"]
+    await b.send(client, post)
+    [item] = storage.call(feed.my_feed, ctx, b.guardian).items
+    view = storage.call(groups.group_view, ctx, b.guardian, item.class_id)
+    state, keys = rc.open_epoch_keys(
+        {"entries": view.entries, "envelopes": view.envelopes, "me": b.me}, b.keys
+    )
+    request = rc.encrypt(b.keys, b.me, state, keys, "comment", {"text": "Merci"}, parent=post_id)
+    storage.call(posts.add_reply, ctx, b.guardian, item.class_id, post_id, request["message"])
+    peer_id = storage.call(peer_store.select_peer_by_origin, B).id
+    batch = storage.call(delivery.next_batch, ctx, peer_id)
+    assert batch is not None
+    [create] = [a for a in json.loads(batch.body)["activities"] if a["type"] == "Create"]
+    refusal = {"error": "bad_activity", "message": "Comments are switched off for this post."}
+    refused = storage.call(delivery.record_success, ctx, peer_id, batch.txn_id,
+                           {create["id"]: refusal})  # fmt: skip
+    assert refused == [create["id"]]
+    comment = storage.call(feed_store.Message.get, feed_store.Message.public_id
+                           == request["message"]["header"]["id"])  # fmt: skip
+    assert comment.deleted_at is not None and comment.ct is None
+    [page_item] = storage.call(feed.my_feed, ctx, b.guardian).items
+    assert page_item.id == post_id  # the post stays; the comment is gone from it
