@@ -70,6 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,6 @@ from node.e2e.encoding import b64url_encode  # noqa: E402
 from node.refclient import new_account  # noqa: E402
 from node.services import accounts, directory, mirrors  # noqa: E402
 from node.services.context import Actor  # noqa: E402
-from node.services.school_group import MAX_ENTRIES_PER_CALL  # noqa: E402
 from node.storage import accounts as account_store  # noqa: E402
 from node.storage import directory as directory_store  # noqa: E402
 from node.storage import peers as peer_store  # noqa: E402
@@ -98,6 +98,11 @@ CLASS = "CM2 A"
 CEILING = 600.0
 #: the remote guardians' numbers on A's slips: 06 39 9x xx xx, x per home node
 PHONE_DIGIT = {"b": 7, "c": 6}
+#: guardians added per request: the node's request size limit (max_request_bytes) refuses
+#: a few thousand entries and envelopes in one body (the service alone would take 5,000)
+ADD_CHUNK = 200
+#: seconds B and C may take to apply A's alert group log while seeding (2,000 members: minutes)
+SEED_CEILING = 3600.0
 #: acknowledgements sent at once per node
 ACK_CONCURRENCY = 20
 
@@ -111,6 +116,7 @@ class Options:
     runs: int
     ackers: int
     seed_cache: Path | None
+    logs: Path | None = None
     pg_server: None = None
 
 
@@ -153,6 +159,24 @@ def halt(node: feed.Node) -> None:
             node.server.kill()
             node.server.wait()
         node.server = None
+
+
+def serve_all(nodes: dict[str, feed.Node]) -> None:
+    """Start the nodes together (each waits for its ``/healthz``)."""
+    with ThreadPoolExecutor(len(nodes)) as pool:
+        list(pool.map(feed.Node.serve, nodes.values()))
+
+
+def halt_all(nodes: dict[str, feed.Node]) -> None:
+    with ThreadPoolExecutor(len(nodes)) as pool:
+        list(pool.map(halt, nodes.values()))
+
+
+def keep_logs(nodes: dict[str, feed.Node], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, node in nodes.items():
+        with contextlib.suppress(OSError):
+            shutil.copy(node.log, folder / f"{n}.log")
 
 
 def host(node: feed.Node) -> str:
@@ -325,9 +349,9 @@ async def school_group(a: feed.Node, admin: dict[str, Any]) -> dict[str, Any]:
         made.raise_for_status()
         view = (await browser.client.get("/api/v1/school-group")).json()
         candidates, entries = view["add"], view["entries"]
-        for start in range(0, len(candidates), MAX_ENTRIES_PER_CALL):
+        for start in range(0, len(candidates), ADD_CHUNK):
             new, sealed = rc.add_guardians(
-                keys, entries, candidates[start : start + MAX_ENTRIES_PER_CALL], epoch_key
+                keys, entries, candidates[start : start + ADD_CHUNK], epoch_key
             )
             done = await browser.client.post(
                 "/api/v1/school-group/entries", json={"entries": new, "envelopes": sealed},
@@ -375,12 +399,10 @@ def seed(
     admins = {n: make_admin(nodes[n]) for n in NAMES}
     progress("seeding: nodes initialised, admins made; peering A with B and C")
     try:
-        for node in nodes.values():
-            node.serve()
+        serve_all(nodes)
         asyncio.run(peer_schools(nodes, admins))
     finally:
-        for node in nodes.values():
-            halt(node)
+        halt_all(nodes)
     classes, fams = {}, {}
     for n in ("b", "c", "a"):
         progress(f"seeding: {sizes[n]} guardians on {n}")
@@ -399,15 +421,19 @@ def seed(
         seed_mirror(nodes[n], nodes["a"], admins["a"], classes["a"], fams[n], joined[n])
     progress("seeding: A's alert group (through A's API); B and C get its log and keys")
     try:
-        for node in nodes.values():
-            node.serve()
+        serve_all(nodes)
         group = asyncio.run(school_group(nodes["a"], admins["a"]))
-        for n in ("b", "c"):
-            wait_for(f"{n} holds the keys of its {sizes[n]} guardians",
-                     lambda n=n: keys_held(nodes[n]) >= sizes[n])  # type: ignore[misc]  # fmt: skip
+        applying = time.perf_counter()
+        for n in ("b", "c"):  # each applies the whole log, checking it from entry 0 each time
+            wait_for(
+                f"{n} holds the keys of its {sizes[n]} guardians",
+                lambda n=n: keys_held(nodes[n]) >= sizes[n],  # type: ignore[misc]
+                timeout=SEED_CEILING, every=1.0,
+            )  # fmt: skip
+        group["applied_seconds"] = round(time.perf_counter() - applying, 1)
+        progress(f"  B and C hold the log and their keys after {group['applied_seconds']} s")
     finally:
-        for node in nodes.values():
-            halt(node)
+        halt_all(nodes)
     seconds = round(time.perf_counter() - started, 1)
     progress(f"  seeded in {seconds} s")
     more = {"sizes": sizes, "admins": admins, "families": fams, "joined": joined,
@@ -503,13 +529,20 @@ async def one_alert(
     accepted = dict(zip(services, await pushes, strict=True))
 
     # the acknowledgements, each on the guardian's own node once it shows the alert there
+    refused: list[str] = []
+
     async def ack(browser: feed.Browser, gate: asyncio.Semaphore) -> None:
+        """As the guardian's page does, trying again (up to 5 times) after an error."""
         async with gate:
-            r = await browser.client.post(
-                f"/api/v1/alerts/{alert_id}/ack", headers={"X-CSRF-Token": browser.csrf}
-            )
-            if r.status_code != 200 or r.json().get("acknowledged") is not True:
-                raise RuntimeError(f"ack refused: {r.status_code} {r.text}")
+            for attempt in range(6):
+                r = await browser.client.post(
+                    f"/api/v1/alerts/{alert_id}/ack", headers={"X-CSRF-Token": browser.csrf}
+                )
+                if r.status_code == 200 and r.json().get("acknowledged") is True:
+                    return
+                refused.append(f"{browser.client.base_url} {r.status_code} {r.text[:200]}")
+                await asyncio.sleep(0.2 * (attempt + 1))
+            raise RuntimeError(f"ack refused 6 times: {refused[-1]}")
 
     expected = {h: len(b) for h, b in ackers.items()}
     ack_start = now()
@@ -572,6 +605,9 @@ async def one_alert(
         },  # fmt: skip
         "alert_to_all_acks_on_dashboard_ms": ms(max(seen.values()) - sent),
         "reach_polls": polls,
+        # acknowledgements a node answered with an error (each tried again): node, status, body
+        "ack_errors": len(refused),
+        "ack_error_samples": sorted(set(refused))[:5],
         "dashboard": {
             k: reach.get(k) for k in ("guardians", "acknowledged", "delivered", "not_reached")
         },
@@ -657,8 +693,9 @@ def run(opts: Options) -> dict[str, Any]:
         )
         for node in nodes.values():
             stack.callback(halt, node)
-        for node in nodes.values():
-            node.serve()
+        if opts.logs is not None:
+            stack.callback(keep_logs, nodes, opts.logs)
+        serve_all(nodes)
         progress(
             "  serving: "
             + ", ".join(
@@ -677,6 +714,8 @@ def run(opts: Options) -> dict[str, Any]:
         "per_node": more["sizes"],
         "group_members": more["group"]["members"],
         "seed_seconds": more["seed_seconds"],
+        # once A's admin had added everyone: until B and C held the log and their keys
+        "group_applied_on_b_c_seconds": more["group"].get("applied_seconds"),
         "ackers_per_node": {
             n: len(more["families"][n]) if opts.ackers <= 0 else min(opts.ackers, more["sizes"][n])
             for n in NAMES
@@ -718,6 +757,8 @@ def report(results: dict[str, Any], opts: Options, load: dict[str, Any]) -> str:
         "",
         f"acks sent (all POST /ack answered): {f(m['acks_sent_ms'])}; "
         f"from the alert to every ack on A's dashboard: {f(m['alert_to_all_acks_on_dashboard_ms'])}",
+        "acks answered with an error and sent again, per run: "
+        + ", ".join(str(r["ack_errors"]) for r in results["runs"]),
     ]
     return "\n".join(lines)
 
@@ -731,10 +772,11 @@ def main() -> int:
     )
     parser.add_argument("--seed-cache", type=Path, help="keep and reuse the seeded data folders")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--logs", type=Path, help="copy the nodes' logs into this folder")
     args = parser.parse_args()
     if args.families < 4 or args.runs < 1:
         parser.error("need --families ≥ 4 and --runs ≥ 1")
-    opts = Options(args.families, args.runs, args.ackers, args.seed_cache)
+    opts = Options(args.families, args.runs, args.ackers, args.seed_cache, args.logs)
 
     def describe(results: dict[str, Any], load: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return report(results, opts, load), {}
