@@ -61,6 +61,7 @@ REFERENCE_TARGET = {
     "Remove": "destination",
     "Read": "destination",
     "View": "destination",
+    "Remind": "sender",
     "Undo": "sender",
 }
 ACTIVITY_TYPES = CONTENT_TYPES | frozenset(REFERENCE_TARGET)

@@ -80,6 +80,16 @@ def read(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         class_replies.handle(ctx, peer_id, activity)
 
 
+def remind(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+    """The class's teacher reminded our guardians who have not read a post."""
+    if not _is_class_stream(activity):
+        raise ActivityError("a reminder comes on the class's stream")
+    try:
+        mirrors.remind(ctx, peer_id, activity.stream, activity.object, activity.to)
+    except CarnetError as refused:
+        raise ActivityError(str(refused)) from refused
+
+
 #: wired into the inbox by ``create_app``
 HANDLERS = {
     "Create": handle,
@@ -87,6 +97,7 @@ HANDLERS = {
     "Delete": handle,
     "Read": read,
     "View": alert_mirror.viewed,
+    "Remind": remind,
 }
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from federation.encoding import format_timestamp
 from federation.runtime import outbox
 from federation.runtime.peers import unix
+from node.services import groups
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import directory as directory_store
@@ -339,7 +340,30 @@ def class_changed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     _publish(ctx, cu, "Update", obj, members.recipients())
 
 
+def post_reminder(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """The teacher reminded who has not read a post: those living on other nodes, through
+    their node (``Remind`` of the message, ``to`` them)."""
+    row = feed_store.Message.get_or_none(feed_store.Message.id == payload["message_id"])
+    group = group_store.select_group(row.group_id) if row is not None else None
+    if row is None or group is None:
+        return
+    cu = class_url(ctx, payload["class_id"])
+    members = _Members(group)
+    accounts = set(payload["accounts"])
+    chosen = {
+        m for m, account in groups.accounts_of_members(ctx, members.all).items()
+        if account in accounts
+    }  # fmt: skip
+    to = members.recipients(chosen)
+    if to:
+        outbox.publish(
+            ctx, stream=cu, kind="class", type="Remind", actor=cu, audience=cu + "#members",
+            object=message_url(cu, row.public_id), recipients=to,
+        )  # fmt: skip
+
+
 TRANSLATORS = {
+    "post_reminder": post_reminder,
     "class_changed": class_changed,
     "class_entries": class_entries,
     "class_envelopes": envelopes,

@@ -29,6 +29,7 @@ from node.services.posts import (
     current_audience,
     share_recipients,
 )
+from node.storage import accounts as account_store
 from node.storage import directory as directory_store
 from node.storage import feed as store
 from node.storage import groups as group_store
@@ -371,6 +372,10 @@ def remind_unread(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str
         notifications.enqueue(
             ctx, kind="reminder", account_ids=unread, class_id=class_id, message_id=post.id
         )
+        elsewhere = account_store.remote_accounts(unread)
+        if elsewhere:  # guardians living on other nodes: their node reminds them
+            ctx.publish("post_reminder", {"class_id": class_id, "message_id": post.id,
+                                          "accounts": sorted(elsewhere)})  # fmt: skip
         post.reminded_at = now
         post.save()
         return unread

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from node.e2e.encoding import canonical_text
@@ -398,6 +399,29 @@ def _notify(
     notifications.enqueue(
         ctx, kind=row.kind, account_ids=sorted(set(to)), class_id=mirror.id, message_id=row.id
     )
+
+
+def remind(
+    ctx: ServiceContext, peer_id: int, class_url: str, url: Any, to: Iterable[str]
+) -> list[int]:
+    """The teacher reminded who has not read a post: ``to`` names ours (``{origin}/users/{id}``);
+    those still linked to the class who have not read it here are notified again."""
+    mirror = _mirror(peer_id, class_url)
+    group = group_store.select_group_of_class(mirror.id)
+    row = feed_store.select_message(group.id, _public_id(class_url, url)) if group else None
+    if row is None or row.deleted_at is not None or row.kind != "post":
+        return []  # deleted since, or not here yet: nothing to remind of
+    prefix = f"{ctx.config.origin}/users/"
+    named = {
+        int(a[len(prefix) :]) for a in to if a.startswith(prefix) and a[len(prefix) :].isdigit()
+    }
+    linked = {link.account_id for link in directory_store.guardian_links_of_class(mirror.id)}
+    read = set(feed_store.read_by([row.id]).get(row.id, {}))
+    unread = sorted((named & linked) - read)
+    notifications.enqueue(
+        ctx, kind="reminder", account_ids=unread, class_id=mirror.id, message_id=row.id
+    )
+    return unread
 
 
 def reply_refused(ctx: ServiceContext, peer_id: int, public_id: str) -> bool:

@@ -97,6 +97,19 @@ def select_account(account_id: int) -> Account | None:
     return Account.get_or_none(Account.id == account_id)
 
 
+def remote_accounts(account_ids: Iterable[int]) -> set[int]:
+    """The accounts among these that are guardians living on another node (status remote)."""
+    ids = sorted(set(account_ids))
+    primary_key: Any = Account._meta.primary_key
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        query: Any = Account.select(primary_key).where(
+            primary_key.in_(ids[start : start + 500]) & (Account.status == "remote")
+        )
+        found.update(a for (a,) in query.tuples())
+    return found
+
+
 def select_admins() -> list[Account]:
     """The school's admin accounts, any status."""
     return list(Account.select().where(Account.role == "admin").order_by(Account.id))

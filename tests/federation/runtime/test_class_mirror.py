@@ -430,3 +430,21 @@ async def test_a_reply_the_class_school_refuses_is_withdrawn_here_too(
     assert comment.deleted_at is not None and comment.ct is None
     [page_item] = storage.call(feed.my_feed, ctx, b.guardian).items
     assert page_item.id == post_id  # the post stays; the comment is gone from it
+
+
+async def test_the_teachers_reminder_notifies_our_guardian_until_they_read_the_post(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    b = school_b
+    await accept_and_open(b, client)
+    post = b.note("Réunion mardi")
+    await b.send(client, post)
+    before = notified(storage, b.guardian.account_id).count("reminder")
+    remind = b.activity(CLASS, "Remind", post["object"]["id"])
+    assert await b.send(client, remind) == {remind["id"]: {}}
+    assert notified(storage, b.guardian.account_id).count("reminder") == before + 1
+    [item] = storage.call(feed.my_feed, ctx, b.guardian).items
+    storage.call(feed.mark_read, ctx, b.guardian, item.class_id, item.id)
+    again = b.activity(CLASS, "Remind", post["object"]["id"])
+    assert await b.send(client, again) == {again["id"]: {}}
+    assert notified(storage, b.guardian.account_id).count("reminder") == before + 1  # read now

@@ -352,3 +352,19 @@ def test_a_post_for_some_families_goes_to_their_school_only_naming_only_its_own(
     cf.post({"text": "Pour tous"})
     assert [a["object"]["keys"] for a in sent(B)[before_b:]] == [[]]
     assert [a["object"]["keys"] for a in sent(c_origin)[before_c + 1 :]] == [[]]
+
+
+def test_a_reminder_reaches_the_guardians_of_other_schools_through_their_node(
+    cf: ClassFeed,
+) -> None:
+    mine = cf.guardians[1].child_id
+    assert mine is not None
+    remote_guardian(cf, mine)
+    cf.approve_all()
+    post_id = cf.post({"text": "Sortie au musée"})
+    start = len(sent_to_b(cf))
+    reminded = cf.storage.call(feed.remind_unread, cf.ctx, cf.teacher.actor, cf.class_id, post_id)
+    assert len(reminded) == 3  # the two guardians here and the one at B
+    [remind] = sent_to_b(cf)[start:]
+    assert remind["type"] == "Remind" and remind["to"] == [ACTOR]
+    assert remind["object"] == f"{PUBLIC_URL}/classes/{cf.class_id}/messages/{post_id}"
