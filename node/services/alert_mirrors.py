@@ -24,7 +24,7 @@ from typing import Any
 from node.e2e import messages as e2e_messages
 from node.e2e.encoding import canonical_text
 from node.errors import N_, Invalid
-from node.services import notifications, school_group
+from node.services import groups, notifications, school_group
 from node.services.alerts import MAX_MESSAGES, MAX_WIRE_BYTES, TEMPLATES, send_texts
 from node.services.context import ServiceContext
 from node.storage import alerts as store
@@ -62,8 +62,13 @@ def apply_entry(ctx: ServiceContext, peer_id: int, stream: str, obj: dict[str, A
         return  # sent again (our first member of that school, again): already here
     if entry["seq"] != group.head_seq + 1:
         raise Invalid(N_("The alert group's log has a gap."))
-    stored = [json.loads(text) for text in group_store.select_entries(group.id)]
-    school_group.store_log(ctx, group, school_group.verify(stored + [entry]), [entry])
+    state = groups.extend_log(
+        group,
+        lambda: [json.loads(text) for text in group_store.select_entries(group.id)],
+        entry,
+        school_group.LOG_REFUSED,
+    )
+    school_group.store_log(ctx, group, state, [entry])
 
 
 def apply_key(ctx: ServiceContext, peer_id: int, stream: str, obj: dict[str, Any]) -> None:

@@ -221,8 +221,13 @@ def apply_entry(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str
         return  # sent again (a school starting over): already here
     if entry["seq"] != group.head_seq + 1:
         raise Invalid(N_("The class log has a gap."))
-    stored = [json.loads(text) for text in group_store.select_entries(group.id)]
-    groups.store_entries(ctx, group, groups.verify_log(stored + [entry]), [entry])
+    state = groups.extend_log(
+        group,
+        lambda: [json.loads(text) for text in group_store.select_entries(group.id)],
+        entry,
+        groups.CLASS_LOG_REFUSED,
+    )
+    groups.store_entries(ctx, group, state, [entry])
 
 
 def apply_key(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from node.storage import school_group as store
 from node.storage.db import write_transaction
 
 MAX_ENTRIES_PER_CALL = 5000
+LOG_REFUSED = N_("The alert group's log was refused: %(reason)s")
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,7 @@ def verify(entries: list[dict[str, Any]]) -> e2e.GroupState:
     try:
         return e2e.verify_log(entries)
     except e2e.GroupLogError as exc:
-        raise Invalid(
-            N_("The alert group's log was refused: %(reason)s"), field="entries", reason=str(exc)
-        ) from exc
+        raise Invalid(LOG_REFUSED, field="entries", reason=str(exc)) from exc
 
 
 def _check_adds(ctx: ServiceContext, state: e2e.GroupState, new: list[dict[str, Any]]) -> None:
