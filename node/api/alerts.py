@@ -13,7 +13,10 @@ from node.services import alert_reach, alerts, school_group
 GROUP_WRITE = Body(
     "SchoolGroupEntries",
     {
-        "entries": array("signed log entries (docs/protocol/e2e-groups.md §2, §7)", max_items=5000),
+        "entries": array(
+            "signed log entries (docs/protocol/e2e-groups.md §2, §7)",
+            max_items=school_group.MAX_ENTRIES_PER_CALL,
+        ),
         "envelopes": array("the epoch key sealed to members (§3)", max_items=10000),
     },
 )
@@ -128,9 +131,7 @@ def register(api: Api) -> None:
         )
         current_app.extensions["carnet_sms"].wake()
         _tell(sent, "alert")
-        return ok(
-            {"alert": sent.alert_id, "state": sent.state, "recipients": len(sent.recipients)}, 201
-        )
+        return ok({"alert": sent.alert_id, "state": sent.state, "recipients": sent.total}, 201)
 
     @api.operation(
         "GET",
@@ -167,7 +168,7 @@ def register(api: Api) -> None:
         sent = await call(alerts.approve, actor(), alert_id)
         current_app.extensions["carnet_sms"].wake()
         _tell(sent, "alert")
-        return ok({"alert": sent.alert_id, "state": sent.state, "recipients": len(sent.recipients)})
+        return ok({"alert": sent.alert_id, "state": sent.state, "recipients": sent.total})
 
     @api.operation(
         "POST",

@@ -62,8 +62,11 @@ class Sent:
 
     alert_id: str
     state: str
+    #: this node's guardians to tell live (those of other nodes are told by theirs)
     recipients: list[int] = field(default_factory=list)
     admins: list[int] = field(default_factory=list)
+    #: every guardian the alert is for, on this node or another
+    total: int = 0
 
 
 def _policy_row() -> Any:
@@ -228,7 +231,8 @@ def send(
         if waits:
             return Sent(alert.public_id, alert.state, [], _admin_ids())
         recipients = _dispatch(ctx, alert, rules)
-        return Sent(alert.public_id, alert.state, recipients, _admin_ids())
+        total = len(store.recipient_accounts(alert.id))
+        return Sent(alert.public_id, alert.state, recipients, _admin_ids(), total)
 
 
 def _dispatch(ctx: ServiceContext, alert: Any, rules: Policy) -> list[int]:
@@ -304,7 +308,8 @@ def approve(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
             raise PermissionDenied(N_("Another admin must approve your alert."))
         alert.state, alert.approved_by = "active", actor.account_id
         recipients = _dispatch(ctx, alert, _as_policy(_policy_row()))
-        return Sent(alert.public_id, alert.state, recipients, _admin_ids())
+        total = len(store.recipient_accounts(alert.id))
+        return Sent(alert.public_id, alert.state, recipients, _admin_ids(), total)
 
 
 def cancel(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
