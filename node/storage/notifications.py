@@ -96,9 +96,18 @@ def select_subscriptions(account_id: int) -> list[PushSubscription]:
     return list(query.order_by(PushSubscription.created_at.desc(), _id(PushSubscription).desc()))
 
 
+#: Failed pushes in a row after which a device no longer counts as working.
+WORKING_UNTIL_FAILURES = 3
+
+
 def accounts_with_devices() -> set[int]:
-    """Every account with at least one push subscription (ids only: one light query)."""
-    query: Any = PushSubscription.select(PushSubscription.account).distinct()
+    """Every account with a working push subscription (fewer than three failures in a row;
+    ids only: one light query).  The others are texted an alert at once."""
+    query: Any = (
+        PushSubscription.select(PushSubscription.account)
+        .where(PushSubscription.failures < WORKING_UNTIL_FAILURES)
+        .distinct()
+    )
     return {account for (account,) in query.tuples()}
 
 

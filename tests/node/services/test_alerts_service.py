@@ -190,6 +190,22 @@ def test_no_device_means_an_sms_at_once_and_a_device_means_after_the_delay(
     assert alert_texts(storage, phones[acked.actor.account_id]) == []
 
 
+def test_a_device_that_keeps_failing_does_not_delay_the_sms(storage, ctx, school) -> None:
+    broken, fine = school.guardians[0], school.guardians[1]
+    fake_browser().subscribe(storage, ctx, broken.actor)
+    fake_browser().subscribe(storage, ctx, fine.actor)
+
+    def failing() -> None:
+        notification_store.PushSubscription.update(failures=3).where(
+            notification_store.PushSubscription.account == broken.actor.account_id
+        ).execute()
+
+    storage.call(failing)
+    school.send()
+    assert len(alert_texts(storage, "+33639980000")) == 1  # at once: no working device
+    assert alert_texts(storage, "+33639980001") == []  # after the delay, if not acknowledged
+
+
 def test_the_sms_carries_the_text_only_where_the_school_opted_in(storage, ctx, school) -> None:
     phone = "+33639980000"
     school.send("lockdown", "x", sms_text="Confinement, ne venez pas.")
