@@ -431,12 +431,17 @@ def store_entries(
     store_log(ctx, store.GroupEntry, store.GroupMember, group, state, new)
 
 
-def _store_envelopes(
-    ctx: ServiceContext, group: Any, state: e2e.GroupState, envelopes: list[dict[str, Any]]
-) -> None:
-    now = ctx.now()
-    #: epoch → (member, enc_pk) already holding it: one query per epoch, not per envelope
-    held: dict[int, set[tuple[str, str]]] = {}
+def new_envelopes(
+    state: e2e.GroupState, envelopes: list[dict[str, Any]], holders_of: Callable[[int], set[Any]]
+) -> tuple[list[tuple[int, str, str, str]], dict[int, set[Any]]]:
+    """The envelopes not yet held, as (epoch, member, enc_pk, envelope text) rows, and the
+    holders per epoch once they are stored (``holders_of(epoch)``: one query per epoch).
+
+    Raises:
+        Invalid: an envelope for someone who is not an active member, or no such epoch.
+    """
+    held: dict[int, set[Any]] = {}
+    rows = []
     for env in envelopes:
         member = state.members.get(env["member"]) if isinstance(env["member"], str) else None
         epoch = env["epoch"]
@@ -451,19 +456,39 @@ def _store_envelopes(
             )
         holders = held.get(epoch)
         if holders is None:
-            holders = held[epoch] = store.envelope_holders(group.id, epoch)
+            holders = held[epoch] = holders_of(epoch)
         if (env["member"], member.enc_pk) in holders:
             continue
-        store.EpochEnvelope.create(
-            group=group, epoch=epoch, member=env["member"], enc_pk=member.enc_pk,
-            envelope=canonical_text(env), created_at=now,
-        )  # fmt: skip
         holders.add((env["member"], member.enc_pk))
-    epoch_now = state.current_epoch
-    if epoch_now is None:
+        rows.append((epoch, env["member"], member.enc_pk, canonical_text(env)))
+    return rows, held
+
+
+def unsealed(
+    state: e2e.GroupState, held: dict[int, set[Any]], holders_of: Callable[[int], set[Any]]
+) -> list[str]:
+    """Active members without the current epoch key (all of them must hold it)."""
+    epoch = state.current_epoch
+    assert epoch is not None
+    holders = held.get(epoch.epoch) or holders_of(epoch.epoch)
+    return [m for m in state.active_members() if (m, state.members[m].enc_pk) not in holders]
+
+
+def _store_envelopes(
+    ctx: ServiceContext, group: Any, state: e2e.GroupState, envelopes: list[dict[str, Any]]
+) -> None:
+    def holders_of(epoch: int) -> set[Any]:
+        return store.envelope_holders(group.id, epoch)
+
+    rows, held = new_envelopes(state, envelopes, holders_of)
+    now = ctx.now()
+    for epoch, member, enc_pk, text in rows:
+        store.EpochEnvelope.create(
+            group=group, epoch=epoch, member=member, enc_pk=enc_pk, envelope=text, created_at=now
+        )
+    if state.current_epoch is None:
         raise Invalid(N_("A class log needs its first key."), field="entries")
-    holders = store.envelope_holders(group.id, epoch_now.epoch)
-    missing = [m for m in state.active_members() if (m, state.members[m].enc_pk) not in holders]
+    missing = unsealed(state, held, holders_of)
     if missing:
         raise Invalid(N_("The class key must be sealed to every member: %(members)s"), field="envelopes",
                       members=", ".join(missing))  # fmt: skip

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.e2e import groups as e2e
-from node.e2e.encoding import b64url_decode, canonical_text
+from node.e2e.encoding import b64url_decode
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services import groups
 from node.services.context import Actor, ServiceContext
@@ -231,33 +231,14 @@ def store_log(
 def _store_envelopes(
     ctx: ServiceContext, group: Any, state: e2e.GroupState, envelopes: list[dict[str, Any]]
 ) -> None:
-    held: dict[int, set[tuple[str, str]]] = {}
-    rows = []
-    for env in envelopes:
-        member = state.members.get(env["member"]) if isinstance(env["member"], str) else None
-        epoch = env["epoch"]
-        if (
-            member is None
-            or not member.active
-            or type(epoch) is not int
-            or not 0 <= epoch < len(state.epochs)
-        ):
-            raise Invalid(
-                N_("An envelope is addressed to someone who is not a member."), field="envelopes"
-            )
-        holders = held.get(epoch)
-        if holders is None:
-            holders = held[epoch] = store.envelope_holders(group.id, epoch)
-        if (env["member"], member.enc_pk) in holders:
-            continue
-        holders.add((env["member"], member.enc_pk))
-        rows.append((epoch, env["member"], member.enc_pk, canonical_text(env)))
+    def holders_of(epoch: int) -> set[Any]:
+        return store.envelope_holders(group.id, epoch)
+
+    rows, held = groups.new_envelopes(state, envelopes, holders_of)
     store.insert_envelopes(group.id, rows, ctx.now())
-    current = state.current_epoch
-    if current is None:
+    if state.current_epoch is None:
         raise Invalid(N_("The alert group needs its first key."), field="entries")
-    holders = held.get(current.epoch) or store.envelope_holders(group.id, current.epoch)
-    missing = [m for m in state.active_members() if (m, state.members[m].enc_pk) not in holders]
+    missing = groups.unsealed(state, held, holders_of)
     if missing:
         raise Invalid(
             N_("The alert key must be sealed to every member: %(members)s"),

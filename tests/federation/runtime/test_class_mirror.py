@@ -241,6 +241,20 @@ async def test_edits_apply_by_version_and_a_delete_is_not_undone(
     assert read_feed(storage, ctx, b) == []
 
 
+def comment_here(
+    storage: Storage, ctx: ServiceContext, b: ClassAtB, post_id: str, text: str
+) -> tuple[Any, dict[str, Any]]:
+    """Our guardian comments on B's post as their browser does: (the feed item, the request)."""
+    [item] = storage.call(feed.my_feed, ctx, b.guardian).items
+    view = storage.call(groups.group_view, ctx, b.guardian, item.class_id)
+    state, keys = rc.open_epoch_keys(
+        {"entries": view.entries, "envelopes": view.envelopes, "me": b.me}, b.keys
+    )
+    request = rc.encrypt(b.keys, b.me, state, keys, "comment", {"text": text}, parent=post_id)
+    storage.call(posts.add_reply, ctx, b.guardian, item.class_id, post_id, request["message"])
+    return item, request
+
+
 async def test_the_guardians_comment_and_read_go_to_the_class_school(
     client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
 ) -> None:
@@ -249,13 +263,7 @@ async def test_the_guardians_comment_and_read_go_to_the_class_school(
     post = b.note("Sortie jeudi")
     post_id = post["object"]["message"]["header"]["id"]
     await b.send(client, post)
-    [item] = storage.call(feed.my_feed, ctx, b.guardian).items
-    view = storage.call(groups.group_view, ctx, b.guardian, item.class_id)
-    state, keys = rc.open_epoch_keys(
-        {"entries": view.entries, "envelopes": view.envelopes, "me": b.me}, b.keys
-    )
-    request = rc.encrypt(b.keys, b.me, state, keys, "comment", {"text": "Merci"}, parent=post_id)
-    storage.call(posts.add_reply, ctx, b.guardian, item.class_id, post_id, request["message"])
+    item, request = comment_here(storage, ctx, b, post_id, "Merci")
     storage.call(feed.mark_read, ctx, b.guardian, item.class_id, post_id)
     storage.call(feed.mark_read, ctx, b.guardian, item.class_id, post_id)  # once is enough
     forwarded = [
@@ -410,13 +418,7 @@ async def test_a_reply_the_class_school_refuses_is_withdrawn_here_too(
     post = b.note("Sortie jeudi")
     post_id = post["object"]["message"]["header"]["id"]
     await b.send(client, post)
-    [item] = storage.call(feed.my_feed, ctx, b.guardian).items
-    view = storage.call(groups.group_view, ctx, b.guardian, item.class_id)
-    state, keys = rc.open_epoch_keys(
-        {"entries": view.entries, "envelopes": view.envelopes, "me": b.me}, b.keys
-    )
-    request = rc.encrypt(b.keys, b.me, state, keys, "comment", {"text": "Merci"}, parent=post_id)
-    storage.call(posts.add_reply, ctx, b.guardian, item.class_id, post_id, request["message"])
+    item, request = comment_here(storage, ctx, b, post_id, "Merci")
     peer_id = storage.call(peer_store.select_peer_by_origin, B).id
     batch = storage.call(delivery.next_batch, ctx, peer_id)
     assert batch is not None
