@@ -33,7 +33,14 @@ _MSG_KEY_INFO = b"carnet-e2e-1/message-key\x00"
 _AEAD_INFO = b"carnet-e2e-1/message-aead"
 _KC_LABEL = b"carnet-e2e-1/key-commit\x00"
 RECIPIENT_KEY_INFO = b"carnet-e2e-1/message-key"
-KINDS = ("post", "comment", "reaction", "share", "alert")
+KINDS = (
+    "post", "comment", "reaction", "share", "alert",
+    "conversation", "chat", "member", "report", "absence",
+)  # fmt: skip
+#: kinds that start something (no parent); an alert may have one or not
+TOP_KINDS = ("post", "conversation", "absence")
+#: kinds always sealed to chosen recipients, never under the epoch key
+RECIPIENT_KINDS = ("share", "conversation", "chat", "member", "report", "absence")
 ALERT_TEMPLATES = ("lockdown", "evacuation", "shelter", "all_clear", "do_not_come", "free")
 ALERT_TEXT_MAX = 2000
 _ALERT_BODY_KEYS = {"template", "text", "drill"}
@@ -197,11 +204,12 @@ def check_header(header: Any) -> dict[str, Any]:
     need(header["kind"] in KINDS, "unknown kind")
     if header["kind"] != "alert":  # an alert's parent is its thread's first alert, or null
         need(
-            (header["parent"] is None) == (header["kind"] == "post"),
-            "only comments, reactions and shares have a parent",
+            (header["parent"] is None) == (header["kind"] in TOP_KINDS),
+            "posts, conversations and absence notes have no parent; replies have one",
         )
     need(
-        header["kind"] != "share" or header["to"] is not None, "a share is sealed to its recipients"
+        header["kind"] not in RECIPIENT_KINDS or header["to"] is not None,
+        f"a message of kind {header['kind']} is sealed to its recipients",
     )
     need(
         type(header["version"]) is int and header["version"] >= 1,

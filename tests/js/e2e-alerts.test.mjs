@@ -295,7 +295,7 @@ test('other kinds keep their parent rules; an alert may have a parent or not', a
   ]) {
     const header = { ...h, kind, parent };
     if (ok) assert.equal(g.checkHeader(header), header);
-    else assert.throws(() => g.checkHeader(header), refusedWith(/have a parent/), `${kind} ${parent}`);
+    else assert.throws(() => g.checkHeader(header), refusedWith(/replies have one/), `${kind} ${parent}`);
   }
   assert.deepEqual([...g.ROLES], ['teacher', 'guardian', 'admin']);
   assert.ok(g.KINDS.includes('alert'));

@@ -587,7 +587,7 @@ test('round trip and tamper: epoch and recipient messages', async () => {
   const base = { signKey: teacher.keys.sign, signPk: teacher.raw.signPk, author: 't@n.test', group, kind: 'post', body, messageKey: km };
   await assert.rejects(g.encryptMessage({ ...base }), code('argument'));
   await assert.rejects(g.encryptMessage({ ...base, epoch: 1, to: ['a@n.test'] }), code('argument'));
-  await assert.rejects(g.encryptMessage({ ...base, epoch: 1, kind: 'comment' }), /only comments, reactions and shares have a parent/);
+  await assert.rejects(g.encryptMessage({ ...base, epoch: 1, kind: 'comment' }), /posts, conversations and absence notes have no parent; replies have one/);
   await assert.rejects(g.encryptMessage({ ...base, to: ['a@n.test', 'a@n.test'] }), /without duplicates/);
   await assert.rejects(g.encryptMessage({ ...base, to: ['a b'] }), /recipient must be/);
   await assert.rejects(g.encryptMessage({ ...base, epoch: -1 }), /non-negative/);
@@ -610,6 +610,11 @@ test('checkHeader: structure rules (what the node checks without keys)', async (
     [{ ...h, parent: 'AA' }, /parent/],
     [{ ...h, kind: 'poll' }, /unknown kind/],
     [{ ...h, kind: 'post' }, /parent/],
+    [{ ...h, kind: 'conversation' }, /no parent/],
+    [{ ...h, kind: 'absence' }, /no parent/],
+    [{ ...h, kind: 'chat' }, /a message of kind chat is sealed to its recipients/],
+    [{ ...h, kind: 'member' }, /a message of kind member is sealed to its recipients/],
+    [{ ...h, kind: 'report' }, /a message of kind report is sealed to its recipients/],
     [{ ...h, version: '1' }, /version/],
     [{ ...h, version: 1.5 }, /version/],
     [{ ...h, at: null }, /'at'/],

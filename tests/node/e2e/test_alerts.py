@@ -492,7 +492,7 @@ def test_other_kinds_keep_their_parent_rules(school: School) -> None:
         if ok:
             assert msg.check_header(h) == h
         else:
-            with pytest.raises(msg.MessageError, match="have a parent"):
+            with pytest.raises(msg.MessageError, match="replies have one"):
                 msg.check_header(h)
 
 

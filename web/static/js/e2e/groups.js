@@ -39,7 +39,14 @@ export const OPS = Object.freeze(['create', 'add', 'remove', 'rotate', 'admins']
 export const MAX_ADMINS = 16;
 export const HISTORY_POLICIES = Object.freeze(['school_year', 'from_join']);
 export const ROLES = Object.freeze(['teacher', 'guardian', 'admin']);
-export const KINDS = Object.freeze(['post', 'comment', 'reaction', 'share', 'alert']);
+export const KINDS = Object.freeze([
+  'post', 'comment', 'reaction', 'share', 'alert',
+  'conversation', 'chat', 'member', 'report', 'absence',
+]);
+/** Kinds that start something (no parent); an alert may have one or not. */
+export const TOP_KINDS = Object.freeze(['post', 'conversation', 'absence']);
+/** Kinds always sealed to chosen recipients, never under the epoch key. */
+export const RECIPIENT_KINDS = Object.freeze(['share', 'conversation', 'chat', 'member', 'report', 'absence']);
 export const ALERT_TEMPLATES = Object.freeze(['lockdown', 'evacuation', 'shelter', 'all_clear', 'do_not_come', 'free']);
 export const ALERT_TEXT_MAX = 2000;
 export const PAD_BLOCK = 256;
@@ -772,9 +779,9 @@ export function checkHeader(header) {
   need(KINDS.includes(header.kind), 'unknown kind');
   if (header.kind !== 'alert') {
     // An alert's parent is its thread's first alert, or null (spec §7).
-    need((header.parent === null) === (header.kind === 'post'), 'only comments, reactions and shares have a parent');
+    need((header.parent === null) === TOP_KINDS.includes(header.kind), 'posts, conversations and absence notes have no parent; replies have one');
   }
-  need(header.kind !== 'share' || header.to !== null, 'a share is sealed to its recipients');
+  need(!RECIPIENT_KINDS.includes(header.kind) || header.to !== null, `a message of kind ${header.kind} is sealed to its recipients`);
   need(isInt(header.version) && header.version >= 1, 'version must be a positive integer');
   need(isInt(header.at), "'at' must be an integer");
   const { epoch, to } = header;
