@@ -145,7 +145,7 @@ def _notes(ctx: ServiceContext, cu: str, rows: list[Any]) -> list[_Note]:
             "id": message_url(cu, row.public_id), "type": "Note", "version": row.revision,
             "attributedTo": cu, "kind": row.kind, "author": row.author_member,
             "authorName": author.display_name if author else "",
-            "commentsEnabled": bool(row.comments_enabled),
+            "commentsEnabled": bool(row.comments_enabled), "priority": row.priority,
             "message": {"header": json.loads(row.header), "ct": row.ct, "sig": row.sig},
             "published": format_timestamp(unix(row.created_at)),
             "updated": format_timestamp(unix(row.updated_at)),

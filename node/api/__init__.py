@@ -130,6 +130,8 @@ def openapi_path(path: str) -> str:
 
 def register(app: Quart) -> None:
     from node.api import (
+        absences,
+        actions,
         alerts,
         auth,
         directory,
@@ -155,6 +157,8 @@ def register(app: Quart) -> None:
     peers.register(api)
     alerts.register(api)
     joins.register(api)
+    actions.register(api)
+    absences.register(api)
     app.register_blueprint(api.blueprint)
     app.extensions["carnet_api"] = api
     app.config["CARNET_CSRF_EXEMPT"] = frozenset(api.csrf_exempt)

@@ -39,6 +39,11 @@ NEW_POST = Body(
         ),
         "blobs": array("ids of uploaded attachments", required=False, max_items=60),
         "comments_enabled": boolean(required=False),
+        "priority": string(8, required=False, description="info (default), action or urgent"),
+        "action": obj(
+            "event, sign-up, slip or poll: type, deadline, times, choice ids and capacities (labels are encrypted)",
+            required=False,
+        ),
     },
 )
 EDIT_POST = Body(
@@ -47,6 +52,8 @@ EDIT_POST = Body(
         "message": obj("the new version, same id, version + 1"),
         "keys": array(required=False),
         "blobs": array("attachments kept or added", required=False, max_items=60),
+        "priority": string(8, required=False, description="info, action or urgent; none: kept"),
+        "action": obj("a compatible change of the post's action; none: kept", required=False),
     },
 )
 REPLY = Body("Reply", {"message": obj("a comment or reaction (§5)"), "keys": array(required=False)})
@@ -149,6 +156,7 @@ def register(api: Api) -> None:
         posted = await call(
             posts.create_post, actor(), class_id, data["message"], keys=data["keys"], children=data["children"],
             blobs=data["blobs"], comments_enabled=True if data["comments_enabled"] is None else data["comments_enabled"],
+            priority="info" if data["priority"] is None else data["priority"], action=data["action"],
         )  # fmt: skip
         _announce(posted)
         return ok({"id": posted.message}, 201)
@@ -169,6 +177,8 @@ def register(api: Api) -> None:
             data["message"],
             keys=data["keys"],
             blobs=data["blobs"],
+            priority=data["priority"],
+            action=data["action"],
         )
         _announce(posted)
         return ok({"id": posted.message})

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.errors import N_, Invalid, NotFound, PermissionDenied, RateLimited
-from node.services import groups, notifications
+from node.services import action_status, groups, notifications
 from node.services.context import Actor, ServiceContext
 from node.services.posts import (
     ClassPeople,
@@ -82,6 +82,10 @@ class FeedItem:
     child_ids: list[int] = field(default_factory=list)
     #: a post for some families: who a reply is sealed to now (None: the class key)
     reply_to: list[str] | None = None
+    #: the teacher's level: ``info``, ``action`` (action needed) or ``urgent``
+    priority: str = "info"
+    #: an event, sign-up, permission slip or poll: its structure and answers (action_status.page_views)
+    action: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,9 @@ def _page(
         if a.school_class.peer_id is not None
         and (peer := peer_store.select_peer(a.school_class.peer_id)) is not None
     }
+    actions = action_status.page_views(
+        ctx, posts, mine_by_group, children_of, {g: p.names for g, p in people.items()}
+    )
     items = []
     for post in posts:
         a = mine_by_group[post.group_id]
@@ -166,6 +173,7 @@ def _page(
             message=_wire(post), key=json.loads(keys[post.id]) if post.id in keys else None,
             read=actor.account_id in reads.get(post.id, {}), can_edit=post.author_id == actor.account_id,
         )  # fmt: skip
+        item.priority = post.priority
         for r, to in replies_of.get(post.id, []):
             if to is None or a.me in to:  # shares: their recipients only
                 item.replies.append(Reply(
@@ -191,6 +199,7 @@ def _page(
         else:
             share_to = share_recipients(ctx, a, post, addressed=addressed, people=group_people)
             item.share_to = share_to if len(share_to) > 1 else []
+        item.action = actions.get(post.id)
         items.append(item)
     return items, (posts[-1].id if more and posts else None)
 

@@ -314,6 +314,7 @@ def apply_note(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str,
         epoch=header.get("epoch") if type(header.get("epoch")) is int else None,
         version=header["version"], header=canonical_text(header), ct=ct, sig=sig,
         comments_enabled=obj.get("commentsEnabled") is not False, revision=version,
+        priority=obj["priority"] if obj.get("priority") in ("action", "urgent") else "info",
         updated_at=_when(obj.get("updated"), now),
     )  # fmt: skip
     new = row is None
@@ -402,8 +403,9 @@ def _notify(
         and (keys is None or m.member in keys)
     ]  # fmt: skip
     notifications.enqueue(
-        ctx, kind=row.kind, account_ids=sorted(set(to)), class_id=mirror.id, message_id=row.id
-    )
+        ctx, kind=row.kind, account_ids=sorted(set(to)), class_id=mirror.id, message_id=row.id,
+        digest=row.kind == "post" and row.priority == "info",
+    )  # fmt: skip
 
 
 def remind(

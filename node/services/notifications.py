@@ -35,8 +35,9 @@ from node.storage import accounts as account_store
 from node.storage import notifications as store
 from node.storage.db import write_transaction
 
-#: What a notification announces.  ``alert`` is an emergency alert.
-KINDS = ("post", "comment", "share", "message", "reminder", "alert")
+#: What a notification announces.  ``alert`` is an emergency alert; ``absence`` a
+#: guardian's absence note (to the teacher).
+KINDS = ("post", "comment", "share", "message", "reminder", "alert", "absence", "report")
 #: RFC 8030 ``Urgency``; ``high`` (emergencies) ignores quiet hours.
 URGENCIES = ("normal", "high")
 #: Push subscriptions one account may hold (one per browser or phone).
@@ -62,6 +63,7 @@ def enqueue(
     message_id: int | None,
     urgency: str = "normal",
     alert_id: int | None = None,
+    digest: bool = False,
 ) -> list[int]:
     """Queue one notification per recipient; call inside the caller's transaction.
 
@@ -79,6 +81,8 @@ def enqueue(
             public id makes the link).
         urgency: ``normal`` or ``high``.
         alert_id: the emergency alert announced (kind ``alert``).
+        digest: an information-level post: held until the daily digest of
+            a recipient who chose one (``node.services.digests``).
 
     Returns:
         The new notifications' ids, in recipient order.
@@ -95,8 +99,13 @@ def enqueue(
     settings = store.select_settings_of(recipients) if urgency == "normal" else {}
     zone = zoneinfo.ZoneInfo(ctx.config.timezone)
     rows = []
+    held = set()
     for account_id in recipients:
         quiet = settings.get(account_id)
+        if digest and quiet is not None and quiet.digest_time:
+            held.add(account_id)  # waits for the digest, which then follows quiet hours
+            rows.append((account_id, next_digest(now, zone, quiet.digest_time)))
+            continue
         when = (
             after_quiet_hours(now, zone, quiet.quiet_start, quiet.quiet_end)
             if quiet is not None
@@ -104,7 +113,19 @@ def enqueue(
         )
         rows.append((account_id, when))
     # one INSERT per 500 rows: a post to a school of 2,000 families is 4 statements, not 2,000
-    return store.insert_notifications(rows, kind, class_id, message_id, urgency, now, alert_id)
+    return store.insert_notifications(
+        rows, kind, class_id, message_id, urgency, now, alert_id, held=held
+    )
+
+
+def next_digest(now: dt.datetime, zone: zoneinfo.ZoneInfo, at: str) -> dt.datetime:
+    """The next ``at`` (``HH:MM`` wall clock in ``zone``) strictly after ``now``, naive UTC."""
+    local = now.replace(tzinfo=dt.UTC).astimezone(zone)
+    clock = _parse_time(at)
+    when = dt.datetime.combine(local.date(), clock, tzinfo=zone)
+    if when <= local:
+        when = dt.datetime.combine(local.date() + dt.timedelta(days=1), clock, tzinfo=zone)
+    return when.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def after_quiet_hours(
@@ -317,6 +338,8 @@ class SettingsView:
     #: The time zone the hours are read in (the school's).
     timezone: str
     devices: int
+    #: "HH:MM": information posts come in one daily digest then; None: at once
+    digest_time: str | None = None
 
 
 def get_settings(ctx: ServiceContext, actor: Actor) -> SettingsView:
@@ -326,7 +349,33 @@ def get_settings(ctx: ServiceContext, actor: Actor) -> SettingsView:
         settings.quiet_end if settings else None,
         ctx.config.timezone,
         store.count_subscriptions(actor.account_id),
+        settings.digest_time if settings else None,
     )
+
+
+#: The digest time a guardian is offered first.
+DEFAULT_DIGEST_TIME = "18:00"
+
+
+def set_digest(ctx: ServiceContext, actor: Actor, mode: Any, at: Any = None) -> SettingsView:
+    """Information posts: notify at once (``mode`` ``now``) or in a daily digest at ``at``.
+
+    Action-needed and urgent posts always notify at once.  Posts already
+    held move to the new time; going back to "at once" sends them in one
+    digest now rather than one by one.
+    """
+    if mode not in ("now", "digest"):
+        raise Invalid(N_("Choose at once or a daily digest."), field="digest")
+    if mode == "digest":
+        if not isinstance(at, str) or not _TIME.fullmatch(at):
+            raise Invalid(N_("Enter a time like 18:00."), field="digest_time")
+    zone = zoneinfo.ZoneInfo(ctx.config.timezone)
+    now = ctx.now()
+    with write_transaction():
+        store.upsert_digest(actor.account_id, at if mode == "digest" else None, now)
+        due = next_digest(now, zone, at) if mode == "digest" else now
+        store.reschedule_held(actor.account_id, due)
+    return get_settings(ctx, actor)
 
 
 def set_quiet_hours(ctx: ServiceContext, actor: Actor, start: Any, end: Any) -> SettingsView:

@@ -22,7 +22,7 @@ from typing import Any
 from node.e2e import messages as e2e
 from node.e2e.encoding import canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
-from node.services import groups, notifications
+from node.services import actions, groups, notifications
 from node.services.context import Actor, ServiceContext
 from node.storage import directory as directory_store
 from node.storage import feed as store
@@ -257,6 +257,16 @@ def _attach(
         blob.save()
 
 
+#: A post's level: information (may wait for a guardian's daily digest), action needed, urgent.
+PRIORITIES = ("info", "action", "urgent")
+
+
+def _priority(raw: Any) -> str:
+    if raw not in PRIORITIES:
+        raise Invalid(N_("The level must be info, action or urgent."), field="priority")
+    return str(raw)
+
+
 def _child_ids(raw: Any) -> list[int]:
     if raw is None:
         return []
@@ -268,8 +278,12 @@ def _child_ids(raw: Any) -> list[int]:
 def create_post(
     ctx: ServiceContext, actor: Actor, class_id: int, message: Any, *,
     keys: Any = None, children: Any = None, blobs: Any = None, comments_enabled: Any = True,
+    priority: Any = "info", action: Any = None,
 ) -> Posted:  # fmt: skip
     blob_list = _blob_ids(blobs)
+    level = _priority(priority)
+    if action is not None:  # an event, sign-up, slip or poll: its structure, checked early
+        actions.parse(action)
     wire = _wire(message)
     header = wire["header"]
     child_ids = _child_ids(children)
@@ -291,16 +305,20 @@ def create_post(
             group=a.group, public_id=header["id"], kind="post", author=actor.account_id, author_member=a.me,
             epoch=header["epoch"], version=1, header=canonical_text(header), ct=wire["ct"],
             sig=wire["sig"], comments_enabled=comments_enabled, created_at=now, updated_at=now,
+            priority=level,
         )  # fmt: skip
         for child_id in child_ids:
             store.MessageChild.create(message=row, child=child_id)
         for key in sealed:
             store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
         _attach(ctx, actor, a, row, blob_list)
+        if action is not None:
+            actions.attach(row, action)
         recipients = _recipients(ctx, a, to, actor.account_id)
         notifications.enqueue(
-            ctx, kind="post", account_ids=recipients, class_id=class_id, message_id=row.id
-        )
+            ctx, kind="post", account_ids=recipients, class_id=class_id, message_id=row.id,
+            digest=level == "info",
+        )  # fmt: skip
         _tell_schools(ctx, a, row)
         return Posted(class_id, header["id"], "post", recipients)
 
@@ -319,10 +337,15 @@ def _own_post(
 
 def edit_post(
     ctx: ServiceContext, actor: Actor, class_id: int, public_id: str, message: Any, *,
-    keys: Any = None, blobs: Any = None,
+    keys: Any = None, blobs: Any = None, priority: Any = None, action: Any = None,
 ) -> Posted:  # fmt: skip
-    """A new version of a post: same id, version + 1, re-encrypted; dropped attachments are deleted."""
+    """A new version of a post: same id, version + 1, re-encrypted; dropped attachments are deleted.
+
+    ``priority`` None keeps the post's level; a change notifies nobody again.
+    ``action`` None keeps the post's action; otherwise a compatible change of it
+    (``actions.change``: same type, chosen choices kept, capacities not below the places taken)."""
     blob_list = _blob_ids(blobs)
+    level = None if priority is None else _priority(priority)
     wire = _wire(message)
     header = wire["header"]
     removed: list[str] = []
@@ -353,6 +376,10 @@ def edit_post(
             store.MessageKey.create(message=row, member=key["member"], sealed=canonical_text(key))
         row.header, row.ct, row.sig = canonical_text(header), wire["ct"], wire["sig"]
         row.version, row.epoch, row.updated_at = header["version"], header["epoch"], ctx.now()
+        if level is not None:
+            row.priority = level
+        if action is not None:
+            actions.change(row, action)
         row.revision += 1
         row.save()
         recipients = _recipients(ctx, a, to, actor.account_id)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.errors import N_
+from node.services import digests
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import alerts as alert_store
@@ -51,6 +52,7 @@ _TEXTS = {
     "comment": (N_("New comment from {author}"), N_("New comment")),
     "share": (N_("{author} shared a post with you"), N_("A post was shared with you")),
     "message": (N_("New message from {author}"), N_("New message")),
+    "report": (N_("{author} reported a message to you"), N_("A message was reported to you")),
     "reminder": (
         N_("Reminder from {author}: a post is waiting for you"),
         N_("A post is waiting for you"),
@@ -59,6 +61,8 @@ _TEXTS = {
         N_("Emergency alert from {author}: open Carnet now"),
         N_("Emergency alert: open Carnet now"),
     ),
+    # the class is the title ("New absence note — CE1 A"); the parent's name is not needed
+    "absence": (N_("New absence note"), N_("New absence note")),
     "drill": (
         N_("DRILL from {author}: an exercise alert, open Carnet"),
         N_("DRILL: an exercise alert, open Carnet"),
@@ -119,6 +123,7 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
         )
         labels = store.select_message_labels(r.message_id for r in rows if r.message_id)
         alerts = alert_store.select_labels(r.alert_id for r in rows if r.alert_id)
+        summaries = digests.summaries(rows)  # a daily digest: its classes and counts
         roles = account_store.select_roles(accounts)
         # a guardian unlinked from the class since the row was queued gets nothing, not even names
         guardians = {a for a in accounts if roles.get(a) == "guardian"}
@@ -134,11 +139,13 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
             )
             alert = alerts.get(row.alert_id) if row.alert_id else None
             withdrawn = alert is not None and alert[2] == "cancelled"
+            summary = summaries.get(row.id)
             if (
                 statuses.get(row.account_id) != "active"
                 or left
                 or withdrawn
                 or (label is not None and label[2])
+                or (row.kind == "digest" and not summary)  # every post it counted is gone
             ):
                 cancelled.append(row.id)
                 continue
@@ -147,11 +154,14 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
                 no_device.append(row.id)
                 continue
             class_name = classes.get(row.school_class_id) if row.school_class_id else None
-            payload = (
-                alert_payload(ctx, row.id, alert[0], alert[1], alert[3])
-                if alert is not None
-                else build_payload(ctx, row.id, row.kind, row.school_class_id, class_name, label)
-            )
+            if alert is not None:
+                payload = alert_payload(ctx, row.id, alert[0], alert[1], alert[3])
+            elif summary:
+                payload = digests.digest_payload(ctx, row.id, summary, PAYLOAD_LOCALES)
+            else:
+                payload = build_payload(
+                    ctx, row.id, row.kind, row.school_class_id, class_name, label
+                )
             jobs.append(
                 PushJob(
                     row.id,
@@ -165,10 +175,15 @@ def claim_due(ctx: ServiceContext, limit: int = 50) -> tuple[list[PushJob], int]
         return jobs, len(rows)
 
 
-def open_url(class_id: int | None, message_public_id: str | None) -> str:
-    """The page a notification opens: the class's feed, at the post (``#m-<public id>``)."""
+def open_url(class_id: int | None, message_public_id: str | None, kind: str = "post") -> str:
+    """The page a notification opens: the class's feed, at the post (``#m-<public id>``),
+    the conversation of a chat message, or the teacher's reports."""
     if class_id is None:
         return "/"
+    if kind == "message" and message_public_id:
+        return f"/classes/{class_id}/chat/m/{message_public_id}"
+    if kind == "report":
+        return f"/classes/{class_id}/chat/reports"
     anchor = f"#m-{message_public_id}" if message_public_id else ""
     return f"/classes/{class_id}/feed{anchor}"
 
@@ -200,7 +215,9 @@ def build_payload(
         "title": class_name or ctx.config.school_name,
         "body": body,
         "lang": ctx.config.default_locale,
-        "url": open_url(class_id, public_id),
+        "url": f"/classes/{class_id}/absences"
+        if kind == "absence" and class_id is not None
+        else open_url(class_id, public_id, kind),
         "tag": f"m-{public_id}" if public_id else f"n-{notification_id}",
     }
 

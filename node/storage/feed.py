@@ -40,6 +40,8 @@ class Message(BaseModel):
     reminded_at = peewee.DateTimeField(null=True)
     #: NP/1 object version: + 1 with every change announced to other schools
     revision = peewee.IntegerField(default=1)
+    #: a post's level, ``info`` | ``action`` | ``urgent``: routes its notifications (digests)
+    priority = peewee.CharField(max_length=8, default="info")
     #: backref of ``parent``: this post's comments and reactions
     replies: peewee.ModelSelect
 

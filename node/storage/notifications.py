@@ -22,7 +22,8 @@ from node.storage.directory import Child, Guardianship, SchoolClass
 from node.storage.feed import Message
 
 #: ``status`` values of a notification.
-STATUSES = ("pending", "sent", "no_device", "failed", "cancelled")
+#: ``held``: an information post waiting for the guardian's daily digest.
+STATUSES = ("pending", "sent", "no_device", "failed", "cancelled", "held")
 
 
 class PushSubscription(BaseModel):
@@ -48,6 +49,8 @@ class NotificationSettings(BaseModel):
     #: "HH:MM" in the node's time zone, or both None for no quiet hours
     quiet_start = peewee.CharField(max_length=5, null=True)
     quiet_end = peewee.CharField(max_length=5, null=True)
+    #: "HH:MM": information posts wait for one daily digest then; None: notify at once
+    digest_time = peewee.CharField(max_length=5, null=True)
     updated_at = peewee.DateTimeField()
 
     class Meta:
@@ -75,8 +78,10 @@ class Notification(BaseModel):
     deliver_after = peewee.DateTimeField()
     pushed_at = peewee.DateTimeField(null=True)
     attempts = peewee.IntegerField(default=0)
-    #: pending | sent | no_device | failed | cancelled (see ``STATUSES``)
+    #: pending | sent | no_device | failed | cancelled | held (see ``STATUSES``)
     status = peewee.CharField(max_length=10)
+    #: a held information post: the digest notification that announced it
+    digest_id = peewee.BigIntegerField(null=True)
 
 
 def _id(model: type[BaseModel]) -> Any:
@@ -212,6 +217,25 @@ def upsert_settings(
         )
 
 
+def upsert_digest(account_id: int, digest_time: str | None, now: dt.datetime) -> None:
+    updated = (
+        NotificationSettings.update(digest_time=digest_time, updated_at=now)
+        .where(NotificationSettings.account == account_id)
+        .execute()
+    )
+    if not updated:
+        NotificationSettings.create(account=account_id, digest_time=digest_time, updated_at=now)
+
+
+def reschedule_held(account_id: int, when: dt.datetime) -> int:
+    """Move an account's posts waiting for its digest to ``when`` (a new digest time)."""
+    return (
+        Notification.update(deliver_after=when)
+        .where((Notification.account == account_id) & (Notification.status == "held"))
+        .execute()
+    )
+
+
 # -- the outbox --------------------------------------------------------------
 
 
@@ -252,9 +276,11 @@ def insert_notifications(
     urgency: str,
     now: dt.datetime,
     alert_id: int | None = None,
+    held: set[int] | frozenset[int] = frozenset(),
 ) -> list[int]:
     """One outbox row per (account id, deliver after), in one INSERT per 500 rows.
 
+    The rows of the accounts in ``held`` wait for their daily digest (status ``held``).
     Returns the new ids in the order of ``rows`` (ids grow in insertion order).
     """
     db = Notification._meta.database
@@ -272,7 +298,7 @@ def insert_notifications(
                 alert_id,
                 now,
                 deliver_after,
-                "pending",
+                "held" if account_id in held else "pending",
                 0,
             )
         sql = _insert_sql(id(database_proxy.obj), len(chunk))
@@ -414,6 +440,6 @@ def delete_notifications_done_before(cutoff: dt.datetime) -> int:
     """Forget delivered, undeliverable and cancelled rows older than ``cutoff``."""
     return (
         Notification.delete()
-        .where((Notification.status != "pending") & (Notification.created_at < cutoff))
+        .where(Notification.status.not_in(("pending", "held")) & (Notification.created_at < cutoff))
         .execute()
     )

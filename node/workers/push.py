@@ -58,6 +58,7 @@ from node.push.webpush import (
     payload_bytes,
     request_headers,
 )
+from node.services import digests
 from node.services import push_delivery as delivery
 from node.services.context import ServiceContext
 from node.storage.db import Storage
@@ -199,6 +200,8 @@ class PushWorker(BackgroundTask):
         abandoned, what was answered is recorded, and the error is raised:
         the abandoned rows stay leased and come due again after the lease.
         """
+        # daily digests whose time has come become notifications this pass sends
+        await self._storage.run(digests.form_due, self._ctx)
         work = _Pass()
         recorder = asyncio.create_task(self._record(work))
         senders: set[asyncio.Task[None]] = set()

@@ -1,0 +1,83 @@
+"""Absence notes: a guardian reports an absence or a lateness; the teacher sees the day's notes.
+
+The note's reason and arrival time travel encrypted in ``message``; the body
+names in the clear only what the node needs to show it on the right day.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import current_app, request
+
+from node.api import Api, actor, call, ok
+from node.api.schema import Body, array, integer, obj, string
+from node.services import absences
+
+_MESSAGE_ID = "<pubid:message_id>"
+
+NEW_ABSENCE = Body(
+    "NewAbsence",
+    {
+        "message": obj("signed, encrypted note of kind absence, sealed to its recipients (§5)"),
+        "keys": array("the note's key sealed to the teacher and each guardian of the child"),
+        "child": integer(1, 2**53 - 1, description="the child's id (one child per note)"),
+        "kind": string(8, description="absent or late"),
+        "first_day": string(10, description="YYYY-MM-DD, the school's calendar"),
+        "last_day": string(10, required=False, description="absent only; default first_day"),
+    },
+)
+
+
+def register(api: Api) -> None:
+    @api.operation(
+        "GET",
+        "/classes/<id:class_id>/absences",
+        summary="Absence notes: the teacher's for a day (?day=YYYY-MM-DD), a guardian's own",
+        tag="absences",
+    )
+    async def list_notes(class_id: int) -> Any:
+        return ok(await call(absences.list_notes, actor(), class_id, request.args.get("day")))
+
+    @api.operation(
+        "POST",
+        "/classes/<id:class_id>/absences",
+        summary="Report my child's absence or lateness (guardian)",
+        body=NEW_ABSENCE,
+        tag="absences",
+    )
+    async def report(class_id: int, data: dict[str, Any]) -> Any:
+        done = await call(
+            absences.report, actor(), class_id, data["message"], keys=data["keys"],
+            child=data["child"], kind=data["kind"], first_day=data["first_day"],
+            last_day=data["last_day"],
+        )  # fmt: skip
+        _announce(done, "absence")
+        return ok({"id": done.message}, 201)
+
+    @api.operation(
+        "POST",
+        f"/classes/<id:class_id>/absences/{_MESSAGE_ID}/seen",
+        summary="Mark an absence note as seen (teacher)",
+        tag="absences",
+    )
+    async def mark_seen(class_id: int, message_id: str) -> Any:
+        await call(absences.mark_seen, actor(), class_id, message_id)
+        return ok({"ok": True})
+
+    @api.operation(
+        "DELETE",
+        f"/classes/<id:class_id>/absences/{_MESSAGE_ID}",
+        summary="Withdraw my absence note before its first day (guardian)",
+        tag="absences",
+    )
+    async def withdraw(class_id: int, message_id: str) -> Any:
+        _announce(await call(absences.withdraw, actor(), class_id, message_id), "absence_withdrawn")
+        return ok({"ok": True})
+
+
+def _announce(done: absences.Reported, kind: str) -> None:
+    """Tell the teacher's open pages (server-sent events); ids only, never content."""
+    publish = current_app.extensions.get("carnet_live_publish")
+    if publish is not None and done.recipients:
+        publish(done.recipients, {"type": kind, "class_id": done.class_id, "message": done.message})
