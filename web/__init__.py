@@ -22,6 +22,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 def register(app: Quart) -> None:
     from web.views import account, admin, auth, feed, guardian, joins, pages, peers, push, teacher
     from web.views import alerts as alert_pages
+    from web.views import calendar as calendar_feed
 
     app.static_folder = str(STATIC_DIR)
     app.static_url_path = "/static"
@@ -44,3 +45,4 @@ def register(app: Quart) -> None:
     for module in (pages, auth, account, admin, peers, teacher, guardian, joins, feed, push):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(alert_pages.blueprint)
+    app.register_blueprint(calendar_feed.blueprint)
