@@ -30,6 +30,13 @@ class SchoolClass(BaseModel):
     peer_id = peewee.BigIntegerField(null=True)
     #: its id on that node (``{origin}/classes/{id}``)
     remote_url = peewee.CharField(max_length=400, null=True)
+    #: parent chat: ``off`` (default), ``open``, ``closed`` (read-only for all)
+    parent_chat = peewee.CharField(max_length=8, default="off")
+    #: teacher-family threads: ``open`` (guardians may start one) or ``reply`` (answer only)
+    family_threads = peewee.CharField(max_length=8, default="open")
+    office_hours = peewee.CharField(max_length=200, default="")
+    #: a holiday pause: threads answer automatically until this day (included)
+    away_until = peewee.DateField(null=True)
 
     class Meta:
         table_name = "school_class"

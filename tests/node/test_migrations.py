@@ -184,3 +184,11 @@ def test_every_model_matches_its_migrated_table(empty_db: peewee.Database) -> No
                 f"{model.__name__}.{field.name}: the model says null={field.null}, "
                 f"the table says null={columns[name].null}"
             )
+
+
+def test_an_engine_marked_statement_runs_on_that_engine_only() -> None:
+    script = "CREATE TABLE a (id {pk});\n/*postgresql*/ ALTER TABLE a ADD x INT;\n/*sqlite*/ SELECT 1"
+    sqlite = migrations.dialect_sql(script, peewee.SqliteDatabase(":memory:"))
+    postgres = migrations.dialect_sql(script, peewee.PostgresqlDatabase("unused"))
+    assert sqlite == ["CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT)", "SELECT 1"]
+    assert postgres == ["CREATE TABLE a (id BIGSERIAL PRIMARY KEY)", "ALTER TABLE a ADD x INT"]

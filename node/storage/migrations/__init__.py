@@ -3,7 +3,8 @@
 Each migration is a file ``NNNN_name.sql`` in this folder, written once and
 never edited after release.  The SQL is portable between SQLite and
 PostgreSQL except for two placeholders (``{pk}``, ``{blob}``) that
-``dialect_sql`` fills in.  Every migration runs in its own transaction
+``dialect_sql`` fills in, and statements marked ``/*postgresql*/`` or
+``/*sqlite*/`` that run on that engine only.  Every migration runs in its own transaction
 (both engines have transactional DDL) together with its ``schema_version``
 row, so a crash leaves the database at the previous version, never between.
 """
@@ -51,7 +52,17 @@ def dialect_sql(sql: str, db: peewee.Database) -> list[str]:
     kind = "sqlite" if isinstance(db, peewee.SqliteDatabase) else "postgresql"
     body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     body = body.format(**_DIALECT[kind])
-    return [stmt.strip() for stmt in body.split(";") if stmt.strip()]
+    statements = []
+    for stmt in (s.strip() for s in body.split(";")):
+        # ``/*postgresql*/ …`` or ``/*sqlite*/ …``: a statement for that engine only
+        only = re.match(r"/\*(sqlite|postgresql)\*/\s*", stmt)
+        if only:
+            if only[1] != kind:
+                continue
+            stmt = stmt[only.end() :]
+        if stmt:
+            statements.append(stmt)
+    return statements
 
 
 def _ensure_version_table(db: peewee.Database) -> None:
