@@ -134,6 +134,7 @@ def register(app: Quart) -> None:
         actions,
         alerts,
         auth,
+        conversations,
         directory,
         events,
         feed,
@@ -159,6 +160,7 @@ def register(app: Quart) -> None:
     joins.register(api)
     actions.register(api)
     absences.register(api)
+    conversations.register(api)
     app.register_blueprint(api.blueprint)
     app.extensions["carnet_api"] = api
     app.config["CARNET_CSRF_EXEMPT"] = frozenset(api.csrf_exempt)

@@ -195,7 +195,9 @@ def conversation(
     me = place.access.me
     # history from join only: what was not sealed to the reader is not theirs to see
     rows = [
-        r for r in rows[:PAGE] if r.author_id not in blocked and me in json.loads(r.header)["to"]
+        r
+        for r in rows[:PAGE]
+        if r.author_id not in blocked and me in json.loads(r.header or "{}").get("to", [])
     ]
     events = store.member_events(opener.id) if row.kind != "family" else []
     keys = feed_store.sealed_keys_for([r.id for r in rows + events], place.access.me)
