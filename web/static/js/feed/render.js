@@ -1,6 +1,7 @@
 // Turning decrypted posts into DOM. Only textContent and attributes are set
 // from post data: nothing decrypted is ever parsed as HTML.
 
+import { renderAction } from './actions.js';
 import { download, humanSize, openAttachment } from './files.js';
 
 export const REACTIONS = ['👍', '❤️', '😂', '😮', '🙏', '👏'];
@@ -69,6 +70,11 @@ export function renderPost(item, opened, replies, ctx) {
   node.dataset.id = item.id;
   node.id = `m-${item.id}`;
   const labels = node.querySelector('.post-labels');
+  // the teacher's level: a badge for action needed and urgent, none for information
+  if (item.priority === 'action' || item.priority === 'urgent') {
+    labels.append(el('span', { cls: `badge priority-${item.priority}`, text: msgs[`priority_${item.priority}`] }));
+    node.classList.add(`post-${item.priority}`);
+  }
   if (ctx.mode === 'home') {
     const where = item.school ? fill(ctx.msgs.atSchool, { class: item.class_name, school: item.school }) : item.class_name;
     labels.append(el('span', { cls: 'tag class-tag', text: where }));
@@ -91,6 +97,8 @@ export function renderPost(item, opened, replies, ctx) {
   node.querySelector('.post-text').textContent = opened.body.text || '';
   const attachments = node.querySelector('.attachments');
   for (const d of opened.body.attachments || []) attachments.append(renderAttachment(d, msgs));
+  // an event, sign-up, permission slip or poll (web/static/js/feed/actions.js)
+  if (item.action) attachments.before(renderAction(item, opened.body, { msgs: ctx.actionMsgs, locale: ctx.locale, handlers }));
 
   // reactions: count per emoji; mine highlighted
   const counts = new Map(REACTIONS.map((e) => [e, 0]));

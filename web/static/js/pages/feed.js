@@ -6,12 +6,14 @@
 import { loadAccountKeys } from '../e2e/keystore.js';
 import { b64urlDecode, fingerprint } from '../e2e/suite.js';
 import * as K from '../feed/classkeys.js';
+import { renderStatus, signSlip, wireComposer as wireActionComposer } from '../feed/actions.js';
 import { blobIdsOf, prepare, uploadPrepared } from '../feed/files.js';
 import { fill, renderPost, renderReceipts } from '../feed/render.js';
 import { api, errorText, keyStoreName, showError, UserError } from './common.js';
 
 const root = document.getElementById('feed');
 const msgs = JSON.parse(document.getElementById('feed-messages').textContent);
+const actionMsgs = JSON.parse(document.getElementById('action-messages').textContent);
 const locale = document.documentElement.lang || 'en';
 const mode = root.dataset.mode;
 const status = document.getElementById('feed-status');
@@ -56,7 +58,7 @@ async function renderItem(item) {
   for (const reply of item.replies) {
     replies.push({ reply, opened: await K.decryptItem(cls, reply, keys, { id: reply.id, kind: reply.kind, parent: item.id }) });
   }
-  const node = renderPost(item, opened, replies, { msgs, locale, mode, handlers });
+  const node = renderPost(item, opened, replies, { msgs, actionMsgs, locale, mode, handlers });
   if (opened.body && !item.read && !item.can_edit && !readSent.has(item.id)) {
     readSent.add(item.id);
     api(`/classes/${item.class_id}/posts/${item.id}/read`, {}).catch(() => readSent.delete(item.id));
@@ -96,6 +98,29 @@ function replyTo(cls, item) {
 }
 
 const handlers = {
+  // an event, sign-up, permission slip or poll: answer for one child (a slip is signed here)
+  async answerAction(item, childId, choice) {
+    try {
+      const body = { child: childId, choice };
+      if (item.action.type === 'slip') {
+        const cls = await classFor(item.class_id);
+        Object.assign(body, await signSlip(keys, cls, item, childId, choice[0]));
+      }
+      await api(`/classes/${item.class_id}/posts/${item.id}/answer`, body);
+      await replaceItem(item.class_id, item.id);
+    } catch (err) {
+      fail(err);
+    }
+  },
+  async actionStatus(item, labels, panel) {
+    try {
+      if (!panel.hidden) { panel.hidden = true; return; }
+      const cls = await classFor(item.class_id);
+      await renderStatus(item, labels, panel, { msgs: actionMsgs, locale, cls });
+    } catch (err) {
+      fail(err);
+    }
+  },
   share(item, node) {
     const tools = node.querySelector('.post-tools');
     if (tools.querySelector('.share-form')) return;
@@ -348,12 +373,19 @@ function wireComposer() {
   document.getElementById('record').addEventListener('click', (event) => {
     toggleRecording(event.currentTarget).catch((err) => showError(form, errorText(err)));
   });
+  const actionPart = wireActionComposer(form, actionMsgs); // "Add: event / sign-up / slip / poll"
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     showError(form, '');
     const text = form.text.value.trim();
     const childIds = [...form.querySelectorAll('input[name=child]:checked')].map((c) => Number(c.value));
-    if (!text && !picked.length) return showError(form, msgs.empty_post);
+    let action = null;
+    try {
+      action = actionPart.collect();
+    } catch (err) {
+      return showError(form, err.message);
+    }
+    if (!text && !picked.length && !action) return showError(form, msgs.empty_post);
     if (form.audience.value === 'children' && !childIds.length) return showError(form, msgs.choose_children);
     const progress = document.getElementById('post-progress');
     form.querySelector('#post-submit').disabled = true;
@@ -374,11 +406,15 @@ function wireComposer() {
         attachments.push(descriptor);
         blobs.push(...blobIds);
       }
-      const request = await K.encryptFor(cls, keys, 'post', { text, attachments }, { to });
+      const body = action ? { text, attachments, action: action.body } : { text, attachments };
+      const request = await K.encryptFor(cls, keys, 'post', body, { to });
       await api(`/classes/${cls.classId}/posts`, {
         ...request, blobs, children: childIds.length ? childIds : null, comments_enabled: form.querySelector('#post-comments').checked,
+        priority: form.querySelector('#post-priority').value,
+        ...(action ? { action: action.structure } : {}),
       });
       form.reset();
+      actionPart.reset();
       childrenBox.hidden = true;
       picked.length = 0;
       showPicked();
