@@ -20,9 +20,11 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def register(app: Quart) -> None:
+    from web.views import absences as absence_pages
     from web.views import account, admin, auth, feed, guardian, joins, pages, peers, push, teacher
     from web.views import alerts as alert_pages
     from web.views import calendar as calendar_feed
+    from web.views import chat as chat_pages
 
     app.static_folder = str(STATIC_DIR)
     app.static_url_path = "/static"
@@ -45,4 +47,6 @@ def register(app: Quart) -> None:
     for module in (pages, auth, account, admin, peers, teacher, guardian, joins, feed, push):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(alert_pages.blueprint)
+    app.register_blueprint(absence_pages.blueprint)
     app.register_blueprint(calendar_feed.blueprint)
+    app.register_blueprint(chat_pages.blueprint)

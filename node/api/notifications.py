@@ -20,6 +20,13 @@ SUBSCRIPTION = Body(
     },
 )
 ENDPOINT = Body("PushEndpoint", {"endpoint": string(MAX_ENDPOINT)})
+DIGEST = Body(
+    "Digest",
+    {
+        "mode": string(8, description="now: every information post at once; digest: once a day"),
+        "digest_time": string(5, required=False, description="HH:MM in the school's time zone"),
+    },
+)
 QUIET_HOURS = Body(
     "QuietHours",
     {
@@ -108,3 +115,13 @@ def register(api: Api) -> None:
                 notifications.set_quiet_hours, actor(), data["quiet_start"], data["quiet_end"]
             )
         )
+
+    @api.operation(
+        "PUT",
+        "/notifications/digest",
+        summary="Information posts: notify me at once, or in one daily digest at a time",
+        body=DIGEST,
+        tag="notifications",
+    )
+    async def set_digest(data: dict[str, Any]) -> Any:
+        return ok(await call(notifications.set_digest, actor(), data["mode"], data["digest_time"]))

@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import re
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from node.e2e.encoding import canonical_text
@@ -64,8 +64,9 @@ class AbsenceView:
     child_name: str
     #: ``absent`` or ``late``
     kind: str
-    first_day: dt.date
-    last_day: dt.date
+    #: days as ``YYYY-MM-DD`` (calendar days of the school, not instants)
+    first_day: str
+    last_day: str
     author_name: str
     created_at: dt.datetime
     seen_at: dt.datetime | None
@@ -76,11 +77,28 @@ class AbsenceView:
 
 
 @dataclass(frozen=True)
+class ChildAudience:
+    """One of a guardian's children, and who a note about them is sealed to."""
+
+    id: int
+    name: str
+    #: member ids: the teacher and every approved guardian of the child (the browser
+    #: checks each against the class's signed log before sealing)
+    to: list[str]
+
+
+@dataclass(frozen=True)
 class AbsenceList:
     class_id: int
     #: the day shown (the teacher's list), or None (a guardian's: past and upcoming)
-    day: dt.date | None
+    day: str | None
     notes: list[AbsenceView]
+    #: a guardian's children in this class (the teacher's list: empty)
+    children: list[ChildAudience] = field(default_factory=list)
+    #: the school's date today, and the range a new note may start in
+    today: str | None = None
+    earliest: str | None = None
+    latest: str | None = None
 
 
 def today(ctx: ServiceContext) -> dt.date:
@@ -195,8 +213,8 @@ def _views(
         msg = note.message
         out.append(
             AbsenceView(
-                msg.public_id, note.child_id, note.child.first_name, note.kind, note.first_day,
-                note.last_day, names.get(note.author_id, "") if note.author_id else "",
+                msg.public_id, note.child_id, note.child.first_name, note.kind,
+                note.first_day.isoformat(), note.last_day.isoformat(), names.get(note.author_id, "") if note.author_id else "",
                 note.created_at, note.seen_at,
                 {"header": json.loads(msg.header or "{}"), "ct": msg.ct, "sig": msg.sig},
                 json.loads(keys[msg.id]) if msg.id in keys else None,
@@ -210,14 +228,24 @@ def list_notes(ctx: ServiceContext, actor: Actor, class_id: int, day: Any = None
     """The teacher: the notes covering ``day`` (default today).  A guardian: their
     children's notes in this class, from ``HISTORY_DAYS`` ago on."""
     a = groups.require_member(ctx, actor, class_id)
+    now = today(ctx)
     if a.is_teacher:
-        shown = today(ctx) if day is None else parse_day(day, "day")
-        return AbsenceList(
-            class_id, shown, _views(ctx, actor, a, store.select_for_day(class_id, shown))
-        )
-    since = today(ctx) - dt.timedelta(days=HISTORY_DAYS)
-    notes = store.select_of_children(class_id, a.my_children, since)
-    return AbsenceList(class_id, None, _views(ctx, actor, a, notes))
+        shown = now if day is None else parse_day(day, "day")
+        notes = store.select_for_day(class_id, shown)
+        views = _views(ctx, actor, a, notes)
+        return AbsenceList(class_id, shown.isoformat(), views, [], now.isoformat())
+    notes = store.select_of_children(class_id, a.my_children, now - dt.timedelta(days=HISTORY_DAYS))
+    people = posts.class_people(ctx, a, a.my_children)
+    children = [
+        ChildAudience(c, people.names[c], posts._audience(ctx, a, [c], people))
+        for c in sorted(a.my_children, key=lambda c: (people.names.get(c, ""), c))
+        if c in people.names
+    ]
+    return AbsenceList(
+        class_id, None, _views(ctx, actor, a, notes), children, now.isoformat(),
+        (now - dt.timedelta(days=MAX_PAST_DAYS)).isoformat(),
+        (now + dt.timedelta(days=MAX_AHEAD_DAYS)).isoformat(),
+    )  # fmt: skip
 
 
 def _note(a: groups.Access, public_id: str, lock: bool = False) -> tuple[Any, store.AbsenceNote]:

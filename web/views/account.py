@@ -18,6 +18,7 @@ async def _page(
     notifications_error: str | None = None,
     values: dict[str, str] | None = None,
     status: int = 200,
+    digest_error: str | None = None,
 ) -> Any:
     actor = require_actor()
     me = await call(accounts.me, actor)
@@ -33,6 +34,8 @@ async def _page(
         vapid_key=current_app.config["CARNET_KEYS"].vapid_public_key,
         notifications_error=notifications_error,
         values=values,
+        digest_error=digest_error,
+        default_digest_time=notifications.DEFAULT_DIGEST_TIME,
     )
     return html, status
 
@@ -69,6 +72,20 @@ async def quiet_hours() -> Any:
         )
     except CarnetError as error:
         return await _page(error_message(current_app, error), data, error.status)
+    return redirect("/account#notifications")
+
+
+@blueprint.post("/account/notifications/digest")
+async def digest() -> Any:
+    """Information posts: at once, or in one daily digest."""
+    actor = require_actor()
+    data = await form()
+    try:
+        await call(
+            notifications.set_digest, actor, field(data, "mode", 8), field(data, "digest_time", 8)
+        )
+    except CarnetError as error:
+        return await _page(status=error.status, digest_error=error_message(current_app, error))
     return redirect("/account#notifications")
 
 

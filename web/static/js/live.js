@@ -10,6 +10,7 @@ let source = null;
 
 function feedUrl(data) {
   if (!Number.isInteger(data.class_id) || data.class_id < 1) return null;
+  if (data.type === 'absence') return `/classes/${data.class_id}/absences`;
   const anchor = typeof data.message === 'string' && PUBLIC_ID.test(data.message) ? `#m-${data.message}` : '';
   return `/classes/${data.class_id}/feed${anchor}`;
 }
@@ -45,6 +46,9 @@ function showBanner(data) {
     banner.append(text, ' — ', link, close);
     document.body.append(banner);
   }
+  banner.querySelector('span').textContent = data.type === 'absence'
+    ? msgs.live_absence || 'New absence note'
+    : msgs.live_post || 'New post';
   banner.querySelector('a').href = url;
   banner.hidden = false;
 }
@@ -61,7 +65,7 @@ function open() {
     }
     if (!data || typeof data.type !== 'string') return;
     const live = new CustomEvent('carnet:live', { detail: data, cancelable: true });
-    if (document.dispatchEvent(live) && data.type === 'post') showBanner(data);
+    if (document.dispatchEvent(live) && ['post', 'absence'].includes(data.type)) showBanner(data);
   });
   // The browser reconnects by itself; after a log-out the node answers 401 and it stops.
 }
