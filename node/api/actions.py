@@ -34,6 +34,9 @@ ANSWER = Body(
     },
 )
 
+#: nothing to say: the node makes the token (an empty object keeps POSTs JSON and CSRF-checked)
+NEW_LINK = Body("NewCalendarLink", {})
+
 
 def register(api: Api) -> None:
     @api.operation(
@@ -82,7 +85,8 @@ def register(api: Api) -> None:
         "POST",
         "/account/calendar",
         summary="A new private calendar link (the previous one stops working)",
+        body=NEW_LINK,
         tag="actions",
     )
-    async def calendar_new() -> Any:
+    async def calendar_new(data: dict[str, Any]) -> Any:
         return ok(await call(calendar.new_link, actor()), 201)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -134,6 +136,20 @@ def test_a_permission_slip_signed_by_one_guardian_and_the_teachers_list(
     assert "DTSTART:" in text and text.endswith("END:VCALENDAR\r\n")
     camille.set_viewport_size({"width": 390, "height": 844})
     screenshot(camille, "actions-guardian-phone")
+
+    # her private calendar feed: generic titles (the real ones are encrypted)
+    camille.goto(f"{node.url}/account")
+    expect(camille.locator("#calendar-state")).to_have_text("You have no calendar link yet.")
+    camille.click("#calendar-new")
+    link = camille.locator("#calendar-link")
+    expect(link).to_have_value(re.compile(r"/calendar/[A-Za-z0-9_-]{43}\.ics$"))
+    expect(camille.locator("#calendar-new")).to_have_text("Create a new link")
+    screenshot(camille, "actions-calendar-link-phone")
+    assert link.input_value().startswith(f"{node.url}/calendar/")
+    feed_text = httpx.get(
+        link.input_value()
+    ).text  # a calendar app: no session, the link is the key
+    assert "SUMMARY:Class event — CE1 A\r\n" in feed_text and "Kermesse" not in feed_text
 
     # the teacher sees who signed (verified against the class log) and who has not answered
     teacher.reload()

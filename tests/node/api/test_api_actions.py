@@ -151,7 +151,7 @@ async def test_the_calendar_link_and_the_ics_route(app: Quart, cf: ClassFeed) ->
     parent = await as_(app, PARENT_0)
     before = await (await parent.get("/api/v1/account/calendar")).get_json()
     assert before == {"url": None, "created_at": None}
-    made = await send(parent, "POST", "/api/v1/account/calendar")
+    made = await send(parent, "POST", "/api/v1/account/calendar", {})
     assert made.status_code == 201
     url = (await made.get_json())["url"]
     path = url.split("://", 1)[1].split("/", 1)[1]
@@ -164,7 +164,7 @@ async def test_the_calendar_link_and_the_ics_route(app: Quart, cf: ClassFeed) ->
     assert "BEGIN:VEVENT\r\n" in text
     assert (await anonymous.get("/calendar/" + "A" * 43 + ".ics")).status_code == 404
     teacher = await as_(app, TEACHER)
-    assert (await send(teacher, "POST", "/api/v1/account/calendar")).status_code == 403
+    assert (await send(teacher, "POST", "/api/v1/account/calendar", {})).status_code == 403
 
 
 async def test_the_operations_are_in_the_openapi_document(app: Quart) -> None:
