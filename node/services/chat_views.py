@@ -73,6 +73,9 @@ class Overview:
     children: list[tuple[int, str]]
     #: teacher: reports not handled yet
     open_reports: int = 0
+    #: child id → who a family thread about them is sealed to (the teacher and the
+    #: child's approved guardians), for the children of ``children``
+    family_members: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,10 +164,17 @@ def overview(ctx: ServiceContext, actor: Actor, class_id: int) -> Overview:
     blocked = sorted(m for m, i in ids.items() if i in blocked_accounts)
     mine = place.people.names if a.is_teacher else {c: place.people.names[c] for c in a.my_children}
     reports = len(store.reports_of_class(class_id)) if a.is_teacher else 0
+    families = {}
+    for child_id in mine:
+        try:
+            families[child_id] = place.family_audience(child_id)
+        except Invalid:  # no approved guardian of this child yet
+            continue
     return Overview(
         class_id, a.school_class.name, a.is_teacher, a.me, settings_of(place),
         a.is_teacher or store.has_accepted_conduct(actor.account_id, class_id),
         summaries, people, blocked, sorted(mine.items(), key=lambda kv: kv[1]), reports,
+        families,
     )  # fmt: skip
 
 
@@ -221,3 +231,15 @@ def conversation(
         summary, items, next_before, chain,
         current_members(ctx, place, row), names, settings_of(place),
     )  # fmt: skip
+
+
+def locate(ctx: ServiceContext, actor: Actor, class_id: int, message_id: str) -> str:
+    """The conversation a chat message belongs to, if the actor may read it (a notification's link)."""
+    place = chat_rules.place(ctx, actor, class_id)
+    row = feed_store.select_message(place.access.group.id, message_id)
+    opener = row.parent if row is not None and row.parent_id else None
+    if opener is not None and opener.kind == "conversation":
+        found = store.select_conversation(class_id, opener.public_id)
+        if found is not None and place.can_read(found[0], store.members_of([found[0].id])):
+            return str(opener.public_id)
+    raise NotFound(N_("No such conversation."))
