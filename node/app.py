@@ -95,6 +95,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     federation.handlers.update(joining_home.HANDLERS)
     federation.handlers.update(np_joining.HANDLERS)
     federation.handlers.update(class_mirror.HANDLERS)
+    from federation.runtime import action_answers  # Answer objects: actionable posts
+
+    federation.handlers.update(action_answers.handlers(federation.handlers))
     delivery_worker = DeliveryWorker(federation)
     federation.wake_delivery = delivery_worker.wake
     app.extensions["carnet_delivery"] = delivery_worker

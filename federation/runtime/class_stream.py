@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.encoding import format_timestamp
-from federation.runtime import outbox
+from federation.runtime import chat_stream, outbox
 from federation.runtime.peers import unix
-from node.services import groups
+from node.services import action_mirrors, conversations, groups
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import directory as directory_store
@@ -123,10 +123,14 @@ class _Note:
     keys: list[dict[str, Any]]
     #: the children a post for some families concerns
     children: list[int]
+    #: a conversation's opening: its members (None: every member), not its keys' holders
+    members: set[str] | None | bool = False
 
     @property
     def audience(self) -> set[str] | None:
         """The members it is for (None: every member)."""
+        if self.members is not False:
+            return self.members  # type: ignore[return-value]
         return {k["member"] for k in self.keys} if self.keys else None
 
 
@@ -138,6 +142,8 @@ def _notes(ctx: ServiceContext, cu: str, rows: list[Any]) -> list[_Note]:
     files = store.blobs_of(ids)
     authors = account_store.select_accounts({r.author_id for r in rows if r.author_id})
     public_ids = store.public_ids_of({r.parent_id for r in rows if r.parent_id})
+    asks = action_mirrors.note_actions(ids)  # events, sign-ups, slips, polls: their structure
+    extras = chat_stream.note_extras(rows)  # conversations, absence notes
     notes = []
     for row in rows:
         author = authors.get(row.author_id) if row.author_id else None
@@ -155,11 +161,17 @@ def _notes(ctx: ServiceContext, cu: str, rows: list[Any]) -> list[_Note]:
                 for b in files.get(row.id, []) if b.status == "complete"
             ],
         }  # fmt: skip
+        if row.id in asks:
+            obj["action"] = asks[row.id]
         if row.parent_id:
             obj["inReplyTo"] = message_url(cu, public_ids[row.parent_id])
-        notes.append(
-            _Note(obj, [json.loads(k) for k in keys.get(row.id, [])], children.get(row.id, []))
-        )
+        note = _Note(obj, [json.loads(k) for k in keys.get(row.id, [])], children.get(row.id, []))
+        if row.id in extras:
+            fields, members = extras[row.id]
+            obj.update(fields)
+            if row.kind == "conversation":
+                note.members = members
+        notes.append(note)
     return notes
 
 
@@ -236,6 +248,8 @@ def class_entries(ctx: ServiceContext, payload: dict[str, Any]) -> None:
             _publish(ctx, cu, "Create", _entry_object(cu, group, entry), members.recipients())
     again = {m for o in new_origins for m in members.by_origin[o]}
     _envelopes(ctx, cu, group, members, set(payload.get("members", [])) | again, again)
+    # a guardian approved or removed: family threads of the class change their people
+    conversations.refresh_families(ctx, group.school_class_id)
 
 
 def _origin(peer_id: int) -> str | None:
@@ -320,6 +334,9 @@ def class_info(ctx: ServiceContext, class_id: int, child_id: int | None) -> dict
         "school": ctx.config.school_name, "teacherName": teacher.display_name if teacher else "",
         "commentsEnabled": bool(school_class.comments_enabled),
         "teacher": f"{school_class.teacher_id}@{ctx.config.origin.split('://', 1)[1]}",
+        "parentChat": school_class.parent_chat, "familyThreads": school_class.family_threads,
+        "officeHours": school_class.office_hours,
+        "awayUntil": school_class.away_until.isoformat() if school_class.away_until else None,
     }  # fmt: skip
     if child is not None:
         info["child"] = {"id": child_url(ctx, class_id, child.id), "name": child.first_name}

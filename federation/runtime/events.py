@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.runtime import alert_mirror, alert_stream, class_mirror, class_stream, outbox
+from federation.runtime import (
+    action_answers,
+    alert_mirror,
+    alert_stream,
+    class_mirror,
+    class_stream,
+    outbox,
+)
 from federation.runtime.class_stream import class_info, class_url
 from federation.runtime.outbox import peer_stream
 from node.services.context import ServiceContext
@@ -75,6 +82,7 @@ TRANSLATORS = {
     **class_mirror.TRANSLATORS,
     **alert_stream.TRANSLATORS,
     **alert_mirror.TRANSLATORS,
+    **action_answers.TRANSLATORS,
 }
 
 

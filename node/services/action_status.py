@@ -46,6 +46,10 @@ def page_views(
     answers: dict[int, list[Any]] = {}
     for row in store.answers_of(sorted(found)):
         answers.setdefault(row.message_id, []).append(row)
+    mirrored = [  # a slip on another school's class signs that school's child ids
+        c for a in accesses.values() if a.school_class.peer_id is not None for c in a.my_children
+    ]
+    signing = store.remote_child_ids(mirrored) if mirrored else {}
     views = {}
     for post in posts:
         if post.id not in found:
@@ -54,8 +58,9 @@ def page_views(
         group_names = names.get(post.group_id, {})
         total = len(addressed) if addressed else len(group_names)
         views[post.id] = actions.view(
-            ctx, a, found[post.id], addressed, answers.get(post.id, []), group_names, total
-        )
+            ctx, a, found[post.id], addressed, answers.get(post.id, []), group_names, total,
+            signing=signing,
+        )  # fmt: skip
     return views
 
 

@@ -148,12 +148,23 @@ def change(message: Any, raw: Any) -> None:
     store.save_action(message, fields)
 
 
-def _taken(answers: list[Any]) -> dict[str, int]:
+def _taken(answers: list[Any], action: Any = None) -> dict[str, int]:
+    """Answers per choice id; a mirrored class's sign-up keeps the class node's counts."""
     counts: dict[str, int] = {}
     for row in answers:
         for cid in row.choice_ids():
             counts[cid] = counts.get(cid, 0) + 1
+    for choice in action.choice_list() if action is not None else []:
+        if "taken" in choice:  # (action_mirrors.apply_remote)
+            counts[choice["id"]] = choice["taken"]
     return counts
+
+
+def signing_child(a: groups.Access, child_id: int) -> int:
+    """The child's id a permission slip signs: the class node's (ours, or a mirror's remote one)."""
+    if a.school_class.peer_id is None:
+        return child_id
+    return store.remote_child_ids([child_id]).get(child_id, child_id)
 
 
 def _post(ctx: ServiceContext, a: groups.Access, post_id: str, lock: bool) -> tuple[Any, Any]:
@@ -196,14 +207,22 @@ def slip_statement(group: str, post: str, version: int, child: int, decision: st
 
 
 def _check_slip(
-    ctx: ServiceContext, a: groups.Access, post: Any, child: int, decision: str, signature: Any, at: Any
+    ctx: ServiceContext, a: groups.Access, post: Any, child: int, decision: str, signature: Any,
+    at: Any, relayed: bool,
 ) -> dict[str, Any]:  # fmt: skip
+    """A relayed answer (forwarded by the guardian's home node, which checked the time
+    when it was signed) may arrive late: its clock is not checked again."""
     if not isinstance(signature, str) or len(signature) > 86 or type(at) is not int:
         raise Invalid(N_("A permission slip is answered with your signature."), field="signature")
-    if abs(at - int(ctx.now().replace(tzinfo=dt.UTC).timestamp())) > SLIP_CLOCK_SKEW:
+    if (
+        not relayed
+        and abs(at - int(ctx.now().replace(tzinfo=dt.UTC).timestamp())) > SLIP_CLOCK_SKEW
+    ):
         raise Invalid(N_("This device's clock is wrong: set it and sign again."), field="at")
     me = group_store.select_member(a.group.id, a.me)
-    statement = slip_statement(a.group.public_id, post.public_id, post.version, child, decision, at)
+    statement = slip_statement(
+        a.group.public_id, post.public_id, post.version, signing_child(a, child), decision, at
+    )
     try:
         sign_pk = b64url_decode(me.sign_pk if me else "", length=32, what="key")
     except EncodingError:
@@ -215,9 +234,13 @@ def _check_slip(
 
 def answer(
     ctx: ServiceContext, actor: Actor, class_id: int, post_id: str, child_id: Any, choice: Any, *,
-    signature: Any = None, at: Any = None,
+    signature: Any = None, at: Any = None, relayed: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """Record (or replace, or withdraw) a child's answer; returns the action as the reader sees it."""
+    """Record (or replace, or withdraw) a child's answer; returns the action as the reader sees it.
+
+    On a mirrored class (another school's) the answer is kept here and forwarded to the
+    class's node, which applies the same rules (``relayed``: done there for a guardian of
+    another node) and announces the post's new counts."""
     if type(child_id) is not int:
         raise Invalid(N_("Say which child you answer for."), field="child")
     with write_transaction():
@@ -234,11 +257,18 @@ def answer(
         ids = _choice(action, choice)
         fields: dict[str, Any] = {"signature": None, "post_version": None, "signed_at": None}
         if action.type == "slip":
-            fields = _check_slip(ctx, a, post, child_id, ids[0], signature, at)
+            fields = _check_slip(ctx, a, post, child_id, ids[0], signature, at, relayed)
         if action.type == "signup" and ids:
             capacity = {c["id"]: c["capacity"] for c in action.choice_list()}[ids[0]]
-            others = [r for r in store.answers_of([post.id]) if r.child_id != child_id]
-            if capacity is not None and _taken(others).get(ids[0], 0) >= capacity:
+            answers = store.answers_of([post.id])
+            mine = next((r for r in answers if r.child_id == child_id), None)
+            others = [r for r in answers if r.child_id != child_id]
+            already = mine is not None and ids[0] in mine.choice_ids()
+            if (
+                capacity is not None
+                and not already
+                and _taken(others, action).get(ids[0], 0) >= capacity
+            ):
                 raise Conflict(N_("This slot is full."))
         if not ids:
             store.ActionAnswer.delete().where(
@@ -249,8 +279,16 @@ def answer(
                 "account": actor.account_id, "member": a.me, "choice": json.dumps(ids),
                 "answered_at": ctx.now(), **fields,
             })  # fmt: skip
+        if a.school_class.peer_id is not None:  # the class's node decides, and tells everyone
+            ctx.publish("mirror_answer", {"message_id": post.id, "child_id": child_id,
+                                          "account_id": actor.account_id})  # fmt: skip
+        elif action.type == "signup":  # other schools' copies learn the places left
+            post.revision += 1
+            post.save()
+            ctx.publish("message_changed", {"message_id": post.id})
         names = directory_store.child_names(a.school_class.id, a.my_children)
-        return view(ctx, a, action, addressed, store.answers_of([post.id]), names)
+        signing = store.remote_child_ids(a.my_children) if a.school_class.peer_id else {}
+        return view(ctx, a, action, addressed, store.answers_of([post.id]), names, signing=signing)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -260,16 +298,20 @@ def _iso(value: dt.datetime | None) -> str | None:
 def view(
     ctx: ServiceContext, a: groups.Access, action: Any, addressed: list[int],
     answers: list[Any], names: dict[int, str], total: int | None = None,
+    signing: dict[int, int] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The action as its reader sees it: structure, open or closed, places taken,
-    and the reader's children's answers (a guardian) or the counts (the teacher)."""
-    taken = _taken(answers)
+    and the reader's children's answers (a guardian) or the counts (the teacher).
+
+    ``signing``: a mirrored class's children, our id → the class node's (what a slip signs)."""
+    taken = _taken(answers, action)
     out: dict[str, Any] = {
         "type": action.type, "deadline": _iso(action.deadline), "starts_at": _iso(action.starts_at),
         "ends_at": _iso(action.ends_at), "all_day": action.all_day, "multiple": action.multiple,
         "open": action.deadline is None or ctx.now() < action.deadline,
         "choices": [
-            {**c, "taken": taken.get(c["id"], 0) if action.type == "signup" else None}
+            {"id": c["id"], "capacity": c["capacity"],
+             "taken": taken.get(c["id"], 0) if action.type == "signup" else None}
             for c in action.choice_list()
         ],
     }  # fmt: skip
@@ -282,7 +324,7 @@ def view(
     by_child = {r.child_id: r for r in answers}
     out["answers"] = [
         {
-            "child_id": c, "child": names.get(c, ""),
+            "child_id": c, "child": names.get(c, ""), "sign_child": (signing or {}).get(c, c),
             "choice": by_child[c].choice_ids() if c in by_child else None,
             "by": by_child[c].account.display_name if c in by_child and by_child[c].account else None,
             "at": _iso(by_child[c].answered_at) if c in by_child else None,

@@ -29,7 +29,7 @@ from typing import Any
 
 from node.e2e.encoding import canonical_text
 from node.errors import N_, Invalid
-from node.services import groups, notifications
+from node.services import action_mirrors, chat_mirrors, groups, notifications
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import activities as fed_store
@@ -40,7 +40,9 @@ from node.storage import mirrors as store
 from node.storage import peers as peer_store
 from node.storage.blobstore import BlobStore
 
-KINDS = ("post", "comment", "reaction", "share")
+KINDS = ("post", "comment", "reaction", "share", *chat_mirrors.KINDS, "absence")
+#: kinds that answer no other message
+TOP_KINDS = ("post", "conversation", "absence")
 _PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,22}")
 #: a member id: an account number on a node, and that node's host[:port]
 _MEMBER = re.compile(r"([1-9][0-9]{0,15})@([a-z0-9.-]{1,253}(?::[0-9]{1,5})?)")
@@ -100,11 +102,13 @@ def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int,
             created_at=ctx.now(), peer_id=peer_id, remote_url=class_url,
             comments_enabled=info.get("commentsEnabled") is not False,
         )  # fmt: skip
+        _chat_settings(mirror, info)
     elif mirror.peer_id != peer_id:
         raise Invalid(N_("This class belongs to another school."))
     elif info.get("name"):  # an Accept sent again, or the member list: what shows now
         mirror.name, mirror.teacher_id = name, teacher_id
         mirror.comments_enabled = info.get("commentsEnabled") is not False
+        _chat_settings(mirror, info)
         mirror.save()
     child = info.get("child")
     if isinstance(child, dict) and isinstance(child.get("id"), str):
@@ -147,7 +151,23 @@ def apply_class(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str
         raise Invalid(N_("This is another class."))
     mirror.name = _text(obj.get("name"), 80) or mirror.name
     mirror.comments_enabled = obj.get("commentsEnabled") is not False
+    _chat_settings(mirror, obj)
     mirror.save()
+
+
+def _chat_settings(mirror: Any, info: dict[str, Any]) -> None:
+    """The teacher's conversation settings, as the class's node sends them (unknown: off)."""
+    chat, threads = info.get("parentChat"), info.get("familyThreads")
+    mirror.parent_chat = chat if chat in ("off", "open", "closed") else "off"
+    mirror.family_threads = threads if threads in ("open", "reply") else "reply"
+    mirror.office_hours = _text(info.get("officeHours"), 200)
+    try:
+        away = info.get("awayUntil")
+        mirror.away_until = dt.date.fromisoformat(away) if isinstance(away, str) else None
+    except ValueError:
+        mirror.away_until = None
+    if mirror.id is not None:
+        mirror.save()
 
 
 def _child(mirror: Any, url: str, name: str = "", now: dt.datetime | None = None) -> Any:
@@ -302,7 +322,7 @@ def apply_note(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str,
     if row is not None and row.revision >= version:
         return  # ours is as new (or deleted for good)
     parent = None
-    if obj["kind"] != "post":
+    if obj["kind"] not in TOP_KINDS:
         parent = feed_store.select_message(group.id, _public_id(class_url, obj.get("inReplyTo")))
         if parent is None or parent.deleted_at is not None:
             return  # the post is gone: so is what answered it
@@ -329,8 +349,12 @@ def apply_note(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str,
     _children(row, mirror, obj.get("children"), new)
     keys = _keys(ctx, row, obj.get("keys"), new)
     _attachments(ctx, peer_id, row, group, author, obj.get("attachment"), new)
+    if obj["kind"] == "post":  # an event, sign-up, slip or poll: its structure and places taken
+        action_mirrors.apply_remote(row, obj.get("action"))
     if new and obj["kind"] in ("post", "share"):
         _notify(ctx, mirror, group, row, keys, author)
+    if obj["kind"] in chat_mirrors.KINDS:
+        chat_mirrors.apply(ctx, mirror, row, obj, new, keys)
 
 
 def _children(row: Any, mirror: Any, urls: Any, new: bool) -> None:

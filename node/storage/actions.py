@@ -164,3 +164,17 @@ def calendar_token_of(account_id: int) -> CalendarToken | None:
 def replace_calendar_token(account_id: int, token_hash: str, now: dt.datetime) -> None:
     CalendarToken.delete().where(CalendarToken.account == account_id).execute()
     CalendarToken.create(account=account_id, token_hash=token_hash, created_at=now)
+
+
+def remote_child_ids(child_ids: list[int]) -> dict[int, int]:
+    """Children of mirrored classes: our id → their id on the class's node (from their URL)."""
+    child_id_column: Any = Child.id
+    query: Any = Child.select(child_id_column, Child.remote_url).where(
+        child_id_column.in_(child_ids or [0]) & Child.remote_url.is_null(False)
+    )
+    out = {}
+    for child_id, url in query.tuples():
+        tail = url.rsplit("/", 1)[-1]
+        if tail.isdigit():
+            out[child_id] = int(tail)
+    return out

@@ -93,6 +93,7 @@ def test_each_kind_of_action_reaches_the_feed_with_its_structure(cf: ClassFeed) 
         {
             "child_id": cf.guardians[0].child_id,
             "child": "Léa",
+            "sign_child": cf.guardians[0].child_id,
             "choice": None,
             "by": None,
             "at": None,

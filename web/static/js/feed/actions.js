@@ -184,7 +184,7 @@ function renderMyAnswer(item, labels, mine, ctx) {
   const form = el('div', { cls: 'my-answer', attrs: { role: 'group', 'aria-label': fill(msgs.answer_for, { child: mine.child }) } });
   form.append(el('p', { cls: 'answer-for', text: fill(msgs.answer_for, { child: mine.child }) }));
   const chosen = new Set(mine.choice || []);
-  const send = (choice) => handlers.answerAction(item, mine.child_id, choice, labels);
+  const send = (choice) => handlers.answerAction(item, mine, choice);
   const ids = FIXED[action.type] || action.choices.map((c) => c.id);
   const row = el('div', { cls: 'answer-buttons' });
   if (action.type === 'poll' && action.multiple) {
@@ -290,7 +290,10 @@ async function slipVerifies(cls, status, f) {
   return verifyObject(b64urlDecode(member.signPk, { length: 32 }), SLIP_CONTEXT, statement, f.signature);
 }
 
-/** A permission slip's answer, signed with this browser's identity key. */
+/**
+ * A permission slip's answer, signed with this browser's identity key. `childId` is the
+ * child's id on the class's node (`sign_child`: differs on a class of another school).
+ */
 export async function signSlip(keys, cls, item, childId, decision) {
   const at = Math.floor(Date.now() / 1000);
   const statement = {

@@ -99,12 +99,12 @@ function replyTo(cls, item) {
 
 const handlers = {
   // an event, sign-up, permission slip or poll: answer for one child (a slip is signed here)
-  async answerAction(item, childId, choice) {
+  async answerAction(item, mine, choice) {
     try {
-      const body = { child: childId, choice };
+      const body = { child: mine.child_id, choice };
       if (item.action.type === 'slip') {
         const cls = await classFor(item.class_id);
-        Object.assign(body, await signSlip(keys, cls, item, childId, choice[0]));
+        Object.assign(body, await signSlip(keys, cls, item, mine.sign_child, choice[0]));
       }
       await api(`/classes/${item.class_id}/posts/${item.id}/answer`, body);
       await replaceItem(item.class_id, item.id);

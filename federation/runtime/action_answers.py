@@ -1,0 +1,125 @@
+"""Answers to actionable posts across schools (NP/1): a guardian of another node answers.
+
+Home side (``forward_answer``, the ``mirror_answer`` event): our guardian
+answered an event, sign-up, permission slip or poll of a class we mirror;
+the answer is kept here and forwarded on our peer stream to the class's node
+as ``Create`` of an ``Answer`` by the guardian's actor:
+
+    {"id": <ours>, "type": "Answer", "version": 1, "attributedTo": actor,
+     "inReplyTo": <the post there>, "child": <the child there>,
+     "choice": [ids] | null, "signature"?, "at"?}
+
+Class side (``handle``): the class's node applies it through
+``actions.answer`` as the guardian's shadow account, with the same rules as
+for a guardian of its own (membership, their child, deadline, capacity, the
+slip's signature); for a sign-up it announces the post's Note again with the
+places taken, which reaches every school of the class.
+A refusal comes back as the activity's error result.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from federation.activity import Activity
+from federation.errors import ActivityError
+from federation.runtime import outbox
+from federation.runtime.class_replies import guardian_of
+from federation.runtime.outbox import peer_stream
+from node.errors import CarnetError
+from node.services import actions
+from node.services.context import ServiceContext
+from node.storage import actions as action_store
+from node.storage import directory as directory_store
+from node.storage import feed as feed_store
+from node.storage import groups as group_store
+from node.storage import peers as peer_store
+
+_POST = re.compile(r"/classes/([1-9][0-9]{0,15})/messages/([A-Za-z0-9_-]{1,22})")
+_CHILD = re.compile(r"/classes/([1-9][0-9]{0,15})/children/([1-9][0-9]{0,15})")
+
+Handler = Callable[[ServiceContext, int, Activity], None]
+
+
+# -- home side: forwarding our guardian's answer ----------------------------------------------
+
+
+def forward_answer(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    row = feed_store.Message.get_or_none(feed_store.Message.id == payload["message_id"])
+    group = group_store.select_group(row.group_id) if row else None
+    school_class = directory_store.select_class(group.school_class_id) if group else None
+    peer = peer_store.select_peer(school_class.peer_id) if school_class and school_class.peer_id else None  # fmt: skip
+    child = directory_store.select_child(payload["child_id"])
+    if row is None or school_class is None or peer is None or child is None or not child.remote_url:
+        return  # the class or the child left this node since: nothing to forward
+    class_url = str(school_class.remote_url)
+    answer = action_store.select_answer(row.id, child.id)
+    account = answer.account_id if answer else payload.get("account_id")
+    if account is None:
+        return
+    actor = f"{ctx.config.origin}/users/{account}"
+    obj: dict[str, Any] = {
+        "id": f"{ctx.config.origin}/np/answers/{secrets.token_urlsafe(12)}", "type": "Answer",
+        "version": 1, "attributedTo": actor,
+        "inReplyTo": f"{class_url}/messages/{row.public_id}",
+        "child": child.remote_url, "choice": answer.choice_ids() if answer else None,
+    }  # fmt: skip
+    if answer is not None and answer.signature:
+        obj["signature"], obj["at"] = answer.signature, answer.signed_at
+    outbox.publish(
+        ctx, stream=peer_stream(ctx, peer.origin), kind="peer", type="Create", actor=actor,
+        audience=actor, object=obj, recipients={peer.origin: [class_url]},
+    )  # fmt: skip
+
+
+TRANSLATORS = {"mirror_answer": forward_answer}
+
+
+# -- class side: applying a guardian of another node's answer ---------------------------------
+
+
+def _ours(ctx: ServiceContext, url: Any, pattern: re.Pattern[str], what: str) -> tuple[int, str]:
+    prefix = ctx.config.origin
+    match = (
+        pattern.fullmatch(url[len(prefix) :])
+        if isinstance(url, str) and url.startswith(prefix)
+        else None
+    )
+    if match is None:
+        raise ActivityError(f"{url!r} is not {what} of a class of this node")
+    return int(match[1]), match[2]
+
+
+def apply(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+    actor = guardian_of(ctx, peer_id, activity.actor)
+    obj = activity.object
+    assert isinstance(obj, dict)
+    class_id, post_id = _ours(ctx, obj.get("inReplyTo"), _POST, "a post")
+    child_class, child_id = _ours(ctx, obj.get("child"), _CHILD, "a child")
+    if child_class != class_id:
+        raise ActivityError("the child is not of the post's class")
+    try:
+        actions.answer(
+            ctx, actor, class_id, post_id, int(child_id), obj.get("choice"),
+            signature=obj.get("signature"), at=obj.get("at"), relayed=True,
+        )  # fmt: skip
+    except CarnetError as refused:
+        raise ActivityError(str(refused)) from refused
+
+
+def handlers(current: dict[str, Handler]) -> dict[str, Handler]:
+    """``Create`` as wired so far, with ``Answer`` objects handled here (the smallest hook:
+    every other object goes on to the handler that was there)."""
+    before = current["Create"]
+
+    def create(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+        obj = activity.object
+        if isinstance(obj, dict) and obj.get("type") == "Answer":
+            apply(ctx, peer_id, activity)
+        else:
+            before(ctx, peer_id, activity)
+
+    return {"Create": create}

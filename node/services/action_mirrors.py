@@ -1,0 +1,82 @@
+"""Actionable posts between schools: what a post's Note says of its action, and its copy
+on a guardian's home node.
+
+Who may see what: another school learns an action's structure (as the node
+of the class knows it) and, for sign-ups, how many places each slot has
+taken — the numbers every family of the class sees.  It never learns which
+family of another school answered what: each home node keeps its own
+families' answers, and forwards them to the class's node, which decides.
+
+A child's id differs between the class's node and a guardian's home node
+(where the class is a mirror); a permission slip is signed with the class
+node's id (``actions.signing_child``), the one the class's node verifies.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from node.services import actions
+from node.storage import actions as store
+
+
+def note_actions(message_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """message id → the ``action`` member of its Note (two queries for any number)."""
+    found = store.actions_of(message_ids)
+    signups = [m for m, a in found.items() if a.type == "signup"]
+    taken: dict[int, dict[str, int]] = {}
+    for row in store.answers_of(signups):
+        counts = taken.setdefault(row.message_id, {})
+        for cid in row.choice_ids():
+            counts[cid] = counts.get(cid, 0) + 1
+    out = {}
+    for message_id, action in found.items():
+        out[message_id] = {
+            "type": action.type,
+            "deadline": _iso(action.deadline),
+            "starts_at": _iso(action.starts_at),
+            "ends_at": _iso(action.ends_at),
+            "all_day": action.all_day,
+            "multiple": action.multiple,
+            "choices": [
+                {**c, "taken": taken.get(message_id, {}).get(c["id"], 0)}
+                if action.type == "signup"
+                else c
+                for c in action.choice_list()
+            ],
+        }
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat() + "Z"
+
+
+def apply_remote(row: Any, raw: Any) -> None:
+    """On a guardian's home node: the action of a post of another school's class.
+
+    The structure is checked like a local one; the class node's slot counts
+    are kept with the choices (``taken``), since this node holds only its
+    own families' answers.  A Note without an action leaves none here.
+    """
+    if not isinstance(raw, dict):
+        store.PostAction.delete().where(store.PostAction.message == row.id).execute()
+        return
+    choices = raw.get("choices") or []
+    taken = {
+        c.get("id"): c.get("taken")
+        for c in choices
+        if isinstance(c, dict) and type(c.get("taken")) is int and c["taken"] >= 0
+    }
+    shape = {k: v for k, v in raw.items() if k != "choices"}
+    if choices:
+        shape["choices"] = [
+            {k: v for k, v in c.items() if k != "taken"} for c in choices if isinstance(c, dict)
+        ]
+    fields = actions.parse(shape)
+    if taken:
+        fields["choices"] = json.dumps(
+            [{**c, "taken": taken.get(c["id"], 0)} for c in json.loads(fields["choices"])]
+        )
+    store.save_action(row, fields)
