@@ -21,7 +21,7 @@ import peewee
 from federation.activity import Activity
 from federation.encoding import format_timestamp
 from federation.errors import ActivityError
-from federation.runtime import alert_mirror, class_replies, outbox
+from federation.runtime import alert_mirror, chat_stream, class_replies, outbox
 from federation.runtime.outbox import peer_stream
 from federation.runtime.peers import unix
 from node.errors import CarnetError
@@ -140,9 +140,12 @@ def forward_reply(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         feed_store.MessageKey.message == row.id)]  # fmt: skip
     obj = {
         "id": _our_url(ctx, row.public_id), "type": "Note", "version": 1, "attributedTo": actor,
-        "kind": row.kind, "inReplyTo": f"{school_class.remote_url}/messages/{row.parent.public_id}",
-        "message": {"header": json.loads(row.header), "ct": row.ct, "sig": row.sig}, "keys": keys,
+        "kind": row.kind, "message": {"header": json.loads(row.header), "ct": row.ct, "sig": row.sig},
+        "keys": keys,
     }  # fmt: skip
+    if row.parent_id:
+        obj["inReplyTo"] = f"{school_class.remote_url}/messages/{row.parent.public_id}"
+    obj.update(chat_stream.forward_fields(row, school_class))  # conversations, absence notes
     _send(ctx, peer, school_class, actor, "Create", obj)
 
 

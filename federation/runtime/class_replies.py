@@ -17,6 +17,7 @@ from typing import Any
 
 from federation.activity import Activity
 from federation.errors import ActivityError
+from federation.runtime import chat_stream
 from node.errors import CarnetError, NotFound
 from node.services import feed, posts, remote_join
 from node.services.context import Actor, ServiceContext
@@ -60,12 +61,17 @@ def handle(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         if activity.type == "Read":
             feed.mark_read(ctx, actor, *_message(ctx, activity.object))
         elif activity.type == "Create" and isinstance(obj, dict) and obj.get("type") == "Note":
+            if obj.get("kind") in chat_stream.FORWARDED:  # conversations, absence notes
+                chat_stream.apply_forwarded(ctx, actor, obj)
+                return
             class_id, post_id = _message(ctx, obj.get("inReplyTo"))
             keys = obj.get("keys") or None
             posts.add_reply(ctx, actor, class_id, post_id, obj.get("message"), keys=keys)
         elif activity.type == "Delete" and isinstance(obj, dict):
             try:
-                posts.delete_message(ctx, actor, *_message(ctx, obj.get("context")))
+                class_id, public_id = _message(ctx, obj.get("context"))
+                if not chat_stream.delete_forwarded(ctx, actor, class_id, public_id):
+                    posts.delete_message(ctx, actor, class_id, public_id)
             except NotFound:
                 pass  # deleted already (by the teacher, or this is sent again)
         else:

@@ -22,6 +22,7 @@ from node.services.context import Actor, ServiceContext
 from node.services.posts import ClassPeople, _audience, class_people
 from node.storage import accounts as account_store
 from node.storage import conversations as store
+from node.storage import groups as group_store
 
 PARENT_CHAT = ("off", "open", "closed")
 FAMILY_THREADS = ("open", "reply")
@@ -44,11 +45,11 @@ class Place:
     @property
     def local_members(self) -> set[str]:
         """Members of this node (those of other nodes are told by their own node)."""
-        host = "@" + self.ctx.config.origin.split("://", 1)[1]
-        return {m for m in self.active if m.endswith(host)}
+        return {m for m in self.active if m.endswith(self._host)}
 
     def teacher(self) -> str:
-        return groups.member_id(self.ctx, self.school_class.teacher_id)
+        account = account_store.select_account(self.school_class.teacher_id)
+        return groups.member_of(self.ctx, account) if account else ""
 
     def guardians(self) -> set[str]:
         return self.active - {self.teacher()}
@@ -65,18 +66,38 @@ class Place:
             raise PermissionDenied(
                 N_("The teacher closed this class's parent chat: it is read-only.")
             )
-        if not self.access.is_teacher and not store.has_accepted_conduct(
-            self.actor.account_id, self.class_id
+        if (
+            not self.access.is_teacher
+            and not self.acting_for_another_node
+            and not store.has_accepted_conduct(self.actor.account_id, self.class_id)
         ):
             raise PermissionDenied(N_("Accept the parent chat's code of conduct first."))
 
+    @property
+    def acting_for_another_node(self) -> bool:
+        """A guardian of another node, whose own node asked them to accept the code."""
+        account = account_store.select_account(self.actor.account_id)
+        return account is not None and account.status == "remote"
+
+    @property
+    def mirrored(self) -> bool:
+        """A class of another school's node: its node decides, this one relays."""
+        return self.school_class.peer_id is not None
+
     def require_addable(self, member: str) -> None:
-        """An approved member of the class who has not blocked the actor."""
+        """An approved member of the class who has not blocked the actor (as far as this
+        node knows: a person of another node blocks on their own node)."""
         if member not in self.active:
             raise PermissionDenied(N_("This person is not a member of the class."))
         account = groups.account_of_member(self.ctx, member)
-        if account is None or store.blockers_of(self.actor.account_id, [account]):
+        if account is None and not self.mirrored and member.endswith(self._host):
+            raise PermissionDenied(N_("This person is not a member of the class."))
+        if account is not None and store.blockers_of(self.actor.account_id, [account]):
             raise PermissionDenied(N_("You cannot add this person."))
+
+    @property
+    def _host(self) -> str:
+        return "@" + self.ctx.config.origin.split("://", 1)[1]
 
     def family_audience(self, child_id: int) -> list[str]:
         """The teacher and every approved guardian of the child, as they are now."""
@@ -105,7 +126,12 @@ class Place:
 def place(ctx: ServiceContext, actor: Actor, class_id: int, *, lock: bool = False) -> Place:
     a = groups.require_member(ctx, actor, class_id, lock=lock)
     people = class_people(ctx, a)
-    return Place(ctx, actor, class_id, a, people, set(people.active))
+    active = set(people.active)
+    if a.school_class.peer_id is not None:
+        # a mirror knows only its own guardians' links: every active member of the class's
+        # verified log is a member (the class's node checks the rest)
+        active = {m.member for m in group_store.select_members(a.group.id) if m.active}
+    return Place(ctx, actor, class_id, a, people, active)
 
 
 def family_child(place: Place, raw: Any, *, starting: bool) -> int:

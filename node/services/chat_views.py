@@ -243,3 +243,10 @@ def locate(ctx: ServiceContext, actor: Actor, class_id: int, message_id: str) ->
         if found is not None and place.can_read(found[0], store.members_of([found[0].id])):
             return str(opener.public_id)
     raise NotFound(N_("No such conversation."))
+
+
+def kind_of(ctx: ServiceContext, actor: Actor, class_id: int, message_id: str) -> str | None:
+    """The kind of a live message of the class (the caller's services check the rest)."""
+    a = chat_rules.place(ctx, actor, class_id).access
+    row = feed_store.select_message(a.group.id, message_id)
+    return None if row is None or row.deleted_at is not None else str(row.kind)

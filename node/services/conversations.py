@@ -33,9 +33,11 @@ from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services import chat_rules, groups, notifications
 from node.services.chat_rules import Place
 from node.services.context import Actor, ServiceContext
-from node.services.posts import _check_author, _wire
+from node.services.posts import _audience, _check_author, _wire, class_people
 from node.storage import conversations as store
+from node.storage import directory as directory_store
 from node.storage import feed as feed_store
+from node.storage import groups as group_store
 from node.storage.db import write_transaction
 
 MAX_GROUP_MEMBERS = 60
@@ -56,8 +58,21 @@ class Said:
 
 
 def _tell_schools(ctx: ServiceContext, place: Place, row: Any) -> None:
-    if place.access.school_class.peer_id is None:
+    """In the writer's transaction: a class of ours announces the message to the other
+    schools of its members; a class of another school gets our guardian's message
+    forwarded, and its node stores it and announces it to everyone."""
+    if place.mirrored:
+        ctx.publish("mirror_reply", {"message_id": row.id})
+    else:
         ctx.publish("message_changed", {"message_id": row.id})
+
+
+def _announce_members(ctx: ServiceContext, place: Place, opener: Any) -> None:
+    """A conversation's members changed: other schools get its opening again, with them."""
+    if not place.mirrored:
+        opener.revision += 1
+        opener.save()
+        ctx.publish("message_changed", {"message_id": opener.id})
 
 
 def _store_message(
@@ -132,7 +147,7 @@ def open_conversation(
         child_id = None
         if kind == "family":
             child_id = chat_rules.family_child(place, child, starting=True)
-            to = place.family_audience(child_id)
+            to = _family_opening(place, child_id, header)
             singleton = f"family:{child_id}"
         else:
             place.require_parent_chat(write=True)
@@ -152,8 +167,13 @@ def open_conversation(
             message=row, school_class=class_id, kind=kind, child=child_id, singleton=singleton,
             created_at=now, last_message_at=now,
         )  # fmt: skip
-        if kind != "family":
-            store.set_members(conversation, groups.accounts_of_members(ctx, to), now)
+        # a family thread is, on the class's node, every guardian of the child as they are
+        # now; another node knows only whom the opening was sealed to until it hears more
+        members = place.family_audience(child_id) if child_id and not place.mirrored else to
+        store.set_members(conversation, groups.accounts_of_members(ctx, members), now)
+        if members != to:  # the node that opened it learns the whole family from this version
+            row.revision += 1
+            row.save()
         recipients = _notify(ctx, place, row, [m for m in to if m != a.me])
         _tell_schools(ctx, place, row)
         return Said(class_id, header["id"], header["id"], "conversation", recipients)
@@ -173,12 +193,28 @@ def _group_members(ctx: ServiceContext, place: Place, raw: Any) -> list[str]:
 
 
 def current_members(ctx: ServiceContext, place: Place, conversation: Any) -> list[str]:
-    """Who a new message of the conversation is sealed to."""
-    if conversation.kind == "family":
+    """Who a new message of the conversation is sealed to: a family thread's are the
+    teacher and the child's approved guardians as they are now (on the class's node)."""
+    if conversation.kind == "family" and not place.mirrored:
         assert conversation.child_id is not None
         return place.family_audience(conversation.child_id)
     stored = store.members_of([conversation.id]).get(conversation.id, [])
     return sorted(m.member for m in stored if m.member in place.active)
+
+
+def _family_opening(place: Place, child_id: int, header: dict[str, Any]) -> list[str]:
+    """Whom a family thread's opening is sealed to: the teacher and its author at least,
+    and only the child's family.  (It carries no text: a guardian of another node, who
+    does not know the whole family, opens it for those they know.)"""
+    to = header["to"]
+    if not isinstance(to, list) or not {place.teacher(), place.access.me} <= set(to):
+        raise Invalid(
+            N_("A family conversation is sealed to the teacher and to you."), field="message"
+        )
+    allowed = place.active if place.mirrored else set(place.family_audience(child_id))
+    if not set(to) <= allowed:
+        raise Invalid(N_("A family conversation is for the child's family only."), field="message")
+    return sorted(to)
 
 
 def _conversation(place: Place, public_id: str, *, lock: bool = False) -> tuple[Any, Any]:
@@ -229,7 +265,7 @@ def change_members(
     The signed event's recipients are the members after the change (and the
     one who leaves), so every member can check who let whom in.
     """
-    if op not in ("join", "add", "leave"):
+    if op not in ("join", "add", "leave", None):
         raise Invalid(N_("op must be join, add or leave."), field="op")
     wire = _wire(message)
     header = wire["header"]
@@ -242,6 +278,8 @@ def change_members(
         a = place.access
         place.require_parent_chat(write=True)
         before = current_members(ctx, place, conversation)
+        if op is None:  # forwarded by another node: the signed recipients say what it is
+            op, member = _change_of(a.me, before, header["to"])
         if op == "join":
             if conversation.kind != "room":
                 raise PermissionDenied(N_("Only a member can add you to a private group."))
@@ -270,6 +308,7 @@ def change_members(
         store.set_members(conversation, groups.accounts_of_members(ctx, after), ctx.now())
         recipients = _notify(ctx, place, row, [member] if op == "add" else [])
         _tell_schools(ctx, place, row)
+        _announce_members(ctx, place, opener)
         return Said(class_id, conversation_id, header["id"], "member", recipients)
 
 
@@ -294,9 +333,11 @@ def delete_message(
         row.deleted_at = ctx.now()
         row.revision += 1
         row.save()
-        if place.access.school_class.peer_id is None:
+        if not place.mirrored:
             gone = [[row.public_id, row.revision]]
             ctx.publish("messages_deleted", {"class_id": class_id, "messages": gone})
+        elif own:  # our guardian deleted theirs: the class's node must delete it
+            ctx.publish("mirror_delete", {"class_id": class_id, "message_id": row.id})
         local = groups.accounts_of_members(ctx, to)
         recipients = sorted({i for i in local.values() if i and i != actor.account_id})
         return Said(class_id, conversation_id, message_id, "chat_deleted", recipients)
@@ -308,3 +349,50 @@ def _conversation_or_reported(place: Place, conversation_id: str) -> tuple[Any, 
         if found is not None:
             return found
     return _conversation(place, conversation_id, lock=True)
+
+
+def change_signed(
+    ctx: ServiceContext, actor: Actor, class_id: int, conversation_id: str, message: Any, *,
+    keys: Any = None,
+) -> Said:  # fmt: skip
+    """A membership change forwarded by a guardian's node: what it is follows from whom
+    the signed event is sealed to (``change_members`` checks it as any other)."""
+    return change_members(ctx, actor, class_id, conversation_id, None, None, message, keys=keys)
+
+
+def _change_of(me: str, before: list[str], to: Any) -> tuple[str, str]:
+    if not isinstance(to, list):
+        raise Invalid(N_("A membership change must name this conversation."), field="message")
+    added = sorted(set(to) - set(before))
+    if added == [me]:
+        return "join", me
+    if len(added) == 1:
+        return "add", added[0]
+    if not added:
+        return "leave", me
+    raise Invalid(N_("A membership change adds one person at a time."), field="message")
+
+
+def refresh_families(ctx: ServiceContext, class_id: int) -> None:
+    """The class's approved members changed: a family thread whose people are no longer
+    those the other schools were told is announced again (called in the log's transaction)."""
+    school_class = directory_store.select_class(class_id)
+    group = group_store.select_group_of_class(class_id)
+    if school_class is None or school_class.peer_id is not None or group is None:
+        return
+    a = groups.Access(school_class, group, "", True, [], True)
+    people = class_people(ctx, a)
+    stored = store.members_of(c.id for c in store.families_of_class(class_id))
+    for conversation in store.families_of_class(class_id):
+        assert conversation.child_id is not None
+        try:
+            now = _audience(ctx, a, [conversation.child_id], people)
+        except Invalid:  # no approved guardian of the child any more
+            now = [groups.member_id(ctx, school_class.teacher_id)]
+        was = sorted(m.member for m in stored.get(conversation.id, []))
+        if now != was:
+            store.set_members(conversation, groups.accounts_of_members(ctx, now), ctx.now())
+            opener = conversation.message
+            opener.revision += 1
+            opener.save()
+            ctx.publish("message_changed", {"message_id": opener.id})

@@ -231,3 +231,23 @@ def select_report(class_id: int, report_message_id: int) -> ChatReport | None:
     return ChatReport.get_or_none(
         (ChatReport.school_class == class_id) & (ChatReport.report == report_message_id)
     )
+
+
+def conversations_of_messages(message_ids: Iterable[int]) -> dict[int, Conversation]:
+    """Opening message id → its conversation."""
+    ids = list(message_ids)
+    if not ids:
+        return {}
+    query = Conversation.select().where(Conversation.message.in_(ids))
+    return {c.message_id: c for c in query}
+
+
+def families_of_class(class_id: int) -> list[Conversation]:
+    query = Conversation.select(Conversation, Message).join(Message)
+    return list(
+        query.where(
+            (Conversation.school_class == class_id)
+            & (Conversation.kind == "family")
+            & Message.deleted_at.is_null()
+        )
+    )
