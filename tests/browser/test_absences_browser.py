@@ -138,6 +138,19 @@ def test_absence_notes_and_post_levels_end_to_end(
     expect(sam_notes.nth(1).locator(".absence-text")).to_have_text("Mariage en famille")
     expect(sam.get_by_role("button", name="Withdraw")).to_have_count(0)
 
+    # Léa's guardian chooses a daily digest for information posts on her account page.
+    camille.goto(f"{node.url}/account")
+    camille.check("input[name=mode][value=digest]")
+    expect(camille.locator("#digest-time")).to_have_value("18:00")
+    camille.fill("#digest-time", "19:30")
+    camille.locator("form.digest-form button[type=submit]").click()
+    camille.wait_for_url(f"{node.url}/account#notifications")
+    expect(camille.locator("input[name=mode][value=digest]")).to_be_checked()
+    expect(camille.locator("#digest-time")).to_have_value("19:30")
+    shoot(camille, "absences-guardian-digest-setting-phone")
+    camille.goto(f"{node.url}/classes/{class_id}/absences")
+    ready(camille)
+
     # Léa's guardian withdraws tomorrow's absence: it leaves the teacher's list.
     camille.once("dialog", lambda dialog: dialog.accept())
     notes.nth(1).get_by_role("button", name="Withdraw").click()
