@@ -57,6 +57,7 @@ async def test_subscribe_list_and_unsubscribe(
         "quiet_end": None,
         "timezone": "Europe/Paris",
         "devices": 1,
+        "digest_time": None,
     }
 
     removed = await client.delete(
