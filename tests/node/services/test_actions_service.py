@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import threading
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from node.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
 from node.services import action_status, actions, groups, posts
 from node.storage import notifications as notification_store
-from node.storage.db import Storage
+from node.storage.db import Storage, database_proxy
 from tests.action_factories import (
     answer,
     at_time,
@@ -24,6 +25,7 @@ from tests.action_factories import (
 from tests.factories import client_account, invite, make_child, make_class, make_guardian
 from tests.feed_factories import ClassFeed, Person, as_json, make_class_feed
 from tests.node.services.test_feed_service import _queries
+from tests.node.test_node_cannot_read import every_row
 
 PHONE_2ND = "+33639981111"
 
@@ -412,3 +414,22 @@ def test_a_feed_page_of_actions_costs_a_fixed_number_of_queries(cf: ClassFeed) -
     sign_slip(cf, cf.guardians[0], post_action(cf, "slip"), "decline")
     post_action(cf, "event", all_day=True, starts_at="2026-12-24", ends_at=None)
     assert pages() == few
+
+
+def test_the_node_never_stores_an_actions_labels(cf: ClassFeed) -> None:
+    """Titles, places, slot and option labels and a slip's text are in the ciphertext only."""
+    canaries = {f"CANARY-{k}-{secrets.token_hex(6)}" for k in ("title", "place", "slot", "text")}
+    title, place, slot, text = sorted(canaries)
+    shape = structure("signup")
+    body = {"text": "", "attachments": [], "action": {
+        "type": "signup", "title": title, "place": place, "text": text,
+        "labels": {"a": slot, "b": "x"}, "structure": shape,
+    }}  # fmt: skip
+    post = cf.post(body, action=shape)
+    answer(cf, cf.guardians[0], post, ["a"])
+    status(cf, post)
+    dump = cf.storage.call(lambda: every_row(database_proxy.obj))
+    for canary in canaries:
+        assert canary.encode() not in dump
+    decrypted = next(p for p in cf.read(cf.guardians[1]) if p["id"] == post)["body"]
+    assert decrypted["action"]["labels"]["a"] == slot  # it was there, encrypted
