@@ -100,11 +100,20 @@ def _publish(
 # -- objects ------------------------------------------------------------------------------
 
 
-def _entry_object(cu: str, group: Any, entry: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _entry_object(
+    ctx: ServiceContext, cu: str, group: Any, entry: dict[str, Any]
+) -> dict[str, Any]:
+    obj = {
         "id": f"{cu}/log/{entry['seq']}", "type": "GroupEntry", "version": 1,
         "attributedTo": cu, "group": group.public_id, "entry": entry,
     }  # fmt: skip
+    if entry.get("op") == "add":  # the person's name, as parents of the class see it
+        member = entry.get("body", {}).get("member")
+        account_id = groups.account_of_member(ctx, member) if isinstance(member, str) else None
+        account = account_store.select_account(account_id) if account_id else None
+        if account is not None:
+            obj["memberName"] = account.display_name
+    return obj
 
 
 def _key_object(cu: str, envelope: dict[str, Any], enc_pk: str) -> dict[str, Any]:
@@ -219,7 +228,7 @@ def _snapshot(
     for text in group_store.select_entries(group.id):
         entry = json.loads(text)
         if entry["seq"] < upto:
-            items.append(outbox.Outgoing("Create", _entry_object(cu, group, entry), to))
+            items.append(outbox.Outgoing("Create", _entry_object(ctx, cu, group, entry), to))
     rows = store.live_messages(group.id)  # a post before its replies
     for row, note in zip(rows, _notes(ctx, cu, rows), strict=True):
         for obj, their in _fitted(cu, note, members, only=origin):
@@ -245,7 +254,7 @@ def class_entries(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     for text in group_store.select_entries(group.id):
         entry = json.loads(text)
         if entry["seq"] >= first:
-            _publish(ctx, cu, "Create", _entry_object(cu, group, entry), members.recipients())
+            _publish(ctx, cu, "Create", _entry_object(ctx, cu, group, entry), members.recipients())
     again = {m for o in new_origins for m in members.by_origin[o]}
     _envelopes(ctx, cu, group, members, set(payload.get("members", [])) | again, again)
     # a guardian approved or removed: family threads of the class change their people

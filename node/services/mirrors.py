@@ -248,6 +248,15 @@ def apply_entry(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str
         groups.CLASS_LOG_REFUSED,
     )
     groups.store_entries(ctx, group, state, [entry])
+    _name_member(ctx, peer_id, group, entry, obj.get("memberName"))
+
+
+def _name_member(ctx: ServiceContext, peer_id: int, group: Any, entry: Any, name: Any) -> None:
+    """A member approved in the class: their name, for our guardians' conversations (a
+    shadow account; only the member's own node may rename one, ``_shadow``)."""
+    member = entry.get("body", {}).get("member") if entry.get("op") == "add" else None
+    if isinstance(member, str) and isinstance(name, str) and not member.endswith("@" + _host(ctx)):
+        _shadow(ctx, peer_id, member, _text(name, 120), group)
 
 
 def apply_key(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:

@@ -187,7 +187,9 @@ def test_every_model_matches_its_migrated_table(empty_db: peewee.Database) -> No
 
 
 def test_an_engine_marked_statement_runs_on_that_engine_only() -> None:
-    script = "CREATE TABLE a (id {pk});\n/*postgresql*/ ALTER TABLE a ADD x INT;\n/*sqlite*/ SELECT 1"
+    script = (
+        "CREATE TABLE a (id {pk});\n/*postgresql*/ ALTER TABLE a ADD x INT;\n/*sqlite*/ SELECT 1"
+    )
     sqlite = migrations.dialect_sql(script, peewee.SqliteDatabase(":memory:"))
     postgres = migrations.dialect_sql(script, peewee.PostgresqlDatabase("unused"))
     assert sqlite == ["CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT)", "SELECT 1"]
