@@ -253,6 +253,8 @@ export async function renderStatus(item, labels, panel, { msgs, locale, cls }) {
     if (status.type === 'slip') {
       const ok = await slipVerifies(cls, status, f);
       li.append(el('span', { cls: ok ? 'signed ok' : 'signed bad', text: ok ? ` ✓ ${fill(msgs.signed_by, { name: f.by || '' })}` : ` ⚠ ${msgs.signature_bad}` }));
+      // the signature covers the slip's text as it was: an edit since is worth knowing
+      if (ok && f.post_version !== item.version) li.append(el('span', { cls: 'hint', text: ` (${msgs.signed_earlier})` }));
     }
     list.append(li);
   }
