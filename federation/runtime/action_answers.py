@@ -14,6 +14,11 @@ Class side (``handle``): the class's node applies it through
 for a guardian of its own (membership, their child, deadline, capacity, the
 slip's signature); for a sign-up it announces the post's Note again with the
 places taken, which reaches every school of the class.
+
+Reminders (``remind``, the ``action_reminder`` event): the teacher reminds the
+families who have not answered; those on other nodes get a ``Remind`` of the
+post with ``"about": "answers"`` on the class stream, and their node notifies
+those whose child has no answer there (``remind_here``).
 A refusal comes back as the activity's error result.
 """
 
@@ -26,11 +31,11 @@ from typing import Any
 
 from federation.activity import Activity
 from federation.errors import ActivityError
-from federation.runtime import outbox
+from federation.runtime import class_stream, outbox
 from federation.runtime.class_replies import guardian_of
 from federation.runtime.outbox import peer_stream
 from node.errors import CarnetError
-from node.services import actions
+from node.services import action_mirrors, actions, groups
 from node.services.context import ServiceContext
 from node.storage import actions as action_store
 from node.storage import directory as directory_store
@@ -75,7 +80,31 @@ def forward_answer(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
-TRANSLATORS = {"mirror_answer": forward_answer}
+def remind(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """Class side: the teacher reminded the families who have not answered; those living on
+    other nodes are reminded by their node (a ``Remind`` of the post, ``about`` its answers,
+    ``to`` them, on the class stream)."""
+    row = feed_store.Message.get_or_none(feed_store.Message.id == payload["message_id"])
+    group = group_store.select_group(row.group_id) if row is not None else None
+    if row is None or group is None:
+        return
+    cu = class_stream.class_url(ctx, payload["class_id"])
+    members = class_stream._Members(group)
+    accounts = set(payload["accounts"])
+    chosen = {
+        m for m, account in groups.accounts_of_members(ctx, members.all).items()
+        if account in accounts
+    }  # fmt: skip
+    to = members.recipients(chosen)
+    if to:
+        outbox.publish(
+            ctx, stream=cu, kind="class", type="Remind", actor=cu, audience=cu + "#members",
+            object=class_stream.message_url(cu, row.public_id), recipients=to,
+            extra={"about": "answers"},
+        )  # fmt: skip
+
+
+TRANSLATORS = {"mirror_answer": forward_answer, "action_reminder": remind}
 
 
 # -- class side: applying a guardian of another node's answer ---------------------------------
@@ -110,16 +139,30 @@ def apply(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         raise ActivityError(str(refused)) from refused
 
 
+def remind_here(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+    """Home side: the class's teacher reminded our guardians who have not answered."""
+    if not activity.stream.split("://", 1)[1].partition("/")[2].startswith("classes/"):
+        raise ActivityError("a reminder comes on the class's stream")
+    action_mirrors.remind(ctx, peer_id, activity.stream, activity.object, activity.to)
+
+
 def handlers(current: dict[str, Handler]) -> dict[str, Handler]:
-    """``Create`` as wired so far, with ``Answer`` objects handled here (the smallest hook:
-    every other object goes on to the handler that was there)."""
-    before = current["Create"]
+    """``Create`` and ``Remind`` as wired so far, with ``Answer`` objects and reminders
+    ``about`` answers handled here (the smallest hook: everything else goes on to the
+    handler that was there)."""
+    create_before, remind_before = current["Create"], current["Remind"]
 
     def create(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         obj = activity.object
         if isinstance(obj, dict) and obj.get("type") == "Answer":
             apply(ctx, peer_id, activity)
         else:
-            before(ctx, peer_id, activity)
+            create_before(ctx, peer_id, activity)
 
-    return {"Create": create}
+    def remind_any(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
+        if activity.raw.get("about") == "answers":
+            remind_here(ctx, peer_id, activity)
+        else:
+            remind_before(ctx, peer_id, activity)
+
+    return {"Create": create, "Remind": remind_any}

@@ -15,10 +15,16 @@ node's id (``actions.signing_child``), the one the class's node verifies.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
-from node.services import actions
+from node.services import actions, notifications
+from node.services.context import ServiceContext
 from node.storage import actions as store
+from node.storage import directory as directory_store
+from node.storage import feed as feed_store
+from node.storage import groups as group_store
+from node.storage import mirrors as mirror_store
 
 
 def note_actions(message_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -80,3 +86,34 @@ def apply_remote(row: Any, raw: Any) -> None:
             [{**c, "taken": taken.get(c["id"], 0)} for c in json.loads(fields["choices"])]
         )
     store.save_action(row, fields)
+
+
+def remind(
+    ctx: ServiceContext, peer_id: int, class_url: str, url: Any, to: Iterable[str]
+) -> list[int]:
+    """The teacher reminded the families who have not answered a post: ``to`` names ours
+    (``{origin}/users/{id}``); those still linked to a child the post asks, whose answer
+    this node has not got, are notified again.  Returns them."""
+    mirror = mirror_store.select_mirror(class_url)
+    if mirror is None or mirror.peer_id != peer_id:
+        return []
+    group = group_store.select_group_of_class(mirror.id)
+    prefix = class_url + "/messages/"
+    public_id = url[len(prefix) :] if isinstance(url, str) and url.startswith(prefix) else ""
+    row = feed_store.select_message(group.id, public_id) if group and public_id else None
+    if row is None or row.deleted_at is not None or store.select_action(row.id) is None:
+        return []  # deleted since, or not here yet: nothing to remind of
+    me = f"{ctx.config.origin}/users/"
+    named = {int(a[len(me) :]) for a in to if a.startswith(me) and a[len(me) :].isdigit()}
+    addressed = feed_store.children_of_message(row.id)
+    answered = {r.child_id for r in store.answers_of([row.id])}
+    waiting = {
+        link.account_id
+        for link in directory_store.guardian_links_of_class(mirror.id)
+        if (not addressed or link.child_id in addressed) and link.child_id not in answered
+    }
+    due = sorted(named & waiting)
+    notifications.enqueue(
+        ctx, kind="reminder", account_ids=due, class_id=mirror.id, message_id=row.id
+    )
+    return due

@@ -162,8 +162,8 @@ def remind(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> li
         )
         elsewhere = account_store.remote_accounts(to)
         if elsewhere:  # guardians living on other nodes: their node reminds them
-            ctx.publish("post_reminder", {"class_id": class_id, "message_id": post.id,
-                                          "accounts": sorted(elsewhere)})  # fmt: skip
+            ctx.publish("action_reminder", {"class_id": class_id, "message_id": post.id,
+                                            "accounts": sorted(elsewhere)})  # fmt: skip
         action.reminded_at = now
         action.save()
         return to

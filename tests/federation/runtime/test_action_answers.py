@@ -207,3 +207,38 @@ async def test_the_class_schools_places_taken_are_enforced_here(
     sent = [a for a in home.sent_to_b(storage) if a["object"].get("type") == "Answer"]
     assert [s["object"]["choice"] for s in sent] == [["b"]]
     assert json.dumps(sent[0]["object"]).count("Goûter") == 0  # labels never travel in clear
+
+
+async def test_a_reminder_to_answer_reaches_the_families_of_another_school(
+    cf: ClassFeed, client: Client, peer: FakePeer
+) -> None:
+    them = b_guardian(cf)
+    post = post_action(cf, "event")
+    reminded = cf.storage.call(action_status.remind, cf.ctx, cf.teacher.actor, cf.class_id, post)
+    assert them.actor.account_id in reminded
+    sent = side.sent_to_b(cf)[-1]
+    assert (sent["type"], sent["about"]) == ("Remind", "answers")
+    assert sent["object"] == f"{PUBLIC_URL}/classes/{cf.class_id}/messages/{post}"
+    assert sent["to"] == [side.ACTOR]  # B's guardian only
+
+
+async def test_our_guardian_is_reminded_to_answer_even_after_reading(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: home.ClassAtB
+) -> None:
+    b = school_b
+    await home.accept_and_open(b, client)
+    note = with_action(b, b.note("Kermesse"), structure("event"))
+    assert await b.send(client, note) == {note["id"]: {}}
+    post = note["object"]["message"]["header"]["id"]
+    [item] = storage.call(home.feed.my_feed, ctx, b.guardian).items
+    storage.call(home.feed.mark_read, ctx, b.guardian, item.class_id, post)
+    before = home.notified(storage, b.guardian.account_id).count("reminder")
+    remind = b.activity(home.CLASS, "Remind", f"{home.CLASS}/messages/{post}", about="answers")
+    assert await b.send(client, remind) == {remind["id"]: {}}
+    assert home.notified(storage, b.guardian.account_id).count("reminder") == before + 1
+    # once the family has answered, a reminder notifies nobody
+    child = item.action["answers"][0]["child_id"]
+    storage.call(actions.answer, ctx, b.guardian, item.class_id, post, child, ["yes"])
+    again = b.activity(home.CLASS, "Remind", f"{home.CLASS}/messages/{post}", about="answers")
+    assert await b.send(client, again) == {again["id"]: {}}
+    assert home.notified(storage, b.guardian.account_id).count("reminder") == before + 1
