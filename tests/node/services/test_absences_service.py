@@ -18,6 +18,7 @@ from node.storage.db import Storage
 from tests.absence_factories import at, body, report, sealed_note, second_guardian
 from tests.factories import invite, make_child, make_class, make_guardian
 from tests.feed_factories import ClassFeed, Person, as_json, make_class_feed
+from tests.node.test_node_cannot_read import encodings, every_row
 
 #: Tuesday 10 March 2026, 09:00 UTC (10:00 in Paris)
 NOW = dt.datetime(2026, 3, 10, 9, 0)
@@ -61,6 +62,16 @@ def test_a_lateness_carries_its_arrival_time_encrypted_only(cf: ClassFeed) -> No
     assert opened(cf, cf.teacher, item)["arrival"] == "10:30"
     row = feed_store.Message.get(feed_store.Message.public_id == note)
     assert "10:30" not in (row.header or "") + (row.ct or "")
+
+
+def test_the_reason_and_arrival_never_reach_the_database(cf: ClassFeed) -> None:
+    reason = "CANARY-ABSENCE-REASON-7f3a"
+    report(cf, cf.guardians[0], "late", "2026-03-10", arrival="10:47", text=reason)
+    report(cf, cf.guardians[0], "absent", "2026-03-12", text=reason)
+    dump = cf.storage.call(lambda: every_row(feed_store.Message._meta.database))
+    for secret in encodings(reason.encode()):
+        assert secret not in dump
+    assert b"10:47" not in dump
 
 
 def test_both_separated_parents_see_the_note_and_other_families_do_not(cf: ClassFeed) -> None:
