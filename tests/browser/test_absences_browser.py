@@ -14,6 +14,7 @@ one seen; Léa's other guardian reads both; the first withdraws the absence.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import zoneinfo
 from typing import Any
 
@@ -126,6 +127,17 @@ def test_absence_notes_and_post_levels_end_to_end(
     expect(teacher.locator("#absence-list .absence-text")).to_have_text("Mariage en famille")
     teacher.set_viewport_size({"width": 390, "height": 844})
     shoot(teacher, "absences-teacher-tomorrow-phone")
+
+    # A server that shows other days than the family wrote is caught by the browser.
+    with sqlite3.connect(node.data_dir / "carnet.sqlite3") as db:
+        db.execute("UPDATE absence_note SET kind = 'absent' WHERE kind = 'late'")
+    teacher.fill("#absence-date", today.isoformat())
+    forged = teacher.locator("#absence-list li.absence").first
+    expect(forged.locator(".absence-problem")).to_contain_text("does not match")
+    with sqlite3.connect(node.data_dir / "carnet.sqlite3") as db:
+        db.execute("UPDATE absence_note SET kind = 'late' WHERE first_day = last_day AND first_day = ?",
+                   (today.isoformat(),))  # fmt: skip
+    teacher.fill("#absence-date", tomorrow)
 
     # Léa's other guardian, on their own phone, reads both notes but cannot withdraw them.
     sam = new_page(chromium, **PHONE)
