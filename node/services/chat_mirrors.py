@@ -1,4 +1,5 @@
-"""Conversations of classes of other schools, on a guardian's home node (NP/1 §6.6, home side).
+"""Conversations and absence notes of classes of other schools, on a guardian's home node
+(NP/1 §6.6, home side).
 
 The class's node announces a conversation's opening message with its kind
 and its members (again whenever they change), and its messages as for any
@@ -9,18 +10,21 @@ Rules:
 - a room or group opening names its members: member ids of the class only;
 - a family thread's child is the one the opening is about (its ``children``);
 - our guardians are told of a new chat message sealed to them, unless they
-  blocked its author.
+  blocked its author;
+- an absence note names its kind and days, for the child it is about.
 Errors are ``Invalid`` (the activity is refused and kept as a dead letter).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 from node.errors import N_, Invalid
 from node.services import groups, notifications
 from node.services.context import ServiceContext
+from node.storage import absences as absence_store
 from node.storage import conversations as store
 from node.storage import feed as feed_store
 
@@ -45,6 +49,8 @@ def apply(
     """After the message row of a conversation kind was stored or updated."""
     if row.kind == "conversation":
         _opening(ctx, mirror, row, obj)
+    elif row.kind == "absence" and new:
+        _absence(row, mirror, obj)
     elif row.kind == "chat" and new:
         conversation = store.conversations_of_messages([row.parent_id]).get(row.parent_id or 0)
         if conversation is None:
@@ -78,6 +84,25 @@ def _opening(ctx: ServiceContext, mirror: Any, row: Any, obj: dict[str, Any]) ->
     elif conversation.kind != kind:
         raise Invalid(N_("A conversation cannot change its kind."))
     store.set_members(conversation, groups.accounts_of_members(ctx, members), ctx.now())
+
+
+def _absence(row: Any, mirror: Any, obj: dict[str, Any]) -> None:
+    info = obj.get("absence")
+    children = feed_store.children_of_message(row.id)
+    if (
+        not isinstance(info, dict)
+        or info.get("kind") not in ("absent", "late")
+        or len(children) != 1
+    ):
+        raise Invalid(N_("An absence note is malformed."))
+    try:
+        first = dt.date.fromisoformat(str(info.get("firstDay")))
+        last = dt.date.fromisoformat(str(info.get("lastDay")))
+    except ValueError as exc:
+        raise Invalid(N_("An absence note is malformed.")) from exc
+    absence_store.insert_note(
+        row.id, mirror.id, children[0], row.author_id, info["kind"], first, last, row.created_at
+    )
 
 
 def _notify(ctx: ServiceContext, mirror: Any, row: Any, keys: set[str]) -> None:

@@ -231,8 +231,14 @@ def _candidates(
 
 
 def removal_pending(ctx: ServiceContext, school_class: Any, group: Any) -> bool:
-    """A member left the class (or the log says so) and the key has not changed yet."""
-    return bool(group.pending_removals) or bool(_candidates(ctx, school_class, group)[1])
+    """A member left the class (or the log says so) and the key has not changed yet.
+
+    A class of another school's node knows only its own guardians' links: there
+    the log alone says so (its node signs removals and their new key).
+    """
+    if group.pending_removals:
+        return True
+    return school_class.peer_id is None and bool(_candidates(ctx, school_class, group)[1])
 
 
 def group_view(ctx: ServiceContext, actor: Actor, class_id: int) -> GroupView:

@@ -362,7 +362,7 @@ def apply_note(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str,
         action_mirrors.apply_remote(row, obj.get("action"))
     if new and obj["kind"] in ("post", "share"):
         _notify(ctx, mirror, group, row, keys, author)
-    if obj["kind"] in chat_mirrors.KINDS:
+    if obj["kind"] in chat_mirrors.KINDS or obj["kind"] == "absence":
         chat_mirrors.apply(ctx, mirror, row, obj, new, keys)
 
 

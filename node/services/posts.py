@@ -24,6 +24,7 @@ from node.e2e.encoding import canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services import actions, groups, notifications
 from node.services.context import Actor, ServiceContext
+from node.storage import accounts as account_store
 from node.storage import directory as directory_store
 from node.storage import feed as store
 from node.storage import groups as group_store
@@ -148,11 +149,19 @@ class ClassPeople:
         return self.child_ids is None or set(child_ids) <= self.child_ids
 
 
+def teacher_member(ctx: ServiceContext, school_class: Any) -> str:
+    """The class teacher's member id (a class of another school: theirs on that node)."""
+    if school_class.peer_id is None:
+        return groups.member_id(ctx, school_class.teacher_id)
+    account = account_store.select_account(school_class.teacher_id)
+    return groups.member_of(ctx, account) if account else ""
+
+
 def class_people(
     ctx: ServiceContext, a: groups.Access, child_ids: list[int] | None = None
 ) -> ClassPeople:
     links = directory_store.guardian_links_of_class(a.school_class.id, child_ids)
-    wanted = {groups.member_id(ctx, a.school_class.teacher_id)}
+    wanted = {teacher_member(ctx, a.school_class)}
     wanted |= {groups.link_member(ctx, link) for link in links}
     active = group_store.active_members(a.group.id, sorted(wanted))
     chosen = None if child_ids is None else frozenset(child_ids)
@@ -171,7 +180,7 @@ def _audience(
         people = class_people(ctx, a, child_ids)
     if not set(child_ids) <= people.names.keys():
         raise Invalid(N_("Choose children of this class."), field="children")
-    teacher = groups.member_id(ctx, a.school_class.teacher_id)
+    teacher = teacher_member(ctx, a.school_class)
     to = {teacher} & people.active
     for link in people.links:
         mid = groups.link_member(ctx, link)

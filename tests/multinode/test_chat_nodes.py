@@ -153,3 +153,29 @@ def test_a_carpool_group_across_two_schools(make_cluster: Callable[..., Cluster]
         lambda: texts(camille.home, on_b, thread)[-1:] == ["Merci de nous prévenir"],
         timeout=DELIVERY, what="the teacher's answer on B", logs=[a, b],
     )  # fmt: skip
+
+    # an absence note for Noé, written on B, shows on the teacher's day list on A
+    today = camille.home.get(f"/api/v1/classes/{on_b}/absences")["today"]
+    [child] = camille.home.get(f"/api/v1/classes/{on_b}/absences")["children"]
+    body = {"kind": "late", "first_day": today, "last_day": today, "arrival": "10:00",
+            "text": "Rendez-vous chez le dentiste"}  # fmt: skip
+    note = _seal(camille.home, on_b, "absence", body, child["to"])
+    camille.home.post(
+        f"/api/v1/classes/{on_b}/absences",
+        {**note, "child": child["id"], "kind": "late", "first_day": today},
+    )
+
+    def on_the_teachers_list() -> list[str]:
+        notes = ce1.teacher.get(f"/api/v1/classes/{ce1.class_id}/absences?day={today}")["notes"]
+        state, keys = _keys(ce1.teacher, ce1.class_id)
+        assert ce1.teacher.keys is not None
+        return [
+            rc.decrypt(n, state, keys, ce1.teacher.keys, ce1.teacher.me)["text"]
+            for n in notes
+            if n["child_name"] == "Noé" and n["kind"] == "late"
+        ]
+
+    wait_until(
+        lambda: on_the_teachers_list() == ["Rendez-vous chez le dentiste"],
+        timeout=DELIVERY, what="B's absence note on A", logs=[b, a],
+    )  # fmt: skip
