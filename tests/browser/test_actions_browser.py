@@ -176,5 +176,20 @@ def test_a_permission_slip_signed_by_one_guardian_and_the_teachers_list(
     teacher.set_viewport_size({"width": 390, "height": 844})
     screenshot(teacher, "actions-teacher-status-phone")
 
+    # the same in French
+    teacher.set_viewport_size({"width": 1280, "height": 900})
+    teacher.get_by_role("button", name="Français").click()
+    teacher.goto(feed_url)
+    feed_ready(teacher)
+    slip = post_card(teacher, "Sortie au musée")
+    expect(slip.locator(".answered-count")).to_have_text("Réponses : 1 sur 2")
+    expect(slip.locator(".action-tag")).to_have_text("Autorisation")
+    slip.get_by_role("button", name="Voir les réponses").click()
+    expect(slip.locator(".signed.ok")).to_have_text(" ✓ signée par Camille Martin")
+    expect(teacher.locator("#action-type option").nth(3)).to_have_text(
+        "Une autorisation (signée par un parent)"
+    )
+    screenshot(teacher, "actions-teacher-fr-desktop")
+
     for page in (teacher, camille):
         assert page.js_errors == [], page.js_errors  # type: ignore[attr-defined]

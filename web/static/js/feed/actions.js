@@ -226,7 +226,7 @@ function renderSummary(item, labels, ctx) {
   box.append(el('p', { cls: 'answered-count', text: fill(msgs.answered_count, { answered: action.answered, total: action.total }) }));
   const ids = FIXED[action.type] || action.choices.map((c) => c.id);
   const counts = el('ul', { cls: 'counts' });
-  for (const id of ids) counts.append(el('li', { text: `${choiceLabel(id, labels.labels, ctx.msgs)}: ${action.counts[id] || 0}` }));
+  for (const id of ids) counts.append(el('li', { text: fill(msgs.count_line, { label: choiceLabel(id, labels.labels, msgs), count: action.counts[id] || 0 }) }));
   box.append(counts);
   const panel = el('div', { cls: 'action-status', attrs: { hidden: '' } });
   box.append(button(msgs.see_answers, 'small secondary see-answers', () => handlers.actionStatus(item, labels, panel)), panel);
