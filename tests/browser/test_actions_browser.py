@@ -176,8 +176,25 @@ def test_a_permission_slip_signed_by_one_guardian_and_the_teachers_list(
     teacher.set_viewport_size({"width": 390, "height": 844})
     screenshot(teacher, "actions-teacher-status-phone")
 
-    # the same in French
+    # one more place for the cake: the post is re-encrypted with the new structure
     teacher.set_viewport_size({"width": 1280, "height": 900})
+    cake = post_card(teacher, "Qui apporte quoi")
+    cake.get_by_role("button", name="Change the deadline or places").click()
+    cake.get_by_label("Gâteau — Places").fill("2")
+    cake.get_by_role("button", name="Save the change").click()
+    cake = post_card(teacher, "Qui apporte quoi")
+    expect(cake.locator("ul.slots li").first).to_have_text("Gâteau — 1 of 2 places left")
+    expect(cake.locator(".action-mismatch")).to_have_count(0)
+    expect(cake.locator(".post-edited")).to_be_visible()
+    cake.get_by_role("button", name="Change the deadline or places").click()
+    cake.get_by_label("Gâteau — Places").fill("")  # no limit is fine too
+    cake.get_by_label("Jus de fruits — Places").fill("1")
+    cake.get_by_role("button", name="Save the change").click()
+    expect(post_card(teacher, "Qui apporte quoi").locator("ul.slots li").last).to_have_text(
+        "Jus de fruits — 1 of 1 places left"
+    )
+
+    # the same in French
     teacher.get_by_role("button", name="Français").click()
     teacher.goto(feed_url)
     feed_ready(teacher)

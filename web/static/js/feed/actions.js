@@ -173,7 +173,7 @@ export function renderAction(item, body, ctx) {
   if (action.answers) {
     for (const mine of action.answers) box.append(renderMyAnswer(item, labels, mine, ctx));
   } else {
-    box.append(renderSummary(item, labels, ctx));
+    box.append(renderSummary(item, body, ctx));
   }
   return box;
 }
@@ -219,9 +219,10 @@ function renderMyAnswer(item, labels, mine, ctx) {
   return form;
 }
 
-function renderSummary(item, labels, ctx) {
+function renderSummary(item, body, ctx) {
   const { msgs, handlers } = ctx;
   const action = item.action;
+  const labels = body.action || {};
   const box = el('div', { cls: 'action-summary' });
   box.append(el('p', { cls: 'answered-count', text: fill(msgs.answered_count, { answered: action.answered, total: action.total }) }));
   const ids = FIXED[action.type] || action.choices.map((c) => c.id);
@@ -229,8 +230,63 @@ function renderSummary(item, labels, ctx) {
   for (const id of ids) counts.append(el('li', { text: fill(msgs.count_line, { label: choiceLabel(id, labels.labels, msgs), count: action.counts[id] || 0 }) }));
   box.append(counts);
   const panel = el('div', { cls: 'action-status', attrs: { hidden: '' } });
-  box.append(button(msgs.see_answers, 'small secondary see-answers', () => handlers.actionStatus(item, labels, panel)), panel);
+  const tools = el('div', { cls: 'status-actions' });
+  tools.append(button(msgs.see_answers, 'small secondary see-answers', () => handlers.actionStatus(item, labels, panel)));
+  if (item.can_edit) tools.append(button(msgs.change_action, 'small secondary change-action', () => changeForm(item, body, box, ctx)));
+  box.append(tools, panel);
   return box;
+}
+
+function localValue(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The teacher's "Change the deadline or places": a compatible change of the structure. */
+function changeForm(item, body, box, ctx) {
+  const { msgs, handlers } = ctx;
+  if (box.querySelector('.change-form')) return;
+  const action = item.action;
+  const labels = body.action || {};
+  const form = el('form', { cls: 'change-form' });
+  const deadlineId = `deadline-${item.id}`;
+  const deadline = el('input', { attrs: { type: 'datetime-local', id: deadlineId } });
+  deadline.value = localValue(action.deadline);
+  form.append(el('label', { text: msgs.deadline_label, attrs: { for: deadlineId } }), deadline);
+  const places = new Map();
+  if (action.type === 'signup') {
+    for (const c of action.choices) {
+      const id = `cap-${item.id}-${c.id}`;
+      const input = el('input', { attrs: { type: 'number', min: String(Math.max(1, c.taken)), max: '10000', id, placeholder: msgs.places_any } });
+      input.value = c.capacity ?? '';
+      places.set(c.id, input);
+      form.append(el('label', { text: `${choiceLabel(c.id, labels.labels, msgs)} — ${msgs.places}`, attrs: { for: id } }), input);
+    }
+  }
+  const save = el('button', { cls: 'small', text: msgs.save_change, attrs: { type: 'submit' } });
+  const cancel = button(msgs.cancel_change, 'small secondary', () => form.remove());
+  const row = el('div', { cls: 'status-actions' });
+  row.append(save, cancel);
+  form.append(row);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const structure = {
+      type: action.type,
+      deadline: deadline.value ? new Date(deadline.value).toISOString().replace(/\.\d{3}Z$/, 'Z') : null,
+      choices: action.choices.map((c) => ({ id: c.id, capacity: places.has(c.id) ? (places.get(c.id).value ? Number(places.get(c.id).value) : null) : c.capacity })),
+    };
+    if (action.type === 'event') Object.assign(structure, { starts_at: action.starts_at, ends_at: action.ends_at, all_day: action.all_day });
+    if (action.type === 'poll') structure.multiple = action.multiple;
+    if (action.type === 'event' && action.all_day) {
+      structure.starts_at = action.starts_at.slice(0, 10);
+      structure.ends_at = action.ends_at ? action.ends_at.slice(0, 10) : null;
+    }
+    handlers.editAction(item, body, structure);
+  });
+  box.append(form);
+  deadline.focus();
 }
 
 // ------------------------------------------------------------------ teacher's status

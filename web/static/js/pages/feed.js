@@ -5,6 +5,7 @@
 
 import { loadAccountKeys } from '../e2e/keystore.js';
 import { b64urlDecode, fingerprint } from '../e2e/suite.js';
+import { shareToChat } from '../feed/chat-share.js';
 import * as K from '../feed/classkeys.js';
 import { renderStatus, signSlip, wireComposer as wireActionComposer } from '../feed/actions.js';
 import { blobIdsOf, prepare, uploadPrepared } from '../feed/files.js';
@@ -58,7 +59,7 @@ async function renderItem(item) {
   for (const reply of item.replies) {
     replies.push({ reply, opened: await K.decryptItem(cls, reply, keys, { id: reply.id, kind: reply.kind, parent: item.id }) });
   }
-  const node = renderPost(item, opened, replies, { msgs, actionMsgs, locale, mode, handlers });
+  const node = renderPost(item, opened, replies, { msgs, actionMsgs, locale, mode, handlers, role: root.dataset.role });
   if (opened.body && !item.read && !item.can_edit && !readSent.has(item.id)) {
     readSent.add(item.id);
     api(`/classes/${item.class_id}/posts/${item.id}/read`, {}).catch(() => readSent.delete(item.id));
@@ -112,11 +113,38 @@ const handlers = {
       fail(err);
     }
   },
+  // the teacher moves the deadline or changes places: the post is re-encrypted with the new
+  // structure inside (what browsers compare) and the node checks the change is compatible
+  async editAction(item, body, structure) {
+    try {
+      const cls = await classFor(item.class_id);
+      const to = item.child_ids.length
+        ? K.recipientsFor(cls, cls.view.children.filter((c) => item.child_ids.includes(c.id)).flatMap((c) => c.members))
+        : null;
+      const request = await K.encryptFor(cls, keys, 'post', { ...body, action: { ...body.action, structure } }, {
+        to, messageId: item.id, version: item.version + 1,
+      });
+      await api(`/classes/${item.class_id}/posts/${item.id}`, { ...request, blobs: blobIdsOf(body.attachments || []), action: structure }, { method: 'PUT' });
+      await replaceItem(item.class_id, item.id);
+    } catch (err) {
+      fail(err);
+    }
+  },
   async actionStatus(item, labels, panel) {
     try {
       if (!panel.hidden) { panel.hidden = true; return; }
       const cls = await classFor(item.class_id);
       await renderStatus(item, labels, panel, { msgs: actionMsgs, locale, cls });
+    } catch (err) {
+      fail(err);
+    }
+  },
+  async shareToChat(item, node) {
+    try {
+      const cls = await classFor(item.class_id);
+      await shareToChat(item, node, {
+        cls, keys, msgs, onDone: (done, err) => (err ? fail(err) : say(done)),
+      });
     } catch (err) {
       fail(err);
     }
