@@ -93,6 +93,7 @@ def test_a_carpool_group_a_parent_outside_it_and_a_report(
     camille.click("#group-form button[type=submit]")
     chat_ready(camille)
     expect(camille.locator("#conversation-title")).to_have_text("Covoiturage piscine")
+    group_url = camille.url
     camille.fill("#chat-text", "Je peux emmener Tom mardi à 17 h.")
     camille.click("#chat-composer button[type=submit]")
     expect(camille.locator("#messages .message-text")).to_have_text(
@@ -111,10 +112,40 @@ def test_a_carpool_group_a_parent_outside_it_and_a_report(
     expect(karim.locator("#messages .message-text")).to_have_count(2)
     screenshot(karim, "chat-carpool-phone")
 
+    # the teacher posts to the class; Camille shares the post into the group from her feed
+    teacher.goto(f"{node.url}/classes/{ids['class_id']}/feed")
+    feed_ready(teacher)
+    teacher.fill("#post-text", "Sortie à la piscine mardi")
+    teacher.click("#post-submit")
+    expect(teacher.locator("#feed-status")).to_have_text("Up to date.", timeout=20_000)
+    camille.goto(f"{node.url}/home")
+    feed_ready(camille)
+    post = camille.locator("#posts article.post", has_text="Sortie à la piscine mardi")
+    post.get_by_role("button", name="Share in a conversation").click()
+    form = post.locator(".chat-share-form")
+    expect(form.locator("select option")).to_have_text(["Covoiturage piscine"])
+    form.locator("textarea").fill("Pour s'organiser")
+    form.get_by_role("button", name="Share").click()
+    expect(camille.locator("#feed-status")).to_have_text("Shared in the conversation.")
+    karim.reload()
+    chat_ready(karim)
+    shared = karim.locator("#messages li.message", has_text="Pour s'organiser")
+    expect(shared.locator(".message-share a")).to_have_text(
+        "Shared a post of the class feed: open it"
+    )
+    shared.locator(".message-share a").click()
+    feed_ready(karim)
+    expect(
+        karim.locator("#posts article.post", has_text="Sortie à la piscine mardi")
+    ).to_be_visible()
+    karim.go_back()
+    chat_ready(karim)
+    camille.goto(group_url)
+    chat_ready(camille)
+
     # Sam, a parent of the class outside the group, sees nothing of it
     sam = parent(browser, node, SAM, chat_url, **PHONE)
     expect(sam.locator("#conversation-list li")).to_have_count(0)
-    group_url = camille.url
     response = sam.goto(group_url)
     assert response is not None and response.status == 404
     assert "Je peux emmener" not in sam.content()
@@ -123,7 +154,7 @@ def test_a_carpool_group_a_parent_outside_it_and_a_report(
     # an unkind message, reported by Karim: the teacher reads that one and no other
     camille.fill("#chat-text", "Message déplacé à signaler")
     camille.click("#chat-composer button[type=submit]")
-    expect(camille.locator("#messages .message-text")).to_have_count(3)
+    expect(camille.locator("#messages .message-text")).to_have_count(4)
     karim.reload()
     chat_ready(karim)
     bad = karim.locator("#messages li.message", has_text="Message déplacé à signaler")
@@ -154,7 +185,7 @@ def test_a_carpool_group_a_parent_outside_it_and_a_report(
     karim.reload()
     chat_ready(karim)
     expect(karim.locator("#messages .message-text")).to_have_text(
-        ["Je peux emmener Tom mardi à 17 h.", "Merci, parfait !"]
+        ["Je peux emmener Tom mardi à 17 h.", "Merci, parfait !", "Pour s'organiser"]
     )
 
     for page in (teacher, camille, karim, sam):

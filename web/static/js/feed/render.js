@@ -158,6 +158,11 @@ export function renderPost(item, opened, replies, ctx) {
     share.addEventListener('click', () => handlers.share(item, node));
     tools.append(share);
   }
+  if (ctx.role === 'guardian' && !item.targeted && opened.body) { // to the whole class only
+    const share = el('button', { cls: 'small secondary', text: msgs.chat_share, attrs: { type: 'button' } });
+    share.addEventListener('click', () => handlers.shareToChat(item, node));
+    tools.append(share);
+  }
   if (item.receipts) {
     const button = el('button', { cls: 'small secondary receipts', text: fill(msgs.read_by, { read: item.receipts[0], total: item.receipts[1] }), attrs: { type: 'button' } });
     button.addEventListener('click', () => handlers.receipts(item));

@@ -6,6 +6,7 @@
 // class (keys signed by the teacher): a node cannot add a reader by itself.
 
 import { loadAccountKeys } from '../e2e/keystore.js';
+import { recipients as checkedRecipients, verifyChain as checkChain } from '../feed/chatcheck.js';
 import * as G from '../e2e/groups.js';
 import { b64urlDecode, b64urlEncode } from '../e2e/suite.js';
 import * as K from '../feed/classkeys.js';
@@ -44,54 +45,9 @@ function el(tag, props = {}, ...children) {
 
 const nameOf = (member) => (member === cls.me ? msgs.you : names.get(member) || member.split('@')[0]);
 const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+const verifyChain = (summary, chain) => checkChain(cls, summary, chain, msgs);
+const recipients = (page) => checkedRecipients(cls, page, msgs);
 const sorted = (items) => [...new Set(items)].sort();
-
-// ------------------------------------------------------------------ checks
-
-/**
- * Replay the signed membership chain of a room or group: the opening message
- * names the first members; each `member` event is sealed to the members after
- * it. A join is its own author coming in (the room only), an add is a member
- * bringing one person, a leave is a member sealing to the same people and
- * going. Anything else is refused. Returns the member set.
- */
-async function verifyChain(summary, chain) {
-  const [opening, ...events] = chain;
-  const ok = async (wire, kind, parent) => wire.header.kind === kind && wire.header.parent === parent
-    && cls.state.signerIsMember(wire.header.author, wire.header.by) && G.verifyMessageSignature(wire);
-  if (opening.header.id !== summary.id || !(await ok(opening, 'conversation', null))) throw new UserError(msgs.chain_refused);
-  let members = new Set(opening.header.to);
-  if (!members.has(opening.header.author)) throw new UserError(msgs.chain_refused);
-  for (const event of events) {
-    if (!(await ok(event, 'member', summary.id))) throw new UserError(msgs.chain_refused);
-    const { author, to } = event.header;
-    const added = to.filter((m) => !members.has(m));
-    const dropped = [...members].filter((m) => !to.includes(m));
-    if (dropped.length === 0 && added.length === 1 && added[0] === author && summary.kind === 'room') {
-      members.add(author); // joined the room alone
-    } else if (dropped.length === 0 && added.length === 1 && members.has(author)) {
-      members.add(added[0]); // a member added someone
-    } else if (dropped.length === 0 && added.length === 0 && members.has(author)) {
-      members.delete(author); // a member left
-    } else {
-      throw new UserError(msgs.chain_refused);
-    }
-  }
-  return members;
-}
-
-/** Who a new message is sealed to, checked against what the signed records say. */
-async function recipients(page) {
-  const active = new Set(cls.state.activeMembers());
-  const to = page.reply_to;
-  if (!to.every((m) => active.has(m))) throw new UserError(msgs.members_mismatch);
-  if (page.conversation.kind !== 'family') {
-    const members = await verifyChain(page.conversation, page.chain);
-    const expected = sorted([...members].filter((m) => active.has(m)));
-    if (!sameList(expected, to)) throw new UserError(msgs.members_mismatch);
-  }
-  return to;
-}
 
 // ------------------------------------------------------------------ titles and list
 
@@ -252,7 +208,12 @@ async function renderMessage(item, lines) {
   li.append(head);
   const opened = await K.decryptItem(cls, item, keys, { id: item.id, kind: 'chat', parent: current.conversation.id });
   if (opened.body && typeof opened.body.text === 'string') {
-    li.append(el('p', { className: 'message-text', textContent: opened.body.text }));
+    if (opened.body.text) li.append(el('p', { className: 'message-text', textContent: opened.body.text }));
+    if (typeof opened.body.post === 'string' && /^[A-Za-z0-9_-]{22}$/.test(opened.body.post)) {
+      // a post of the class feed shared here: the link opens it where it is (its key is there)
+      const link = el('a', { href: `${base}/feed#m-${opened.body.post}`, textContent: msgs.shared_post });
+      li.append(el('p', { className: 'message-share' }, link));
+    }
   } else {
     li.append(el('p', { className: 'message-problem hint', textContent: msgs[opened.error] || msgs.tampered }));
   }
