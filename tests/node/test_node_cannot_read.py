@@ -1,7 +1,8 @@
 """The node cannot read content (e2e.md §6.13 B.4).
 
 Canary strings go into a post's text, a comment, a post for one family, an
-attachment's name and an attachment's bytes; then every byte the node keeps
+attachment's name and an attachment's bytes, an alert, a private group's
+name, a chat message and a report's reason; then every byte the node keeps
 or emits is scanned: the database (raw files on SQLite, every row of every
 table on both engines), the blob folder, everything else in the data folder,
 the logs, and the decrypted Web Push payloads.  No canary, and no epoch or
@@ -23,8 +24,9 @@ from quart import Quart
 from node import refclient_groups as rc
 from node.e2e import attachments as att
 from node.e2e.encoding import b64url_encode
-from node.services import alerts, blobs
+from node.services import alerts, blobs, chat_moderation
 from node.storage.db import Storage
+from tests import chat_factories as chat
 from tests.alert_factories import add_alert_group
 from tests.feed_factories import as_json, make_class_feed
 from tests.push_factories import FakePushService, fake_browser
@@ -69,7 +71,7 @@ async def test_no_canary_or_key_reaches_the_node(
     await worker.stop()  # driven by hand below
     canary = {
         name: f"canary-{name}-{secrets.token_hex(8)}"
-        for name in ("text", "comment", "family", "filename", "alert")
+        for name in ("text", "comment", "family", "filename", "alert", "group", "chat", "report")
     }
     file_canary = f"canary-file-{secrets.token_hex(8)}".encode()
     cf = make_class_feed(storage, ctx, families=2)
@@ -99,6 +101,22 @@ async def test_no_canary_or_key_reaches_the_node(
     post = cf.post({"text": canary["text"], "attachments": [descriptor]}, blobs=[upload.id])
     cf.reply(cf.guardians[1], post, "comment", {"text": canary["comment"]})
     cf.post({"text": canary["family"], "attachments": []}, children=[cf.guardians[0].child_id])
+
+    # parent chat: a private group's name, a message in it, and a report's reason
+    chat.set_chat(cf, parent_chat="open")
+    g0, g1 = cf.guardians
+    chat.accept(cf, g0, g1)
+    group = chat.open_conversation(cf, g0, "group", [g0.me, g1.me], title=canary["group"])
+    said = chat.say(cf, g0, group, canary["chat"])
+    report = chat.sealed(
+        cf, g1, "report", {"key": "", "note": canary["report"]},
+        sorted([cf.teacher.me, g1.me]), parent=said.message,
+    )  # fmt: skip
+    storage.call(
+        chat_moderation.report, ctx, g1.actor, cf.class_id, group, said.message,
+        report["message"], keys=report["keys"],
+    )  # fmt: skip
+    assert chat.read(cf, g1, group) == [canary["chat"]]
 
     # an emergency alert, with the SMS copy left content-free (the default)
     school = add_alert_group(storage, ctx, cf)
