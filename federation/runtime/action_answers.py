@@ -104,7 +104,41 @@ def remind(ctx: ServiceContext, payload: dict[str, Any]) -> None:
         )  # fmt: skip
 
 
-TRANSLATORS = {"mirror_answer": forward_answer, "action_reminder": remind}
+def answer_changed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """Class side: a child's answer changed here; the nodes of the child's guardians who
+    live elsewhere get it (``Create`` of an ``Answer`` on the class stream, ``to`` them
+    only: no other school learns what this family answered)."""
+    row = feed_store.Message.get_or_none(feed_store.Message.id == payload["message_id"])
+    group = group_store.select_group(row.group_id) if row is not None else None
+    if row is None or group is None:
+        return
+    members = class_stream._Members(group)
+    to = members.recipients(members.children_of(payload["child_id"]))
+    if not to:
+        return
+    cu = class_stream.class_url(ctx, group.school_class_id)
+    answer = action_store.select_answer(row.id, payload["child_id"])
+    obj: dict[str, Any] = {
+        "id": f"{cu}/answers/{secrets.token_urlsafe(12)}", "type": "Answer", "version": 1,
+        "attributedTo": cu, "inReplyTo": class_stream.message_url(cu, row.public_id),
+        "child": class_stream.child_url(ctx, group.school_class_id, payload["child_id"]),
+        "choice": answer.choice_ids() if answer else None,
+    }  # fmt: skip
+    if answer is not None:
+        obj["by"] = answer.member
+        obj["byName"] = answer.account.display_name if answer.account else ""
+        obj["answered"] = answer.answered_at.replace(microsecond=0).isoformat() + "Z"
+    outbox.publish(
+        ctx, stream=cu, kind="class", type="Create", actor=cu, audience=cu + "#members",
+        object=obj, recipients=to,
+    )  # fmt: skip
+
+
+TRANSLATORS = {
+    "mirror_answer": forward_answer,
+    "action_reminder": remind,
+    "answer_changed": answer_changed,
+}
 
 
 # -- class side: applying a guardian of another node's answer ---------------------------------
@@ -139,9 +173,13 @@ def apply(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         raise ActivityError(str(refused)) from refused
 
 
+def _on_class_stream(activity: Activity) -> bool:
+    return activity.stream.split("://", 1)[1].partition("/")[2].startswith("classes/")
+
+
 def remind_here(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
     """Home side: the class's teacher reminded our guardians who have not answered."""
-    if not activity.stream.split("://", 1)[1].partition("/")[2].startswith("classes/"):
+    if not _on_class_stream(activity):
         raise ActivityError("a reminder comes on the class's stream")
     action_mirrors.remind(ctx, peer_id, activity.stream, activity.object, activity.to)
 
@@ -154,10 +192,15 @@ def handlers(current: dict[str, Handler]) -> dict[str, Handler]:
 
     def create(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         obj = activity.object
-        if isinstance(obj, dict) and obj.get("type") == "Answer":
-            apply(ctx, peer_id, activity)
-        else:
+        if not isinstance(obj, dict) or obj.get("type") != "Answer":
             create_before(ctx, peer_id, activity)
+        elif _on_class_stream(activity):  # home side: our family's answer, as the class has it
+            try:
+                action_mirrors.copy_answer(ctx, peer_id, activity.stream, dict(obj))
+            except CarnetError as refused:
+                raise ActivityError(str(refused)) from refused
+        else:  # class side: a guardian of another node answers
+            apply(ctx, peer_id, activity)
 
     def remind_any(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
         if activity.raw.get("about") == "answers":

@@ -14,11 +14,13 @@ node's id (``actions.signing_child``), the one the class's node verifies.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
 
-from node.services import actions, notifications
+from node.errors import N_, Invalid
+from node.services import actions, groups, notifications
 from node.services.context import ServiceContext
 from node.storage import actions as store
 from node.storage import directory as directory_store
@@ -86,6 +88,48 @@ def apply_remote(row: Any, raw: Any) -> None:
             [{**c, "taken": taken.get(c["id"], 0)} for c in json.loads(fields["choices"])]
         )
     store.save_action(row, fields)
+
+
+def copy_answer(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:
+    """Our family's answer as the class's node holds it (given there, or by a guardian of
+    another node, or ours): kept here so our guardians see their family's answer."""
+    mirror = mirror_store.select_mirror(class_url)
+    if mirror is None or mirror.peer_id != peer_id:
+        raise Invalid(N_("No guardian of this school is in this class."))
+    group = group_store.select_group_of_class(mirror.id)
+    prefix = class_url + "/messages/"
+    url = obj.get("inReplyTo")
+    public_id = url[len(prefix) :] if isinstance(url, str) and url.startswith(prefix) else ""
+    row = feed_store.select_message(group.id, public_id) if group and public_id else None
+    child_url = obj.get("child")
+    child = mirror_store.select_child_by_remote(child_url) if isinstance(child_url, str) else None
+    if row is None or child is None or child.school_class_id != mirror.id:
+        return  # a post deleted since, or a child no longer ours: nothing to keep
+    action = store.select_action(row.id, lock=True)
+    choice = obj.get("choice")
+    if action is None:
+        return
+    if choice is None:
+        store.ActionAnswer.delete().where(
+            (store.ActionAnswer.message == row.id) & (store.ActionAnswer.child == child.id)
+        ).execute()
+        return
+    if not isinstance(choice, list) or not all(isinstance(c, str) and len(c) <= 8 for c in choice):
+        raise Invalid(N_("Choose one of the post's answers."), field="choice")
+    by = obj.get("by")
+    member = by[:128] if isinstance(by, str) else ""
+    account = groups.accounts_of_members(ctx, [member]).get(member) if member else None
+    when = obj.get("answered")
+    try:
+        answered_at = (
+            dt.datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ") if isinstance(when, str) else ctx.now()
+        )
+    except ValueError:
+        answered_at = ctx.now()
+    store.save_answer(row.id, child.id, {
+        "account": account, "member": member, "choice": json.dumps(sorted(choice)),
+        "answered_at": answered_at, "signature": None, "post_version": None, "signed_at": None,
+    })  # fmt: skip
 
 
 def remind(

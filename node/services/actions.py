@@ -282,10 +282,13 @@ def answer(
         if a.school_class.peer_id is not None:  # the class's node decides, and tells everyone
             ctx.publish("mirror_answer", {"message_id": post.id, "child_id": child_id,
                                           "account_id": actor.account_id})  # fmt: skip
-        elif action.type == "signup":  # other schools' copies learn the places left
-            post.revision += 1
-            post.save()
-            ctx.publish("message_changed", {"message_id": post.id})
+        else:
+            if action.type == "signup":  # other schools' copies learn the places left
+                post.revision += 1
+                post.save()
+                ctx.publish("message_changed", {"message_id": post.id})
+            # the child's guardians living on other nodes see their family's answer there
+            ctx.publish("answer_changed", {"message_id": post.id, "child_id": child_id})
         names = directory_store.child_names(a.school_class.id, a.my_children)
         signing = store.remote_child_ids(a.my_children) if a.school_class.peer_id else {}
         return view(ctx, a, action, addressed, store.answers_of([post.id]), names, signing=signing)

@@ -242,3 +242,54 @@ async def test_our_guardian_is_reminded_to_answer_even_after_reading(
     again = b.activity(home.CLASS, "Remind", f"{home.CLASS}/messages/{post}", about="answers")
     assert await b.send(client, again) == {again["id"]: {}}
     assert home.notified(storage, b.guardian.account_id).count("reminder") == before + 1
+
+
+async def test_a_familys_answer_given_here_reaches_their_other_guardians_node_only(
+    cf: ClassFeed, client: Client, peer: FakePeer
+) -> None:
+    b_guardian(cf)  # the other guardian of guardians[1]'s child lives at B
+    post = post_action(cf, "poll")
+    before = len(side.sent_to_b(cf))
+    cf.storage.call(
+        actions.answer, cf.ctx, cf.guardians[0].actor, cf.class_id, post,
+        cf.guardians[0].child_id, ["b"],
+    )  # fmt: skip
+    assert len(side.sent_to_b(cf)) == before  # not a family with a guardian at B
+    cf.storage.call(
+        actions.answer, cf.ctx, cf.guardians[1].actor, cf.class_id, post,
+        cf.guardians[1].child_id, ["a"],
+    )  # fmt: skip
+    sent = side.sent_to_b(cf)[-1]
+    assert (sent["type"], sent["object"]["type"], sent["to"]) == ("Create", "Answer", [side.ACTOR])
+    obj = sent["object"]
+    assert obj["choice"] == ["a"] and obj["byName"] == "Parent 1"
+    assert obj["child"] == f"{PUBLIC_URL}/classes/{cf.class_id}/children/{cf.guardians[1].child_id}"
+
+
+async def test_our_familys_answer_given_at_the_class_school_is_shown_here(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: home.ClassAtB
+) -> None:
+    b = school_b
+    await home.accept_and_open(b, client)
+    note = with_action(b, b.note("Kermesse"), structure("event"))
+    assert await b.send(client, note) == {note["id"]: {}}
+    post = note["object"]["message"]["header"]["id"]
+
+    def answered(choice: list[str] | None, n: int) -> dict[str, Any]:
+        obj = {
+            "id": f"{home.CLASS}/answers/{n}", "type": "Answer", "version": 1,
+            "attributedTo": home.CLASS, "inReplyTo": f"{home.CLASS}/messages/{post}",
+            "child": home.CLASS + "/children/3", "choice": choice,
+            "by": "8@ecole-b.example", "byName": "Autre parent", "answered": "2026-11-29T10:00:00Z",
+        }  # fmt: skip
+        return b.activity(home.CLASS, "Create", obj)
+
+    yes = answered(["yes"], 1)
+    assert await b.send(client, yes) == {yes["id"]: {}}
+    [item] = storage.call(home.feed.my_feed, ctx, b.guardian).items
+    [mine] = item.action["answers"]
+    assert (mine["choice"], mine["at"]) == (["yes"], "2026-11-29T10:00:00Z")
+    withdrawn = answered(None, 2)
+    assert await b.send(client, withdrawn) == {withdrawn["id"]: {}}
+    [item] = storage.call(home.feed.my_feed, ctx, b.guardian).items
+    assert item.action["answers"][0]["choice"] is None

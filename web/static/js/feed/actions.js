@@ -214,7 +214,8 @@ function renderMyAnswer(item, labels, mine, ctx) {
   form.append(row);
   if (mine.choice) {
     const what = mine.choice.map((id) => choiceLabel(id, labels.labels, msgs)).join(', ');
-    form.append(el('p', { cls: 'hint answered', text: fill(msgs.answered_by, { answer: what, name: mine.by || '', date: when(mine.at, locale) }) }));
+    // a guardian at the class's school this node has no account for is "another guardian"
+    form.append(el('p', { cls: 'hint answered', text: fill(msgs.answered_by, { answer: what, name: mine.by || msgs.another_guardian, date: when(mine.at, locale) }) }));
   }
   return form;
 }
