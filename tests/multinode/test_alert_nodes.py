@@ -18,6 +18,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.multinode import alerts as al
 from tests.multinode import classes as k
 from tests.multinode.classes import (
@@ -150,6 +152,7 @@ def test_an_alert_reaches_every_guardian_on_their_own_node_and_all_acknowledge(
         assert len(al.alert_texts(node)) == len(phones)
 
 
+@pytest.mark.transport
 def test_the_home_node_texts_once_whoever_has_not_acknowledged_after_the_delay(
     make_cluster: Callable[..., Cluster],
 ) -> None:
@@ -197,6 +200,7 @@ def test_the_home_node_texts_once_whoever_has_not_acknowledged_after_the_delay(
     assert states["Camille Martin"] != "acknowledged", dashboard
 
 
+@pytest.mark.transport
 def test_an_alert_overtakes_the_backlog_of_class_posts(
     make_cluster: Callable[..., Cluster], link: Callable[..., FaultProxy]
 ) -> None:
@@ -246,6 +250,7 @@ def test_an_alert_overtakes_the_backlog_of_class_posts(
     assert shown == posted
 
 
+@pytest.mark.transport
 def test_a_home_node_killed_before_the_alert_gets_it_after_its_restart(
     make_cluster: Callable[..., Cluster],
 ) -> None:

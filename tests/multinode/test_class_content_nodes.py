@@ -127,6 +127,7 @@ def test_one_family_feed_across_three_schools(make_cluster: Callable[..., Cluste
     ]
 
 
+@pytest.mark.transport
 def test_posts_made_while_a_family_node_is_killed_arrive_once_and_in_order(
     make_cluster: Callable[..., Cluster],
 ) -> None:
@@ -196,6 +197,7 @@ def class_pulls(node: Node) -> int:
     return node.log_text().count("/np/streams/classes/")
 
 
+@pytest.mark.transport
 def test_a_lost_transaction_is_pulled_and_a_lost_answer_retried_in_order(
     make_cluster: Callable[..., Cluster], losing_link: Callable[[Node, Node], LosingProxy]
 ) -> None:
@@ -236,6 +238,7 @@ def test_a_lost_transaction_is_pulled_and_a_lost_answer_retried_in_order(
     assert len({s.id for s in shown}) == 12
 
 
+@pytest.mark.transport
 @pytest.mark.parametrize("fault", ["cut", "blackhole"])
 def test_a_partition_of_one_link_leaves_the_other_school_unaffected(
     make_cluster: Callable[..., Cluster], link: Callable[..., FaultProxy], fault: str
@@ -306,6 +309,7 @@ def test_a_removed_guardian_loses_the_class_on_their_own_node(
     assert [s.text for s in k.read_class(ce1)][0] == "Après"
 
 
+@pytest.mark.transport
 def test_the_class_node_killed_mid_transaction_loses_nothing_and_keeps_order(
     make_cluster: Callable[..., Cluster], link: Callable[..., FaultProxy]
 ) -> None:

@@ -15,10 +15,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
+
 from tests.multinode import classes as k
 from tests.multinode.classes import Family, family_at_home, joined, set_up_schools, teacher_class
 from tests.multinode.cluster import Cluster
 from tests.multinode.faultproxy import FaultProxy, SeenRequest, peak_in_flight
+
+#: network and process faults, not the database: the SQLite phase runs them (scripts/test)
+pytestmark = pytest.mark.transport
 
 #: Our own retry delays ×0.01 (10 s → 0.1 s): whatever A waits longer than that, a peer asked for.
 FAST_RETRIES = {"federation_backoff_factor": 0.01}

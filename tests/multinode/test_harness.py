@@ -103,6 +103,7 @@ def test_three_nodes_start_in_parallel_and_answer_health(
     assert asyncio.run(health_of_all()) == [200, 200, 200]
 
 
+@pytest.mark.transport
 def test_a_killed_node_restarts_on_its_data_and_port(
     make_cluster: Callable[..., Cluster],
 ) -> None:
@@ -138,6 +139,7 @@ def test_a_killed_node_restarts_on_its_data_and_port(
     assert "SIGKILL" in log and "start #3" in log and log.count("serving on") == 3
 
 
+@pytest.mark.transport
 @pytest.mark.parametrize("failure", [AssertionError, KeyboardInterrupt])
 def test_leaving_a_cluster_stops_every_process(
     tmp_path: Path, failure: type[BaseException]
@@ -158,6 +160,7 @@ def test_a_node_that_cannot_start_reports_its_log(tmp_path: Path) -> None:
     assert not processes_mentioning(str(tmp_path))
 
 
+@pytest.mark.transport
 def test_links_are_routed_through_federation_connect(
     three_nodes: Callable[..., Cluster], link: Callable[..., FaultProxy]
 ) -> None:

@@ -14,12 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from federation.keys import fingerprint
 from node.datafolder import load_keys
 from tests.multinode.cluster import Cluster
 from tests.multinode.nodes import REPO_ROOT, Node, child_environment
 from tests.multinode.test_peering_nodes import admin_client, signed_post
+
+#: network and process faults, not the database: the SQLite phase runs them (scripts/test)
+pytestmark = pytest.mark.transport
 
 
 def carnet(node: Node, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from federation.httpsig import sign_request
 from federation.keys import fingerprint, key_id
@@ -23,6 +24,8 @@ from tests.multinode.cluster import Cluster
 from tests.multinode.faultproxy import FaultProxy
 from tests.multinode.nodes import Node
 
+#: network and process faults, not the database: the SQLite phase runs them (scripts/test)
+pytestmark = pytest.mark.transport
 PASSPHRASE = "peering passphrase for carnet"
 
 
