@@ -66,3 +66,22 @@ test('a slip answer is signed with the identity key over the class node ids', as
   assert.equal(await e2e.verifyObject(raw.signPk, SLIP_CONTEXT, { ...statement, decision: 'decline' }, signature), false);
   assert.equal(await e2e.verifyObject(raw.signPk, SLIP_CONTEXT, { ...statement, child: 8 }, signature), false);
 });
+
+test('the CSV export quotes what needs it and never starts a formula', async () => {
+  const { csvCell } = await import('../../web/static/js/feed/action-files.js');
+  assert.equal(csvCell('Léa Martin'), 'Léa Martin');
+  assert.equal(csvCell('Gâteau, jus'), '"Gâteau, jus"');
+  assert.equal(csvCell('dit "oui"'), '"dit ""oui"""');
+  assert.equal(csvCell('=HYPERLINK("x")'), '"\'=HYPERLINK(""x"")"');
+  assert.equal(csvCell(null), '');
+});
+
+test('.ics lines fold at 75 octets without splitting a character', async () => {
+  const { icsFold } = await import('../../web/static/js/feed/action-files.js');
+  const line = `SUMMARY:${'é'.repeat(100)}`;
+  const parts = icsFold(line).split('\r\n');
+  assert.ok(parts.length > 1);
+  for (const part of parts) assert.ok(new TextEncoder().encode(part).length <= 75, part);
+  assert.ok(parts.slice(1).every((p) => p.startsWith(' ')));
+  assert.equal(parts.map((p, i) => (i ? p.slice(1) : p)).join(''), line);
+});
