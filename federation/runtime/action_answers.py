@@ -13,7 +13,10 @@ Class side (``handle``): the class's node applies it through
 ``actions.answer`` as the guardian's shadow account, with the same rules as
 for a guardian of its own (membership, their child, deadline, capacity, the
 slip's signature); for a sign-up it announces the post's Note again with the
-places taken, which reaches every school of the class.
+places taken, which reaches every school of the class.  An answer that comes
+too late or finds its slot full (a 409 here) is not an error of the home
+node's: the class's node sends it the family's answer as it really is
+(``answer_changed``), which replaces the guardian's there.
 
 Reminders (``remind``, the ``action_reminder`` event): the teacher reminds the
 families who have not answered; those on other nodes get a ``Remind`` of the
@@ -34,7 +37,7 @@ from federation.errors import ActivityError
 from federation.runtime import class_stream, outbox
 from federation.runtime.class_replies import guardian_of
 from federation.runtime.outbox import peer_stream
-from node.errors import CarnetError
+from node.errors import CarnetError, Conflict
 from node.services import action_mirrors, actions, groups
 from node.services.context import ServiceContext
 from node.storage import actions as action_store
@@ -42,6 +45,7 @@ from node.storage import directory as directory_store
 from node.storage import feed as feed_store
 from node.storage import groups as group_store
 from node.storage import peers as peer_store
+from node.storage.db import write_transaction
 
 _POST = re.compile(r"/classes/([1-9][0-9]{0,15})/messages/([A-Za-z0-9_-]{1,22})")
 _CHILD = re.compile(r"/classes/([1-9][0-9]{0,15})/children/([1-9][0-9]{0,15})")
@@ -169,8 +173,20 @@ def apply(ctx: ServiceContext, peer_id: int, activity: Activity) -> None:
             ctx, actor, class_id, post_id, int(child_id), obj.get("choice"),
             signature=obj.get("signature"), at=obj.get("at"), relayed=True,
         )  # fmt: skip
+    except Conflict:
+        # too late, or the slot filled up meanwhile: the home node already shows the
+        # guardian's answer, so it gets the family's answer as it really is here instead
+        _tell_the_family(ctx, class_id, post_id, int(child_id))
     except CarnetError as refused:
         raise ActivityError(str(refused)) from refused
+
+
+def _tell_the_family(ctx: ServiceContext, class_id: int, post_id: str, child_id: int) -> None:
+    group = group_store.select_group_of_class(class_id)
+    row = feed_store.select_message(group.id, post_id) if group else None
+    if row is not None:
+        with write_transaction():
+            ctx.publish("answer_changed", {"message_id": row.id, "child_id": child_id})
 
 
 def _on_class_stream(activity: Activity) -> bool:

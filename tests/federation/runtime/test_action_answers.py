@@ -293,3 +293,19 @@ async def test_our_familys_answer_given_at_the_class_school_is_shown_here(
     assert await b.send(client, withdrawn) == {withdrawn["id"]: {}}
     [item] = storage.call(home.feed.my_feed, ctx, b.guardian).items
     assert item.action["answers"][0]["choice"] is None
+
+
+async def test_a_full_slot_sends_the_family_its_real_answer_instead_of_an_error(
+    cf: ClassFeed, client: Client, peer: FakePeer
+) -> None:
+    them = b_guardian(cf)
+    post = post_action(cf, "signup")  # slot a: one place
+    cf.storage.call(
+        actions.answer, cf.ctx, cf.guardians[0].actor, cf.class_id, post,
+        cf.guardians[0].child_id, ["a"],
+    )  # fmt: skip
+    result = await send_answer(cf, client, peer, post, them.child_id or 0, {"choice": ["a"]})
+    assert result == {}  # B's node did nothing wrong: the slot filled up meanwhile
+    sent = side.sent_to_b(cf)[-1]
+    assert (sent["object"]["type"], sent["object"]["choice"]) == ("Answer", None)
+    assert families(cf, post)[them.child_id or 0]["choice"] is None
