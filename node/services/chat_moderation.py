@@ -26,7 +26,7 @@ from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
 from node.services import chat_rules, groups, notifications
 from node.services.chat_rules import FAMILY_THREADS, PARENT_CHAT
 from node.services.context import Actor, ServiceContext
-from node.services.conversations import Said, _keys, _store_message
+from node.services.conversations import Said, _keys, _store_message, _tell_schools
 from node.services.posts import _check_author, _wire
 from node.storage import conversations as store
 from node.storage import feed as feed_store
@@ -169,11 +169,14 @@ def report(
         store.ChatReport.create(
             report=row, reported=reported, school_class=class_id, created_at=row.created_at
         )
-        teacher = place.school_class.teacher_id
+        _tell_schools(ctx, place, row)
+        # the class's node tells its teacher (a report made here for a class of another
+        # school is forwarded there with the message)
+        teacher = [] if place.mirrored else [place.school_class.teacher_id]
         notifications.enqueue(
-            ctx, kind="report", account_ids=[teacher], class_id=class_id, message_id=row.id
+            ctx, kind="report", account_ids=teacher, class_id=class_id, message_id=row.id
         )
-        return Said(class_id, conversation_id, header["id"], "report", [teacher])
+        return Said(class_id, conversation_id, header["id"], "report", teacher)
 
 
 @dataclass

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from node import refclient_groups as rc
+from node.e2e import messages as m
+from node.e2e.encoding import b64url_decode, b64url_encode
 from tests.multinode import classes as k
 from tests.multinode.classes import (
     DELIVERY,
@@ -124,6 +126,42 @@ def test_a_carpool_group_across_two_schools(make_cluster: Callable[..., Cluster]
     wait_until(
         lambda: texts(karim, ce1.class_id, group) == ["Je conduis mardi", "Merci, je fais le retour"],
         timeout=DELIVERY, what="Camille's answer on A", logs=[b, a],
+    )  # fmt: skip
+
+    # Camille reports Karim's message from B: A's teacher reads that one message
+    page = camille.home.get(f"/api/v1/classes/{on_b}/conversations/{group}")
+    item = next(i for i in page["items"] if i["author"] == karim.me)
+    state, keys = _keys(camille.home, on_b)
+    assert camille.home.keys is not None
+    key = m.open_message_key(
+        state.group, item["id"], item["key"], camille.home.me, camille.home.keys.enc_sk,
+        camille.home.keys.enc_pk,
+    )  # fmt: skip
+    teacher_me = next(
+        p["member"] for p in chat(camille.home, on_b)["people"] if p["role"] == "teacher"
+    )
+    report = _seal(
+        camille.home, on_b, "report", {"key": b64url_encode(key), "note": "à vérifier"},
+        [teacher_me, camille.home.me], parent=item["id"],
+    )  # fmt: skip
+    camille.home.post(
+        f"/api/v1/classes/{on_b}/conversations/{group}/messages/{item['id']}/report", report
+    )
+
+    def reported_on_a() -> list[str]:
+        found = ce1.teacher.get(f"/api/v1/classes/{ce1.class_id}/chat/reports")["reports"]
+        t_state, t_keys = _keys(ce1.teacher, ce1.class_id)
+        assert ce1.teacher.keys is not None
+        out = []
+        for r in found:
+            body = rc.decrypt(r, t_state, t_keys, ce1.teacher.keys, ce1.teacher.me)
+            k_m = b64url_decode(body["key"], length=32)
+            out.append(m.decrypt_message(r["reported"], k_m)["text"])
+        return out
+
+    wait_until(
+        lambda: reported_on_a() == ["Je conduis mardi"],
+        timeout=DELIVERY, what="B's report on A", logs=[b, a],
     )  # fmt: skip
 
     # Sam, a parent outside the group, sees nothing of it
