@@ -134,6 +134,26 @@ def start_node(
         log.close()
 
 
+@contextmanager
+def seeded_node(tmp_path: Path, module: str) -> Iterator[tuple[ServedNode, dict[str, Any]]]:
+    """A node whose data folder ``python -m <module> <data dir>`` seeded first (in its own
+    process: one database per process); yields it with the JSON that module printed last."""
+    seeded: dict[str, Any] = {}
+
+    def prepare(data_dir: Path) -> None:
+        out = subprocess.run(
+            [sys.executable, "-m", module, str(data_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        ).stdout
+        seeded.update(json.loads(out.strip().splitlines()[-1]))
+
+    with start_node(tmp_path, prepare) as node:
+        yield node, seeded
+
+
 @pytest.fixture
 def served_node(tmp_path: Path) -> Iterator[ServedNode]:
     with start_node(tmp_path) as node:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import ServedNode, new_page, start_node
+from tests.browser.conftest import ServedNode, new_page, seeded_node
 from tests.browser.test_alerts_browser import (
     ADMIN,
     DESKTOP,
@@ -71,20 +70,8 @@ def directory_actor(account: Any) -> Any:
 
 @pytest.fixture
 def school(tmp_path: Path) -> Iterator[tuple[ServedNode, dict[str, Any]]]:
-    seeded: dict[str, Any] = {}
-
-    def prepare(data_dir: Path) -> None:
-        out = subprocess.run(
-            [sys.executable, "-m", "tests.browser.test_alert_worklist_browser", str(data_dir)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parents[2],
-        ).stdout
-        seeded.update(json.loads(out.strip().splitlines()[-1]))
-
-    with start_node(tmp_path, prepare) as node:
-        yield node, seeded
+    with seeded_node(tmp_path, "tests.browser.test_alert_worklist_browser") as served:
+        yield served
 
 
 def test_worklist_and_drill_report(

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import ServedNode, new_page, start_node
+from tests.browser.conftest import ServedNode, new_page, seeded_node
 from tests.browser.test_feed_browser import CAMILLE, KARIM, PASSPHRASE
 
 pytestmark = pytest.mark.browser
@@ -39,20 +37,8 @@ LOCKDOWN_TEXT = "Intrusion signalée : les enfants sont à l'abri dans les class
 
 @pytest.fixture
 def school(tmp_path: Path) -> Iterator[tuple[ServedNode, dict[str, Any]]]:
-    seeded: dict[str, Any] = {}
-
-    def prepare(data_dir: Path) -> None:
-        out = subprocess.run(
-            [sys.executable, "-m", "tests.browser.test_feed_browser", str(data_dir)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parents[2],
-        ).stdout
-        seeded.update(json.loads(out.strip().splitlines()[-1]))
-
-    with start_node(tmp_path, prepare) as node:
-        yield node, seeded
+    with seeded_node(tmp_path, "tests.browser.test_feed_browser") as served:
+        yield served
 
 
 def log_in(page: Page, node: ServedNode, login: str, landing: str) -> None:

@@ -9,9 +9,6 @@ with Karim).  Screenshots (desktop and a 390 px phone) go to ``test-artifacts/``
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ServedNode, new_page, screenshot, start_node
+from tests.browser.conftest import ServedNode, new_page, screenshot, seeded_node
 from tests.browser.test_feed_browser import CAMILLE, KARIM, PHONE, SAM, TEACHER, feed_ready, log_in
 
 pytestmark = pytest.mark.browser
@@ -29,20 +26,8 @@ DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 @pytest.fixture
 def school(tmp_path: Path) -> Iterator[tuple[ServedNode, dict[str, Any]]]:
-    seeded: dict[str, Any] = {}
-
-    def prepare(data_dir: Path) -> None:
-        out = subprocess.run(
-            [sys.executable, "-m", "tests.browser.test_feed_browser", str(data_dir)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parents[2],
-        ).stdout
-        seeded.update(json.loads(out.strip().splitlines()[-1]))
-
-    with start_node(tmp_path, prepare) as node:
-        yield node, seeded
+    with seeded_node(tmp_path, "tests.browser.test_feed_browser") as served:
+        yield served
 
 
 def chat_ready(page: Page) -> None:

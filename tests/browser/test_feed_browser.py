@@ -21,7 +21,6 @@ import math
 import os
 import re
 import struct
-import subprocess
 import sys
 import wave
 from collections.abc import Iterator
@@ -31,7 +30,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ServedNode, new_page, start_node
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ServedNode,
+    new_page,
+    seeded_node,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -94,20 +99,8 @@ def seed(data_dir: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def school(tmp_path: Path) -> Iterator[tuple[ServedNode, dict[str, Any]]]:
-    seeded: dict[str, Any] = {}
-
-    def prepare(data_dir: Path) -> None:
-        out = subprocess.run(
-            [sys.executable, "-m", "tests.browser.test_feed_browser", str(data_dir)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parents[2],
-        ).stdout
-        seeded.update(json.loads(out.strip().splitlines()[-1]))
-
-    with start_node(tmp_path, prepare) as node:
-        yield node, seeded
+    with seeded_node(tmp_path, "tests.browser.test_feed_browser") as served:
+        yield served
 
 
 @pytest.fixture
