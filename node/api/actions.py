@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from quart import current_app
+
 from node.api import Api, actor, call, ok
 from node.api.schema import Body, array, integer, string
 from node.services import action_status, actions, calendar
@@ -51,6 +53,10 @@ def register(api: Api) -> None:
             actions.answer, actor(), class_id, message_id, data["child"], data["choice"],
             signature=data["signature"], at=data["at"],
         )  # fmt: skip
+        publish = current_app.extensions.get("carnet_live_publish")
+        if publish is not None:  # the teacher's and the other guardians' open pages
+            watchers = await call(action_status.answer_watchers, actor(), class_id, data["child"])
+            publish(watchers, {"type": "answer", "class_id": class_id, "message": message_id})
         return ok(view)
 
     @api.operation(

@@ -143,6 +143,19 @@ def status(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> Ac
     )  # fmt: skip
 
 
+def answer_watchers(ctx: ServiceContext, actor: Actor, class_id: int, child_id: int) -> list[int]:
+    """Whose open pages show a new answer at once: the class's teacher (a class of this
+    node) and the child's other guardians here.  Ids only go out (server-sent events)."""
+    school_class = directory_store.select_class(class_id)
+    if school_class is None:
+        return []
+    found = {school_class.teacher_id} if school_class.peer_id is None else set()
+    for link in directory_store.guardian_links_of_class(class_id, [child_id]):
+        if link.remote_member is None:
+            found.add(link.account_id)
+    return sorted(found - {actor.account_id})
+
+
 def remind(ctx: ServiceContext, actor: Actor, class_id: int, post_id: str) -> list[int]:
     """Notify again the guardians of every child without an answer; returns them."""
     with write_transaction():

@@ -151,6 +151,13 @@ def test_a_permission_slip_signed_by_one_guardian_and_the_teachers_list(
     ).text  # a calendar app: no session, the link is the key
     assert "SUMMARY:Class event — CE1 A\r\n" in feed_text and "Kermesse" not in feed_text
 
+    # the teacher's open page showed the answers as they came (server-sent events)
+    expect(post_card(teacher, "Sortie au musée").locator(".answered-count")).to_have_text(
+        "Answered: 1 of 2"
+    )
+    expect(post_card(teacher, "Qui apporte quoi").locator(".answered-count")).to_have_text(
+        "Answered: 1 of 2"
+    )
     # the teacher sees who signed (verified against the class log) and who has not answered
     teacher.reload()
     feed_ready(teacher)

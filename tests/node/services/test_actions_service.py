@@ -433,3 +433,14 @@ def test_the_node_never_stores_an_actions_labels(cf: ClassFeed) -> None:
         assert canary.encode() not in dump
     decrypted = next(p for p in cf.read(cf.guardians[1]) if p["id"] == post)["body"]
     assert decrypted["action"]["labels"]["a"] == slot  # it was there, encrypted
+
+
+def test_a_new_answer_shows_at_once_to_the_teacher_and_the_childs_other_guardians(
+    cf: ClassFeed,
+) -> None:
+    first = cf.guardians[0]
+    other = second_guardian(cf, first.child_id or 0)
+    watchers = cf.storage.call(
+        action_status.answer_watchers, cf.ctx, first.actor, cf.class_id, first.child_id
+    )
+    assert watchers == sorted([cf.teacher.actor.account_id, other.actor.account_id])

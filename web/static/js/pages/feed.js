@@ -489,6 +489,12 @@ async function start() {
 olderButton.addEventListener('click', () => loadPage(nextBefore).catch(fail));
 document.addEventListener('carnet:live', (event) => {
   const detail = event.detail || {};
+  if (detail.type === 'answer') { // a family answered an event, sign-up, slip or poll shown here
+    if (document.getElementById(`m-${detail.message}`) && !root.querySelector('.change-form')) {
+      replaceItem(detail.class_id, detail.message).catch(fail);
+    }
+    return;
+  }
   if (!['post', 'edit', 'delete', 'comment', 'reaction', 'share'].includes(detail.type)) return;
   // a class page shows only its own class; the home timeline shows them all
   if (mode === 'class' && Number(root.dataset.classId) !== detail.class_id) return;
