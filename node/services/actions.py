@@ -170,7 +170,7 @@ def signing_child(a: groups.Access, child_id: int) -> int:
 def _post(ctx: ServiceContext, a: groups.Access, post_id: str, lock: bool) -> tuple[Any, Any]:
     """The post (one the actor may see) and its action; posts.py imports this module,
     so the visibility rule (``posts.can_see``) is applied from the post's children here."""
-    post = feed_store.select_message(a.group.id, post_id)
+    post = feed_store.select_message(a.group.id, post_id, lock=lock)  # (its revision changes)
     addressed = feed_store.children_of_message(post.id) if post is not None else []
     if (
         post is None
