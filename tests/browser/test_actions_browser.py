@@ -9,10 +9,7 @@ guardians, Tom with one).  Screenshots (desktop and a 390 px phone) go to
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ServedNode, new_page, screenshot, start_node
+from tests.browser.conftest import ServedNode, new_page, screenshot, seeded_node
 from tests.browser.test_feed_browser import (
     CAMILLE,
     PHONE,
@@ -39,20 +36,7 @@ DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 @pytest.fixture
 def school(tmp_path: Path) -> Iterator[tuple[ServedNode, dict[str, Any]]]:
-    seeded: dict[str, Any] = {}
-
-    def prepare(data_dir: Path) -> None:
-        out = subprocess.run(
-            [sys.executable, "-m", "tests.browser.test_feed_browser", str(data_dir)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parents[2],
-        ).stdout
-        seeded.update(json.loads(out.strip().splitlines()[-1]))
-
-    with start_node(tmp_path, prepare) as node:
-        yield node, seeded
+    yield from seeded_node(tmp_path, "tests.browser.test_feed_browser")
 
 
 def compose(page: Page, kind: str, title: str, **fields: str) -> None:
