@@ -36,7 +36,8 @@ DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 @pytest.fixture
 def school(tmp_path: Path) -> Iterator[tuple[ServedNode, dict[str, Any]]]:
-    yield from seeded_node(tmp_path, "tests.browser.test_feed_browser")
+    with seeded_node(tmp_path, "tests.browser.test_feed_browser") as served:
+        yield served
 
 
 def compose(page: Page, kind: str, title: str, **fields: str) -> None:
