@@ -77,7 +77,7 @@ def _takes_body(path: str) -> bool:
     """Operations that act on an id alone (disable, new setup link, logout…) carry no body."""
     return not re.search(
         r"(/disable|/setup-link|/slips|/logout|/end-others|/read|/remind|/resend|/approve|/cancel"
-        r"|/ack|/seen)$",
+        r"|/ack|/seen|/conduct|/handled)$",
         path,
     )
 
