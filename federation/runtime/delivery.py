@@ -28,7 +28,7 @@ from federation.encoding import ulid
 from federation.runtime.membership import digests_for
 from federation.runtime.peers import unix
 from federation.transaction import BATCH_BYTES, MAX_ACTIVITIES, build_transaction
-from node.services import mirrors
+from node.services import action_mirrors, mirrors
 from node.services.context import ServiceContext
 from node.storage import activities as store
 from node.storage import peers as peer_store
@@ -191,13 +191,18 @@ def record_failure(
 
 
 def _withdraw_refused_reply(ctx: ServiceContext, peer_id: int, activity: Any) -> None:
-    """A reply of our guardian the class's node refused exists only here: withdraw it."""
+    """A reply or an answer of our guardian the class's node refused exists only here:
+    withdraw it."""
     obj = activity.get("object") if isinstance(activity, dict) else None
     if activity is None or activity.get("type") != "Create" or not isinstance(obj, dict):
         return
     prefix = f"{ctx.config.origin}/np/messages/"
     if obj.get("type") == "Note" and str(obj.get("id", "")).startswith(prefix):
         mirrors.reply_refused(ctx, peer_id, obj["id"][len(prefix) :])
+    elif obj.get("type") == "Answer" and str(obj.get("id", "")).startswith(
+        f"{ctx.config.origin}/np/answers/"
+    ):
+        action_mirrors.answer_refused(ctx, peer_id, obj)
 
 
 def peer_is_back(ctx: ServiceContext, peer_id: int) -> bool:

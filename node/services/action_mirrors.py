@@ -161,3 +161,24 @@ def remind(
         ctx, kind="reminder", account_ids=due, class_id=mirror.id, message_id=row.id
     )
     return due
+
+
+def answer_refused(ctx: ServiceContext, peer_id: int, obj: dict[str, Any]) -> None:
+    """The class's node refused our guardian's answer (removed from the class since, say):
+    the copy kept here is the family's answer nowhere else, so it goes."""
+    url = obj.get("inReplyTo")
+    if not isinstance(url, str) or "/messages/" not in url:
+        return
+    class_url, public_id = url.rsplit("/messages/", 1)
+    mirror = mirror_store.select_mirror(class_url)
+    if mirror is None or mirror.peer_id != peer_id:
+        return
+    group = group_store.select_group_of_class(mirror.id)
+    row = feed_store.select_message(group.id, public_id) if group else None
+    child_url = obj.get("child")
+    child = mirror_store.select_child_by_remote(child_url) if isinstance(child_url, str) else None
+    if row is None or child is None or child.school_class_id != mirror.id:
+        return
+    store.ActionAnswer.delete().where(
+        (store.ActionAnswer.message == row.id) & (store.ActionAnswer.child == child.id)
+    ).execute()

@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from federation.runtime import delivery
 from node.e2e.keys import sign_object
 from node.errors import Conflict
 from node.services import action_status, actions, groups
 from node.services.context import ServiceContext
+from node.storage import peers as peer_store
 from node.storage.db import Storage
 from tests.action_factories import post_action, structure
 from tests.conftest import PUBLIC_URL
@@ -309,3 +311,39 @@ async def test_a_full_slot_sends_the_family_its_real_answer_instead_of_an_error(
     sent = side.sent_to_b(cf)[-1]
     assert (sent["object"]["type"], sent["object"]["choice"]) == ("Answer", None)
     assert families(cf, post)[them.child_id or 0]["choice"] is None
+
+
+async def test_an_answer_the_class_school_refuses_is_withdrawn_here_too(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: home.ClassAtB
+) -> None:
+    """Our guardian was removed there before their answer arrived: it exists only here."""
+    b = school_b
+    await home.accept_and_open(b, client)
+    note = with_action(b, b.note("Sondage"), structure("poll"))
+    assert await b.send(client, note) == {note["id"]: {}}
+    post = note["object"]["message"]["header"]["id"]
+    [item] = storage.call(home.feed.my_feed, ctx, b.guardian).items
+    [mine] = item.action["answers"]
+    choice = item.action["choices"][0]["id"]
+    storage.call(actions.answer, ctx, b.guardian, item.class_id, post, mine["child_id"], [choice])
+    [again] = storage.call(home.feed.my_feed, ctx, b.guardian).items
+    assert again.action["answers"][0]["choice"] == [choice]
+    peer_id = storage.call(delivery_peer_id)
+    batch = storage.call(delivery.next_batch, ctx, peer_id)
+    assert batch is not None
+    [create] = [
+        a for a in json.loads(batch.body)["activities"] if a["object"].get("type") == "Answer"
+    ]
+    refusal = {"error": "bad_activity", "message": "You are not a member of this class."}
+    refused = storage.call(
+        delivery.record_success, ctx, peer_id, batch.txn_id, {create["id"]: refusal}
+    )
+    assert refused == [create["id"]]
+    [after] = storage.call(home.feed.my_feed, ctx, b.guardian).items
+    assert not after.action["answers"][0].get("choice")
+
+
+def delivery_peer_id() -> int:
+    peer = peer_store.select_peer_by_origin(home.B)
+    assert peer is not None
+    return int(peer.id)
