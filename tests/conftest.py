@@ -31,6 +31,30 @@ def backend() -> str:
     return os.environ.get("CARNET_TEST_DB", "sqlite")
 
 
+#: tests that reach the database without the ``postgres_url`` fixture: the migrations'
+#: own fresh databases, and real nodes started on the suite's backend
+_DATABASE_BY_PATH = ("tests/multinode/", "tests/node/test_migrations.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that touch the database.
+
+    The others (protocol cores, the crypto suite, pure helpers) have nothing to
+    learn from a second engine; ``scripts/test`` runs them once, on SQLite.
+    """
+    if backend() != "postgresql":
+        return
+    keep, drop = [], []
+    for item in items:
+        touches = "postgres_url" in getattr(item, "fixturenames", ()) or item.nodeid.startswith(
+            _DATABASE_BY_PATH
+        )
+        (keep if touches else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def postgres_url(worker_id: str) -> Iterator[str | None]:
     """One database per xdist worker on the test cluster, created once."""
