@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from node import refclient_groups as rc
-from node.services import chat_moderation, chat_views, conversations, groups
+from node.services import chat_membership, chat_moderation, chat_views, conversations, groups
 from tests.factories import client_account, invite, make_guardian
 from tests.feed_factories import ClassFeed, Person, as_json, make_class_feed
 
@@ -90,7 +90,7 @@ def change(cf: ClassFeed, person: Person, conversation: str, op: str, member: st
     to = sorted({*after, person.me})
     request = sealed(cf, person, "member", {"op": op, "member": member}, to, parent=conversation)
     cf.storage.call(
-        conversations.change_members, cf.ctx, person.actor, cf.class_id, conversation, op,
+        chat_membership.change_members, cf.ctx, person.actor, cf.class_id, conversation, op,
         member, request["message"], keys=request["keys"],
     )  # fmt: skip
 

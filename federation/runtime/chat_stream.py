@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from federation.errors import ActivityError
-from node.services import absences, chat_moderation, chat_views, conversations
+from node.services import absences, chat_membership, chat_moderation, chat_views, conversations
 from node.services.context import Actor, ServiceContext
 from node.storage import absences as absence_store
 from node.storage import conversations as chat_store
@@ -150,7 +150,7 @@ def apply_forwarded(ctx: ServiceContext, actor: Actor, obj: dict[str, Any]) -> N
         if kind == "chat":
             conversations.say(ctx, actor, class_id, parent, message, keys=keys)
         elif kind == "member":
-            conversations.change_signed(ctx, actor, class_id, parent, message, keys=keys)
+            chat_membership.change_signed(ctx, actor, class_id, parent, message, keys=keys)
         elif kind == "report":
             conversation = chat_views.locate(ctx, actor, class_id, parent)
             chat_moderation.report(ctx, actor, class_id, conversation, parent, message, keys=keys)

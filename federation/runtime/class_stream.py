@@ -31,7 +31,7 @@ from typing import Any
 from federation.encoding import format_timestamp
 from federation.runtime import chat_stream, outbox
 from federation.runtime.peers import unix
-from node.services import action_mirrors, conversations, groups
+from node.services import action_mirrors, chat_membership, groups
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import directory as directory_store
@@ -258,7 +258,7 @@ def class_entries(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     again = {m for o in new_origins for m in members.by_origin[o]}
     _envelopes(ctx, cu, group, members, set(payload.get("members", [])) | again, again)
     # a guardian approved or removed: family threads of the class change their people
-    conversations.refresh_families(ctx, group.school_class_id)
+    chat_membership.refresh_families(ctx, group.school_class_id)
 
 
 def _origin(peer_id: int) -> str | None:

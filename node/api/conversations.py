@@ -9,7 +9,7 @@ from quart import current_app, request
 from node.api import Api, actor, call, ok
 from node.api.schema import Body, array, boolean, integer, obj, string
 from node.errors import N_, Invalid
-from node.services import chat_moderation, chat_views, conversations
+from node.services import chat_membership, chat_moderation, chat_views, conversations
 from node.urlids import MAX_ID
 
 _CONVERSATION = "<pubid:conversation_id>"
@@ -183,7 +183,7 @@ def register(api: Api) -> None:
         class_id: int, conversation_id: str, data: dict[str, Any]
     ) -> Any:
         said = await call(
-            conversations.change_members, actor(), class_id, conversation_id, data["op"],
+            chat_membership.change_members, actor(), class_id, conversation_id, data["op"],
             data["member"], data["message"], keys=data["keys"],
         )  # fmt: skip
         _announce(said)

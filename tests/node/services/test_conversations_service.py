@@ -30,7 +30,7 @@ from tests.chat_factories import (
     set_chat,
 )
 from tests.factories import invite, make_child, make_class, make_guardian
-from tests.feed_factories import ClassFeed
+from tests.feed_factories import ClassFeed, as_json
 
 
 @pytest.fixture
@@ -368,3 +368,26 @@ def test_a_parent_of_another_class_gets_nothing(cf: ClassFeed, storage: Storage,
             conversations.open_conversation, ctx, g0.actor, cf.class_id, "group",
             request["message"], keys=request["keys"], members=[stranger_me],
         )  # fmt: skip
+
+
+def test_a_long_conversation_comes_in_pages_newest_last(cf: ClassFeed) -> None:
+    g0, g1, _ = cf.guardians
+    accept(cf, g0, g1)
+    group = open_conversation(cf, g0, "group", [g0.me, g1.me])
+    for n in range(conversations.PAGE + 3):
+        say(cf, g0 if n % 2 else g1, group, f"message {n}")
+    first = page(cf, g1, group)
+    assert len(first["items"]) == conversations.PAGE and first["next_before"] is not None
+    older = as_json(
+        cf.storage.call(
+            chat_views.conversation, cf.ctx, g1.actor, cf.class_id, group, first["next_before"]
+        )
+    )
+    assert older["next_before"] is None
+    state, keys = cf.keys_of(g1)
+    texts = [
+        rc.decrypt(i, state, keys, g1.keys, g1.me)["text"] for i in older["items"] + first["items"]
+    ]
+    assert texts == [f"message {n}" for n in range(conversations.PAGE + 3)]
+    with pytest.raises(Invalid, match="positive whole number"):
+        cf.storage.call(chat_views.conversation, cf.ctx, g1.actor, cf.class_id, group, "x")

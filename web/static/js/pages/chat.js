@@ -26,6 +26,7 @@ let cls = null;
 let overview = null;
 let names = new Map(); // member id → display name
 let current = null; // the open conversation's page
+let olderAt = null; // the cursor of the messages before those shown
 
 const say = (text) => { status.textContent = text; };
 const base = `/classes/${classId}`;
@@ -251,10 +252,23 @@ async function loadConversation(id) {
   list.replaceChildren();
   for (const item of current.items) list.append(await renderMessage(item, lines));
   if (!current.items.length) list.append(el('li', { className: 'hint', textContent: msgs.empty }));
+  olderAt = current.next_before;
+  document.getElementById('older-messages').hidden = !olderAt;
   document.getElementById('chat-composer').hidden = !conversation.can_write;
   document.getElementById('read-only').hidden = conversation.can_write;
   renderMembersTools();
   list.lastElementChild?.scrollIntoView({ block: 'nearest' });
+}
+
+/** The messages before those shown, put above them (the newest page is shown first). */
+async function showOlder() {
+  const page = await api(`${base}/conversations/${current.conversation.id}?before=${olderAt}`);
+  const lines = current.conversation.kind === 'family' ? new Map() : membershipLines(current.chain);
+  const list = document.getElementById('messages');
+  const first = list.firstElementChild;
+  for (const item of page.items) list.insertBefore(await renderMessage(item, lines), first);
+  olderAt = page.next_before;
+  document.getElementById('older-messages').hidden = !olderAt;
 }
 
 function renderMembersTools() {
@@ -354,6 +368,7 @@ function wireConversation() {
       form.requestSubmit();
     }
   });
+  document.getElementById('older-messages').addEventListener('click', () => showOlder().catch(fail));
   document.getElementById('add-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const member = document.getElementById('add-person').value;
