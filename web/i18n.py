@@ -7,6 +7,7 @@ source language; French is the default for a French school.
 
 from __future__ import annotations
 
+import functools
 import gettext as stdlib_gettext
 import io
 from pathlib import Path
@@ -20,6 +21,18 @@ LOCALES = ("fr", "en")
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled(po_path: str, locale: str, mtime_ns: int, size: int) -> bytes:
+    """A ``.po`` file compiled to ``.mo`` bytes, once per version of the file in a
+    process: parsing it is most of what making an app costs (tests make one each)."""
+    del mtime_ns, size  # part of the cache key only: an edited file is read again
+    with open(po_path, "rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    return buffer.getvalue()
+
+
 class Catalogues:
     """Loaded translations, one per locale; English falls back to the msgid."""
 
@@ -30,12 +43,9 @@ class Catalogues:
         for locale in LOCALES:
             po_path = directory / locale / "LC_MESSAGES" / "messages.po"
             if po_path.is_file():
-                with po_path.open("rb") as handle:
-                    catalog = read_po(handle, locale=locale)
-                buffer = io.BytesIO()
-                write_mo(buffer, catalog)
-                buffer.seek(0)
-                self._by_locale[locale] = Translations(buffer)
+                stat = po_path.stat()
+                compiled = _compiled(str(po_path), locale, stat.st_mtime_ns, stat.st_size)
+                self._by_locale[locale] = Translations(io.BytesIO(compiled))
 
     def get(self, locale: str) -> stdlib_gettext.NullTranslations:
         return self._by_locale.get(locale, self._by_locale["en"])
