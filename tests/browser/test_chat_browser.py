@@ -50,18 +50,24 @@ def parent(
     return page
 
 
+def teacher_approves_everyone(browser: Browser, node: ServedNode, class_id: int) -> Page:
+    """The teacher's first visit to the class feed sets up its keys; they approve every parent."""
+    teacher = new_page(browser, **DESKTOP)
+    log_in(teacher, node, TEACHER, "/classes")
+    teacher.goto(f"{node.url}/classes/{class_id}/feed")
+    feed_ready(teacher)
+    teacher.click("#approve-all")
+    expect(teacher.locator("#feed-status")).to_contain_text("Approved")
+    return teacher
+
+
 def test_a_carpool_group_a_parent_outside_it_and_a_report(
     school: tuple[ServedNode, dict[str, Any]], browser: Browser
 ) -> None:
     node, ids = school
     chat_url = f"{node.url}/classes/{ids['class_id']}/chat"
 
-    teacher = new_page(browser, **DESKTOP)
-    log_in(teacher, node, TEACHER, "/classes")
-    teacher.goto(f"{node.url}/classes/{ids['class_id']}/feed")
-    feed_ready(teacher)
-    teacher.click("#approve-all")
-    expect(teacher.locator("#feed-status")).to_contain_text("Approved")
+    teacher = teacher_approves_everyone(browser, node, ids["class_id"])
     teacher.click("text=Conversations")
     chat_ready(teacher)
     teacher.check("input[name=parent_chat][value=open]")
@@ -182,12 +188,7 @@ def test_a_family_thread_with_the_teachers_holiday_reply(
 ) -> None:
     node, ids = school
     chat_url = f"{node.url}/classes/{ids['class_id']}/chat"
-    teacher = new_page(browser, **DESKTOP)
-    log_in(teacher, node, TEACHER, "/classes")
-    teacher.goto(f"{node.url}/classes/{ids['class_id']}/feed")
-    feed_ready(teacher)
-    teacher.click("#approve-all")
-    expect(teacher.locator("#feed-status")).to_contain_text("Approved")
+    teacher = teacher_approves_everyone(browser, node, ids["class_id"])
     teacher.goto(chat_url)
     chat_ready(teacher)
     back = (dt.date.today() + dt.timedelta(days=5)).isoformat()
