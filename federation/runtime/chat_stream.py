@@ -48,15 +48,13 @@ def note_extras(rows: list[Any]) -> dict[int, tuple[dict[str, Any], set[str] | N
         who = sorted(m.member for m in members.get(conversation.id, []))
         fields = {"conversation": {"kind": conversation.kind, "members": who}}
         out[message_id] = (fields, None if conversation.kind == "room" else set(who))
-    for row in rows:
-        if row.kind == "absence":
-            note = absence_store.AbsenceNote.get_or_none(
-                absence_store.AbsenceNote.message == row.id
-            )
-            if note is not None:
-                fields = {"absence": {"kind": note.kind, "firstDay": note.first_day.isoformat(),
-                                      "lastDay": note.last_day.isoformat()}}  # fmt: skip
-                out[row.id] = (fields, None)
+    absences = [r.id for r in rows if r.kind == "absence"]
+    if absences:
+        notes = absence_store.AbsenceNote.message.in_(absences)
+        for note in absence_store.AbsenceNote.select().where(notes):
+            fields = {"absence": {"kind": note.kind, "firstDay": note.first_day.isoformat(),
+                                  "lastDay": note.last_day.isoformat()}}  # fmt: skip
+            out[note.message_id] = (fields, None)
     return out
 
 

@@ -123,14 +123,15 @@ def _change_of(me: str, before: list[str], to: Any) -> tuple[str, str]:
 def refresh_families(ctx: ServiceContext, class_id: int) -> None:
     """The class's approved members changed: a family thread whose people are no longer
     those the other schools were told is announced again (called in the log's transaction)."""
-    school_class = directory_store.select_class(class_id)
-    group = group_store.select_group_of_class(class_id)
+    families = store.families_of_class(class_id)
+    school_class = directory_store.select_class(class_id) if families else None
+    group = group_store.select_group_of_class(class_id) if families else None
     if school_class is None or school_class.peer_id is not None or group is None:
-        return
+        return  # no family thread (the usual case when guardians are approved), or a mirror
     a = groups.Access(school_class, group, "", True, [], True)
     people = class_people(ctx, a)
-    stored = store.members_of(c.id for c in store.families_of_class(class_id))
-    for conversation in store.families_of_class(class_id):
+    stored = store.members_of(c.id for c in families)
+    for conversation in families:
         assert conversation.child_id is not None
         try:
             now = _audience(ctx, a, [conversation.child_id], people)

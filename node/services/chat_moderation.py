@@ -203,36 +203,41 @@ def reports(
     if not place.access.is_teacher:
         raise PermissionDenied(N_("Only the class's teacher reads reports."))
     rows = store.reports_of_class(class_id, handled)
-    ids = [r.report_id for r in rows]
-    keys = feed_store.sealed_keys_for(ids, place.access.me)
+    # every message involved, the conversations and the names: a fixed number of queries
+    messages = feed_store.messages_by_id(
+        {r.report_id for r in rows} | {r.reported_id for r in rows}
+    )
+    openers = feed_store.messages_by_id(
+        {m.parent_id for m in messages.values() if m.kind == "chat"}
+    )
+    conversations = store.conversations_of_messages(openers)
+    people = {m.author_member for m in messages.values()}
+    names = chat_rules.member_names(ctx, place, sorted(people))
+    keys = feed_store.sealed_keys_for([r.report_id for r in rows], place.access.me)
     out = []
     for r in rows:
-        rep, reported = r.report, r.reported
-        opener = reported.parent
-        names = chat_rules.member_names(ctx, place, [rep.author_member, reported.author_member])
-        conversation = store.Conversation.get(store.Conversation.message == opener.id)
+        rep, reported = messages[r.report_id], messages[r.reported_id]
+        opener = openers[reported.parent_id or 0]
         out.append(
             ReportItem(
                 rep.public_id,
                 opener.public_id,
-                conversation.kind,
+                conversations[opener.id].kind,
                 names.get(rep.author_member, ""),
                 names.get(reported.author_member, ""),
                 r.created_at,
                 r.handled_at is not None,
-                {"header": json.loads(rep.header or "null"), "ct": rep.ct, "sig": rep.sig},
+                _wire_of(rep),
                 json.loads(keys[rep.id]) if rep.id in keys else None,
-                None
-                if reported.header is None
-                else {
-                    "header": json.loads(reported.header),
-                    "ct": reported.ct,
-                    "sig": reported.sig,
-                },
+                None if reported.header is None else _wire_of(reported),
                 reported.public_id,
             )  # fmt: skip
         )
     return out
+
+
+def _wire_of(row: Any) -> dict[str, Any]:
+    return {"header": json.loads(row.header or "null"), "ct": row.ct, "sig": row.sig}
 
 
 def handle_report(ctx: ServiceContext, actor: Actor, class_id: int, report_id: str) -> None:

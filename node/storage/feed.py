@@ -8,6 +8,7 @@ tombstone with ``header``, ``ct`` and ``sig`` emptied.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import peewee
@@ -101,6 +102,14 @@ class ReadReceipt(BaseModel):
 
     class Meta:
         table_name = "read_receipt"
+
+
+def messages_by_id(ids: Iterable[int | None]) -> dict[int, Message]:
+    """Message rows by primary key, in one query."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    return {m.id: m for m in Message.select().where(_ID.in_(wanted))}
 
 
 def select_message(group_id: int, public_id: str, lock: bool = False) -> Message | None:
