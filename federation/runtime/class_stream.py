@@ -132,14 +132,18 @@ class _Note:
     keys: list[dict[str, Any]]
     #: the children a post for some families concerns
     children: list[int]
-    #: a conversation's opening: its members (None: every member), not its keys' holders
-    members: set[str] | None | bool = False
+    #: a conversation's opening is for its members, not its keys' holders (those it
+    #: was first sealed to); a class's parents' room is for every member
+    opening_for: set[str] | None = None
+    to_everyone: bool = False
 
     @property
     def audience(self) -> set[str] | None:
         """The members it is for (None: every member)."""
-        if self.members is not False:
-            return self.members  # type: ignore[return-value]
+        if self.to_everyone:
+            return None
+        if self.opening_for is not None:
+            return self.opening_for
         return {k["member"] for k in self.keys} if self.keys else None
 
 
@@ -179,7 +183,7 @@ def _notes(ctx: ServiceContext, cu: str, rows: list[Any]) -> list[_Note]:
             fields, members = extras[row.id]
             obj.update(fields)
             if row.kind == "conversation":
-                note.members = members
+                note.opening_for, note.to_everyone = members, members is None
         notes.append(note)
     return notes
 
