@@ -84,6 +84,8 @@ def test_two_parents_of_two_schools_organize_a_carpool(schools: Cluster, browser
     parent_b.fill("#group-name", "Covoiturage piscine")
     parent_b.check("#group-people label:has-text('Karim Bernard') input")
     parent_b.click("#group-form button[type=submit]")
+    # the page moves to the new group: wait for it, not for the page it leaves
+    expect(parent_b.locator("#conversation-title")).to_have_text("Covoiturage piscine")
     chat_ready(parent_b)
     parent_b.fill("#chat-text", "Je peux emmener Tom et Noé mardi.")
     parent_b.click("#chat-composer button[type=submit]")
