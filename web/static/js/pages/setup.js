@@ -48,3 +48,7 @@ form.addEventListener('submit', async (event) => {
     busy(form, false, 'passphrase-progress');
   }
 });
+
+// Shown only now that submitting it runs the code above (before, the browser would send
+// its fields to the server as a URL query).
+form.hidden = false;

@@ -124,3 +124,7 @@ steps.passphrase.addEventListener('submit', async (event) => {
     busy(form, false, 'passphrase-progress');
   }
 });
+
+// Shown only now that submitting it runs the code above (before, the browser would send
+// the phone number and access code to the server as a URL query).
+steps.code.hidden = false;
