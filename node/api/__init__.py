@@ -137,6 +137,7 @@ def register(app: Quart) -> None:
         conversations,
         directory,
         events,
+        export,
         feed,
         joins,
         notifications,
@@ -161,6 +162,7 @@ def register(app: Quart) -> None:
     actions.register(api)
     absences.register(api)
     conversations.register(api)
+    export.register(api)
     app.register_blueprint(api.blueprint)
     app.extensions["carnet_api"] = api
     app.config["CARNET_CSRF_EXEMPT"] = frozenset(api.csrf_exempt)
