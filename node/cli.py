@@ -5,6 +5,10 @@
     carnet demo  --data DIR                                           seed a demo school
     carnet admin --data DIR create-admin|setup-link|list-staff|disable|migrate
     carnet keys  --data DIR status|next|rotate|revoke                 change the node's key
+    carnet backup  --data DIR --out FILE                              one archive, node running
+    carnet restore --data NEWDIR --from FILE [--database-url URL]     into a new data folder
+    carnet migrate-to-postgres --data DIR --database-url URL          move SQLite to PostgreSQL
+    carnet doctor  --data DIR                                         check the deployment
 
 Every sub-command reads the same layered configuration as the server.
 """
@@ -22,6 +26,7 @@ from federation.runtime.keyrotation import KeyChangeError
 from node.config import ConfigError, dump_toml, load_config
 from node.datafolder import DataFolderError, create_keys, load_keys
 from node.errors import CarnetError
+from node.ops.common import OpsError
 from node.services import accounts
 from node.services.context import ServiceContext
 from node.storage.db import Storage, open_database
@@ -169,6 +174,57 @@ def cmd_keys(args: argparse.Namespace) -> int:
         storage.close()
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from node.ops.backup import create_backup
+
+    result = create_backup(args.data, args.out)
+    manifest = result.manifest
+    print(
+        f"Wrote {result.path} ({result.size / 1e6:.1f} MB, {result.files} files, "
+        f"{manifest.database} database at schema version {manifest.schema_version})."
+    )
+    print(
+        "It holds the node's private keys and personal data (mode 0600): keep it as private "
+        "as the server, and copy it off the machine."
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from node.ops.restore import restore_backup
+
+    result = restore_backup(args.source, args.data, args.database_url)
+    manifest = result.manifest
+    where = result.database_url.split("@")[-1] if result.database_url else "SQLite"
+    print(f"Restored {manifest.school_name} ({manifest.public_url}) as of {manifest.created_at}")
+    print(f"into {args.data}; database: {where}. Every checksum matched.")
+    print(
+        f"Start it with `carnet serve --data {args.data}` (it migrates if this release is newer)."
+    )
+    return 0
+
+
+def cmd_migrate_to_postgres(args: argparse.Namespace) -> int:
+    from node.ops.pgmove import move_to_postgres
+
+    result = move_to_postgres(args.data, args.database_url, replace=args.replace)
+    total = sum(result.counts.values())
+    verb = "Replaced the previous copy with" if result.replaced else "Copied"
+    print(f"{verb} {total} rows in {len(result.counts)} tables; every table's count matches.")
+    print(f"carnet.toml now uses PostgreSQL; the previous file is {result.toml_backup}.")
+    print("The SQLite database was left as it was. Start the node: `carnet serve`.")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from node.ops.doctor import exit_code, run_doctor
+
+    checks = run_doctor(args.data)
+    for check in checks:
+        print(check.line())
+    return exit_code(checks)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carnet", description="Run a Carnet school node.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +276,31 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_actions.add_parser("revoke", help="the key leaked: switch to a new key now")
     revoke.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     keys.set_defaults(func=cmd_keys)
+
+    backup = with_data(sub.add_parser("backup", help="write one archive of the node (online)"))
+    backup.add_argument("--out", type=Path, required=True, help="the archive to write (.tar.gz)")
+    backup.set_defaults(func=cmd_backup)
+
+    restore = with_data(sub.add_parser("restore", help="restore a backup into a new data folder"))
+    restore.add_argument(
+        "--from", dest="source", type=Path, required=True, help="the archive `carnet backup` wrote"
+    )
+    restore.add_argument(
+        "--database-url", default="", help="postgresql://… of a new, empty database"
+    )
+    restore.set_defaults(func=cmd_restore)
+
+    move = with_data(
+        sub.add_parser("migrate-to-postgres", help="copy a stopped SQLite node to PostgreSQL")
+    )
+    move.add_argument("--database-url", required=True, help="postgresql://user:pass@host/db")
+    move.add_argument(
+        "--replace", action="store_true", help="erase data a node already wrote there"
+    )
+    move.set_defaults(func=cmd_migrate_to_postgres)
+
+    doctor = with_data(sub.add_parser("doctor", help="check this deployment"))
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 
@@ -227,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, DataFolderError, CarnetError, KeyChangeError) as error:
+    except (ConfigError, DataFolderError, CarnetError, KeyChangeError, OpsError) as error:
         message = error.message if isinstance(error, CarnetError) else str(error)
         print(f"carnet: {message}", file=sys.stderr)
         return 2

@@ -1,0 +1,1 @@
+"""Operator commands beside ``carnet serve``: backup, restore, moving to PostgreSQL, doctor."""
