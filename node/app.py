@@ -98,6 +98,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     from federation.runtime import action_answers  # Answer objects: actionable posts
 
     federation.handlers.update(action_answers.handlers(federation.handlers))
+    from federation.runtime import erasure  # Delete of a person: a guardian erased at home
+
+    federation.handlers.update(erasure.handlers(federation.handlers))
     delivery_worker = DeliveryWorker(federation)
     federation.wake_delivery = delivery_worker.wake
     app.extensions["carnet_delivery"] = delivery_worker

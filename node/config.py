@@ -111,11 +111,26 @@ class NodeConfig:
     max_request_bytes: int = 1_048_576
     #: Largest attachment (photo, video, audio, document), in bytes of ciphertext.
     max_attachment_bytes: int = 200_000_000
+    #: Messages (posts, comments, reactions, shares, chat messages, new
+    #: conversations) one account may write per hour: far above what a person
+    #: types, low enough that a stolen session cannot flood a class.
+    messages_per_account_per_hour: int = 600
+    #: Bytes of attachments one account may upload per 24 hours, and uploads it
+    #: may have started and not yet attached at once.
+    upload_bytes_per_account_per_day: int = 5_000_000_000
+    uploads_in_progress_per_account: int = 30
+    #: Federation transactions accepted from one peer node per minute (past it: 429
+    #: with Retry-After, which NP/1 senders wait out).
+    federation_transactions_per_peer_per_minute: int = 600
     #: Trust ``X-Forwarded-For`` from this many proxies in front of the node
     #: (0: use the socket address; rate limits key on the client address).
     trusted_proxies: int = 0
     #: Log level of the ``carnet`` loggers.
     log_level: str = "INFO"
+    #: Days the audit log keeps an event (docs/security.md, "Audit log").
+    audit_retention_days: int = 365
+    #: Days after a family left every class before its accounts and what it wrote are erased.
+    departed_family_retention_days: int = 92
     sms: SmsConfig = dataclasses.field(default_factory=SmsConfig)
     #: Federation (NP/1): where to connect to reach a peer's origin, when not at
     #: the origin itself (``{"https://ecole-b.example" = "http://10.0.0.5:8000"}``,
@@ -171,6 +186,12 @@ class NodeConfig:
             "db_threads",
             "max_request_bytes",
             "max_attachment_bytes",
+            "messages_per_account_per_hour",
+            "upload_bytes_per_account_per_day",
+            "uploads_in_progress_per_account",
+            "federation_transactions_per_peer_per_minute",
+            "audit_retention_days",
+            "departed_family_retention_days",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive number")

@@ -15,6 +15,7 @@ from federation.runtime import (
     alert_stream,
     class_mirror,
     class_stream,
+    erasure,
     outbox,
 )
 from federation.runtime.class_stream import class_info, class_url
@@ -83,6 +84,7 @@ TRANSLATORS = {
     **alert_stream.TRANSLATORS,
     **alert_mirror.TRANSLATORS,
     **action_answers.TRANSLATORS,
+    **erasure.TRANSLATORS,
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from node.errors import N_, Conflict, Gone, Invalid, NotFound, PermissionDenied, Unauthenticated
 from node.phone import mask_email, mask_phone, normalize_phone
 from node.secrets_util import fake_salt, new_token, token_hash
-from node.services import policy, ratelimit
+from node.services import audit, policy, ratelimit
 from node.services.context import Actor, ServiceContext
 from node.services.credentials import (
     Credentials,
@@ -147,6 +147,7 @@ def create_staff(
             created_at=ctx.now(),
         )
         token = _issue_setup_link(ctx, account)
+        audit.record(ctx, "staff_created", actor, account.id, role=role)
     return account_view(account), token
 
 
@@ -173,6 +174,7 @@ def reissue_setup_link(ctx: ServiceContext, actor: Actor | None, account_id: int
             raise NotFound(N_("No such staff account."))
         if account.status == "disabled":
             raise Conflict(N_("This account is disabled."))
+        audit.record(ctx, "setup_link_issued", actor, account.id, role=account.role)
         return _issue_setup_link(ctx, account)
 
 
@@ -278,8 +280,10 @@ def login(
     if not ok or account is None or account.status != "active":
         with write_transaction():
             ratelimit.record_login_failure(ctx, login_value, client_ip)
+            audit.record(ctx, "login", None, account.id if account is not None else None, "failed")
         raise Unauthenticated(N_("Wrong login or passphrase."))
     with write_transaction():
+        audit.record(ctx, "login", account.id, account.id)
         return _open_session(ctx, account, user_agent)
 
 
@@ -464,4 +468,5 @@ def disable_account(ctx: ServiceContext, actor: Actor | None, account_id: int) -
         account.save()
         store.revoke_sessions(account.id, now)
         store.expire_setup_links(account.id, now)  # an open link must not revive the account
+        audit.record(ctx, "account_disabled", actor, account.id, role=account.role)
     return account_view(account)

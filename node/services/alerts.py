@@ -30,7 +30,7 @@ from typing import Any
 from node.e2e import messages as e2e_messages
 from node.e2e.encoding import canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
-from node.services import notifications, sms_outbox
+from node.services import audit, notifications, sms_outbox
 from node.services.context import Actor, ServiceContext
 from node.services.groups import member_id
 from node.storage import accounts as account_store
@@ -109,6 +109,7 @@ def set_policy(
         )
         row.updated_at = ctx.now()
         row.save()
+        audit.record(ctx, "alert_policy_changed", actor, None, two_person=two_person)
         return _as_policy(row)
 
 
@@ -228,6 +229,7 @@ def send(
             alert=alert, seq=0, public_id=header["id"], template=template,
             wire=canonical_text(message), sent_by=actor.account_id, created_at=now,
         )  # fmt: skip
+        audit.record(ctx, "alert_sent", actor, None, alert=alert.public_id, drill=drill, wait=waits)
         if waits:
             return Sent(alert.public_id, alert.state, [], _admin_ids())
         recipients = _dispatch(ctx, alert, rules)
@@ -307,6 +309,7 @@ def approve(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
         if alert.sent_by_id == actor.account_id:
             raise PermissionDenied(N_("Another admin must approve your alert."))
         alert.state, alert.approved_by = "active", actor.account_id
+        audit.record(ctx, "alert_approved", actor, alert.sent_by_id, alert=alert.public_id)
         recipients = _dispatch(ctx, alert, _as_policy(_policy_row()))
         total = len(store.recipient_accounts(alert.id))
         return Sent(alert.public_id, alert.state, recipients, _admin_ids(), total)
@@ -322,6 +325,7 @@ def cancel(ctx: ServiceContext, actor: Actor, alert_id: str) -> Sent:
             raise Conflict(N_("Only an alert waiting for approval can be cancelled."))
         alert.state, alert.closed_at = "cancelled", ctx.now()
         alert.save()
+        audit.record(ctx, "alert_cancelled", actor, alert.sent_by_id, alert=alert.public_id)
         return Sent(alert.public_id, alert.state, [], _admin_ids())
 
 

@@ -23,7 +23,7 @@ from node.secrets_util import (
     keyed_hash,
     normalize_access_code,
 )
-from node.services import policy
+from node.services import audit, policy
 from node.services.accounts import clean_name
 from node.services.context import Actor, ServiceContext
 from node.services.keyring import fingerprint_of
@@ -312,6 +312,7 @@ def register_guardian(
             created_at=ctx.now(),
         )
         issued = _issue_code(ctx, inv, code)
+        audit.record(ctx, "access_code_issued", actor, None, invitation=inv.id)
         return _slip(ctx, inv, issued)
 
 
@@ -327,6 +328,7 @@ def reissue_code(ctx: ServiceContext, actor: Actor, invitation_id: int, code: An
         inv = _managed_invitation(actor, invitation_id)
         inv.used_at = None
         issued = _issue_code(ctx, inv, code)
+        audit.record(ctx, "access_code_issued", actor, inv.account_id, invitation=inv.id)
         return _slip(ctx, inv, issued)
 
 
@@ -341,6 +343,7 @@ def reissue_codes_for_class(ctx: ServiceContext, actor: Actor, class_id: int) ->
         for inv in store.select_invitations_of_class(school_class.id):
             if inv.account_id is None:
                 slips.append(_slip(ctx, inv, _issue_code(ctx, inv, None)))
+        audit.record(ctx, "access_code_issued", actor, None, class_id=class_id, codes=len(slips))
         return slips
 
 
@@ -351,6 +354,7 @@ def remove_guardian(ctx: ServiceContext, actor: Actor, invitation_id: int) -> No
         inv.revoked_at = ctx.now()
         inv.code_hash = None
         inv.save()
+        audit.record(ctx, "guardian_removed", actor, inv.account_id, invitation=inv.id)
         if inv.account_id is not None:
             store.delete_guardianship(inv.child_id, inv.account_id)
             _tell_their_node(ctx, inv)

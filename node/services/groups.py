@@ -27,7 +27,7 @@ from typing import Any
 from node.e2e import groups as e2e
 from node.e2e.encoding import b64url_decode, canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
-from node.services import policy, remote_join
+from node.services import audit, policy, remote_join
 from node.services.context import Actor, ServiceContext
 from node.services.keyring import fingerprint_of
 from node.storage import accounts as account_store
@@ -559,6 +559,7 @@ def append_entries(
         store_entries(ctx, group, state, new)
         _store_envelopes(ctx, group, state, envelopes)
         added = [e["body"]["member"] for e in new if e["op"] == "add"]
+        audit.record_membership(ctx, actor, class_id, new, account_of_member)
         for join in remote_join.joins_approved(ctx, class_id, added):
             ctx.publish("join_accepted", dataclasses.asdict(join))
         schools_now = {p for _, p in mirror_store.remote_active_members(group.id, class_id)}

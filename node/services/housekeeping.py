@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from node.services import blobs, push_delivery, ratelimit
+from node.services import blobs, push_delivery, ratelimit, retention
 from node.services.context import ServiceContext
 from node.storage import accounts as account_store
 from node.storage import onboarding as store
@@ -29,6 +29,8 @@ class Purged:
     setup_links: int
     notifications: int = 0
     uploads: int = 0
+    departed: retention.Purged = retention.Purged(0, 0)
+    audit_events: int = 0
 
 
 def purge_expired(ctx: ServiceContext) -> Purged:
@@ -43,7 +45,10 @@ def purge_expired(ctx: ServiceContext) -> Purged:
             notifications=push_delivery.purge_done(ctx),
         )
     # its own transaction: the files go only after their rows are gone for good
-    return dataclasses.replace(purged, uploads=blobs.purge_stale_uploads(ctx))
+    purged = dataclasses.replace(purged, uploads=blobs.purge_stale_uploads(ctx))
+    # families who left every class, and old audit events (docs/security.md): own transactions
+    departed = retention.purge_departed(ctx)
+    return dataclasses.replace(purged, departed=departed, audit_events=retention.purge_audit(ctx))
 
 
 def database_ok(ctx: ServiceContext) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from node.errors import N_, Conflict, Gone, Invalid, NotFound, Unauthenticated
 from node.phone import mask_phone, normalize_phone
 from node.secrets_util import generate_sms_code, keyed_hash, new_token, normalize_access_code
-from node.services import ratelimit, sms_outbox
+from node.services import audit, ratelimit, sms_outbox
 from node.services.accounts import SessionGrant, _open_session, _store_credentials
 from node.services.context import ServiceContext
 from node.services.credentials import (
@@ -279,6 +279,7 @@ def _finish(
     inv.save()
     attempt.completed_at = now
     attempt.save()
+    audit.record(ctx, "login", account.id, account.id, invitation=inv.id, code=True)
     return _open_session(ctx, account, user_agent)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from node.e2e import groups as e2e
 from node.e2e.encoding import b64url_decode
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
-from node.services import groups
+from node.services import audit, groups
 from node.services.context import Actor, ServiceContext
 from node.services.groups import account_of_member, member_id, member_of
 from node.services.keyring import fingerprint_of
@@ -328,6 +328,8 @@ def append(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> i
         state = verify(stored + new)
         _check_adds(ctx, state, new)
         before = set(store.remote_member_peers(group.id))
+        if any(e["op"] == "admins" for e in new):  # who may send alerts changed
+            audit.record(ctx, "alert_role_changed", actor, None, keys=len(state.admins))
         store_log(ctx, group, state, new)
         _store_envelopes(ctx, group, state, envelopes)
         _tell_schools(ctx, group, before, new, envelopes)
