@@ -190,6 +190,8 @@ def restore_backup(source: Path, target: Path, database_url: str = "") -> Restor
             for entry in data.iterdir():
                 os.replace(entry, target / entry.name)
         shutil.rmtree(staging)
+        # attachments go in blobs/<2 letters>/: the node creates the subfolders, not this one
+        (target / "blobs").mkdir(mode=0o700, exist_ok=True)
         _rewrite_database_url(target / "carnet.toml", url or None)
         keys = load_keys(target)
         if keys.signing_public_key != manifest.signing_key:
