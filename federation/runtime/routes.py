@@ -34,6 +34,7 @@ from federation.httpsig import parse_request_signature, verify_request
 from federation.runtime import delivery, identity, inbox, media, membership, peers
 from federation.runtime.client import FederationClient, FetchError
 from federation.runtime.pull import Puller, serve_page
+from federation.runtime.throttle import PeerThrottle
 from federation.transaction import MAX_BODY_BYTES
 from node.services.context import ServiceContext
 from node.storage.db import Storage
@@ -63,9 +64,12 @@ class Federation:
     #: wakes the delivery worker (set by ``create_app``)
     wake_delivery: Callable[[], None] = lambda: None
     puller: Puller = field(init=False)
+    #: transactions per peer per minute (others get 429)
+    throttle: PeerThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         self.puller = Puller(self, self.handlers)
+        self.throttle = PeerThrottle(self.ctx.config.federation_transactions_per_peer_per_minute)
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,13 @@ def signed(handler: Handler) -> Handler:
     return view
 
 
+def _busy(message: str, retry_after: int) -> Response:
+    return Response(
+        json.dumps({"error": "busy", "message": message}), status=429,
+        content_type="application/json", headers={"Retry-After": str(retry_after)},
+    )  # fmt: skip
+
+
 def register(app: Quart, fed: Federation) -> None:
     blueprint = Blueprint("np", __name__)
     app.extensions["carnet_federation"] = fed
@@ -180,11 +191,10 @@ def register(app: Quart, fed: Federation) -> None:
     async def transaction(inbound: Inbound, txn_id: str) -> Response:
         lock = fed.receiving.setdefault(inbound.origin, asyncio.Lock())
         if lock.locked():
-            busy = {"error": "busy", "message": "a transaction from your node is being applied"}
-            return Response(
-                json.dumps(busy), status=429, content_type="application/json",
-                headers={"Retry-After": "1"},
-            )  # fmt: skip
+            return _busy("a transaction from your node is being applied", 1)
+        wait = fed.throttle.admit(inbound.origin)
+        if wait is not None:
+            return _busy("your node sent too many transactions this minute", wait)
         async with lock:
             received = await fed.storage.run(
                 inbox.receive_transaction, fed.ctx, fed.handlers, inbound.peer_id,

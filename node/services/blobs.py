@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.e2e.encoding import b64url_encode
-from node.errors import N_, Conflict, Invalid, NotFound, Unreachable
+from node.errors import N_, Conflict, Invalid, NotFound, RateLimited, Unreachable
 from node.services import groups
 from node.services.context import Actor, ServiceContext
 from node.services.posts import blob_store, can_see
@@ -59,11 +59,33 @@ def start_upload(ctx: ServiceContext, actor: Actor, class_id: int, size: Any) ->
         )
     with write_transaction():
         a = groups.require_member(ctx, actor, class_id)
+        _check_quota(ctx, actor, size)
         blob = store.Blob.create(
             public_id=b64url_encode(secrets.token_bytes(16)), owner=actor.account_id, group=a.group,
             size=size, received=0, status="uploading", created_at=ctx.now(),
         )  # fmt: skip
         return _info(ctx, blob)
+
+
+def _check_quota(ctx: ServiceContext, actor: Actor, size: int) -> None:
+    """Refuse an upload past the account's uploads in progress or its bytes for the day.
+
+    A stolen session, or a buggy client retrying, cannot fill the school's disk.
+    """
+    pending, recent = store.upload_usage(actor.account_id, ctx.now() - dt.timedelta(days=1))
+    if pending >= ctx.config.uploads_in_progress_per_account:
+        raise RateLimited(
+            N_(
+                "Too many of your files are waiting to be attached to a message. Post them first, or try again tomorrow."
+            ),
+            retry_after=60,
+        )
+    quota = ctx.config.upload_bytes_per_account_per_day
+    if recent + size > quota:
+        raise RateLimited(
+            N_("You can send at most %(mb)s MB of files per day. Try again tomorrow."),
+            retry_after=3600, mb=str(quota // 1_000_000),
+        )  # fmt: skip
 
 
 def _own_upload(actor: Actor, blob_id: str) -> Any:

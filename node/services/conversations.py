@@ -27,7 +27,7 @@ from typing import Any
 
 from node.e2e.encoding import canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
-from node.services import chat_rules, groups, notifications
+from node.services import chat_rules, groups, notifications, ratelimit
 from node.services.chat_rules import Place
 from node.services.context import Actor, ServiceContext
 from node.services.posts import _check_author, _wire
@@ -125,6 +125,7 @@ def open_conversation(
     with write_transaction():
         place = chat_rules.place(ctx, actor, class_id, lock=True)
         a = place.access
+        ratelimit.count_message(ctx, actor.account_id)
         _check_author(a, header)
         if header["kind"] != "conversation" or header["version"] != 1:
             raise Invalid(
@@ -225,6 +226,7 @@ def say(
         place = chat_rules.place(ctx, actor, class_id, lock=True)
         conversation, opener = _conversation(place, conversation_id, lock=True)
         place.require_can_write(conversation)
+        ratelimit.count_message(ctx, actor.account_id)
         _check_author(place.access, header)
         if header["kind"] != "chat" or header["parent"] != opener.public_id:
             raise Invalid(N_("A chat message must answer this conversation."), field="message")

@@ -22,7 +22,7 @@ from typing import Any
 from node.e2e import messages as e2e
 from node.e2e.encoding import canonical_text
 from node.errors import N_, Conflict, Invalid, NotFound, PermissionDenied
-from node.services import actions, groups, notifications
+from node.services import actions, groups, notifications, ratelimit
 from node.services.context import Actor, ServiceContext
 from node.storage import accounts as account_store
 from node.storage import directory as directory_store
@@ -302,6 +302,7 @@ def create_post(
         a = groups.require_member(ctx, actor, class_id, lock=True)
         if not a.is_teacher:
             raise PermissionDenied(N_("Only the class's teacher posts to the class."))
+        ratelimit.count_message(ctx, actor.account_id)
         _check_author(a, header)
         if header["kind"] != "post" or header["version"] != 1:
             raise Invalid(N_("A new post has kind post and version 1."), field="message")
@@ -452,6 +453,7 @@ def add_reply(
             or not can_see(a, post)
         ):
             raise NotFound(N_("No such post."))
+        ratelimit.count_message(ctx, actor.account_id)
         _check_author(a, header)
         if (
             header["kind"] not in ("comment", "reaction", "share")

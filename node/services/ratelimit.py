@@ -17,14 +17,17 @@ from node.services.context import ServiceContext
 from node.storage import onboarding as store
 
 
-def check(ctx: ServiceContext, bucket: str, limit: int, window: dt.timedelta) -> None:
+def check(
+    ctx: ServiceContext,
+    bucket: str,
+    limit: int,
+    window: dt.timedelta,
+    message: str = N_("Too many attempts. Wait a few minutes, then try again."),
+) -> None:
     """Raise RateLimited when ``bucket`` already holds ``limit`` events in ``window``."""
     since = ctx.now() - window
     if store.count_rate_events(bucket, since) >= limit:
-        raise RateLimited(
-            N_("Too many attempts. Wait a few minutes, then try again."),
-            retry_after=int(window.total_seconds()),
-        )
+        raise RateLimited(message, retry_after=int(window.total_seconds()))
 
 
 def hit(ctx: ServiceContext, bucket: str) -> None:
@@ -55,6 +58,20 @@ def client_net(ip: str) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+def count_message(ctx: ServiceContext, account_id: int) -> None:
+    """Count one message written by ``account_id``; refuse it past the hourly limit.
+
+    Called inside the write's transaction, so a message refused for any other
+    reason is not counted.
+    """
+    bucket = f"write:{account_id}"
+    check(
+        ctx, bucket, ctx.config.messages_per_account_per_hour, ONE_HOUR,
+        N_("You have written a great many messages in the last hour. Wait a little, then try again."),
+    )  # fmt: skip
+    hit(ctx, bucket)
 
 
 def ip_bucket(ip: str) -> str:

@@ -238,6 +238,17 @@ def select_blob(public_id: str, lock: bool = False) -> Blob | None:
     return locked(Blob.select().where(Blob.public_id == public_id), lock).first()
 
 
+def upload_usage(owner_id: int, since: Any) -> tuple[int, int]:
+    """(uploads not attached yet, bytes of uploads started since ``since``) of one account."""
+    pending = Blob.select().where((Blob.owner == owner_id) & Blob.message.is_null()).count()
+    recent = (
+        Blob.select(peewee.fn.COALESCE(peewee.fn.SUM(Blob.size), 0))
+        .where((Blob.owner == owner_id) & (Blob.created_at > since))
+        .scalar()
+    )
+    return int(pending), int(recent or 0)
+
+
 def select_stale_blobs(cutoff: Any) -> list[Blob]:
     """Uploads never attached to a message, older than ``cutoff``."""
     return list(Blob.select().where(Blob.message.is_null() & (Blob.created_at < cutoff)))

@@ -6,7 +6,7 @@
 
 Three real ``carnet serve`` processes on 127.0.0.1 (the multi-node test
 harness, ``tests/multinode``), each with its own temporary data folder and
-SQLite database, production settings (retry delays ×1). A teacher on A has
+SQLite database, production settings (retry delays ×1) but no limit on messages per account. A teacher on A has
 a class; a guardian whose own school is B and one whose own school is C
 join it from their node (access code, then the code A texts) and the
 teacher approves them, as in ``tests/multinode/test_class_content_nodes.py``.
@@ -282,7 +282,10 @@ def first_pull_after_start(log: str, origin: str) -> float | None:
 def run(posts: int, paced_posts: int, logs: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="carnet-bench-federation-") as root:
         progress("starting nodes a, b, c")
-        with start_nodes(Path(root), ("a", "b", "c")) as cluster:
+        # The teacher posts thousands of posts back to back, far past the
+        # messages one account may write per hour (600 by default).
+        unlimited = {"messages_per_account_per_hour": 1_000_000}
+        with start_nodes(Path(root), ("a", "b", "c"), config=unlimited) as cluster:
             try:
                 progress("setting up: schools peered, a class on A, a family on B and one on C")
                 ce1, families = set_up(cluster)

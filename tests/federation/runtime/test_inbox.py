@@ -147,6 +147,27 @@ async def test_a_second_transaction_while_one_is_applied_gets_429(
     assert applied == []
 
 
+async def test_a_peer_past_its_transactions_per_minute_is_paced_and_loses_nothing(
+    app: Quart, client: Client, peer: FakePeer, applied: list[tuple[str, int]]
+) -> None:
+    fed: Federation = app.extensions["carnet_federation"]
+    fed.throttle.per_minute = 2
+    answers = []
+    for seq in (1, 2, 3):
+        txn = txn_id()
+        sent = transaction(peer, txn, [activity(peer, seq)])
+        answers.append(await put_transaction(client, peer, txn, sent))
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
+    assert "too many transactions" in (await answers[2].get_json())["message"]
+    assert [seq for _, seq in applied] == [1, 2]
+    # once the minute has passed, the same transaction goes through
+    fed.throttle.accepted[B].clear()
+    retry = await put_transaction(client, peer, txn, sent)
+    assert retry.status_code == 200
+    assert [seq for _, seq in applied] == [1, 2, 3]
+
+
 async def test_an_activity_type_without_handler_is_refused_with_a_reason(
     client: Client, peer: FakePeer
 ) -> None:
