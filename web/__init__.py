@@ -23,8 +23,10 @@ def register(app: Quart) -> None:
     from web.views import absences as absence_pages
     from web.views import account, admin, auth, feed, guardian, joins, pages, peers, push, teacher
     from web.views import alerts as alert_pages
+    from web.views import audit as audit_pages
     from web.views import calendar as calendar_feed
     from web.views import chat as chat_pages
+    from web.views import export as export_page
 
     app.static_folder = str(STATIC_DIR)
     app.static_url_path = "/static"
@@ -50,3 +52,5 @@ def register(app: Quart) -> None:
     app.register_blueprint(absence_pages.blueprint)
     app.register_blueprint(calendar_feed.blueprint)
     app.register_blueprint(chat_pages.blueprint)
+    app.register_blueprint(audit_pages.blueprint)
+    app.register_blueprint(export_page.blueprint)

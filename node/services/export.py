@@ -153,6 +153,11 @@ def require_exporter(actor: Actor) -> None:
         )
 
 
+def check_exporter(ctx: ServiceContext, actor: Actor) -> None:
+    """The export page's check: the same rule as the export itself."""
+    require_exporter(actor)
+
+
 def _host(endpoint: str) -> str:
     return urlsplit(endpoint).hostname or ""
 
