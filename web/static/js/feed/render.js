@@ -26,8 +26,10 @@ function when(iso, locale) {
 function renderAttachment(d, msgs) {
   const box = el('figure', { cls: `attachment ${d.kind}` });
   if (d.kind === 'image') {
-    const button = el('button', { cls: 'photo', attrs: { type: 'button', 'aria-label': `${msgs.open_photo}: ${d.name}` } });
-    const img = el('img', { attrs: { alt: d.name, loading: 'lazy' } });
+    // the teacher's description (alt), encrypted with the post; older posts have only the file name
+    const described = typeof d.alt === 'string' && d.alt.trim() ? d.alt : d.name;
+    const button = el('button', { cls: 'photo', attrs: { type: 'button', 'aria-label': `${msgs.open_photo}: ${described}` } });
+    const img = el('img', { attrs: { alt: described, loading: 'lazy' } });
     button.append(img);
     box.append(button);
     openAttachment(d.thumb || d).then((url) => { img.src = url; }, () => { img.alt = msgs.tampered; });

@@ -345,10 +345,34 @@ function showPicked() {
     remove.type = 'button';
     remove.className = 'small link';
     remove.textContent = msgs.remove_file;
+    remove.setAttribute('aria-label', `${msgs.remove_file}: ${p.name}`);
     remove.addEventListener('click', () => { picked.splice(i, 1); showPicked(); });
     li.append(remove);
+    if ((p.file.type || '').startsWith('image/')) li.append(altField(p, i));
     list.append(li);
   });
+}
+
+/** A photo's description for who cannot see it: encrypted in the post with the photo, shown as its alt. */
+function altField(p, i) {
+  const label = document.createElement('label');
+  label.className = 'photo-alt-field';
+  label.htmlFor = `photo-alt-${i}`;
+  label.textContent = msgs.photo_alt;
+  const input = document.createElement('input');
+  input.id = `photo-alt-${i}`;
+  input.className = 'photo-alt';
+  input.maxLength = 500;
+  input.value = p.alt || '';
+  input.setAttribute('aria-describedby', `photo-alt-hint-${i}`);
+  input.addEventListener('input', () => { p.alt = input.value; });
+  const hint = document.createElement('span');
+  hint.className = 'hint';
+  hint.id = `photo-alt-hint-${i}`;
+  hint.textContent = msgs.photo_alt_hint;
+  const box = document.createElement('div');
+  box.append(label, input, hint);
+  return box;
 }
 
 let recorder = null;
@@ -431,6 +455,7 @@ function wireComposer() {
       for (const [i, p] of picked.entries()) {
         const prepared = await prepare(p.file, p.name);
         const { descriptor, blobIds } = await uploadPrepared(cls.classId, prepared, (f) => { progress.value = (i + f) / picked.length; });
+        if (prepared.kind === 'image' && p.alt?.trim()) descriptor.alt = p.alt.trim(); // encrypted with the post
         attachments.push(descriptor);
         blobs.push(...blobIds);
       }

@@ -1,0 +1,354 @@
+"""Every page passes axe-core's WCAG 2.2 A/AA rules, fits a phone and 200 % zoom, and the main
+flows work with the keyboard alone.
+
+One seeded node (the feed test's school, plus a partner school and a request
+to join one of its classes), one Chromium, one browser context per person.
+The list of pages comes from the node's URL map (``web`` blueprints): a new
+page that this test does not visit makes it fail, so each page is checked as
+the person who uses it, after its scripts finished (decrypted content shown),
+at 1280 px and at 360 px wide, and at 640 px (a 1280 px screen at 200 % zoom)
+with no horizontal scrolling.
+
+axe-core reaches the pages as a context init script (``tests/browser/axe.py``):
+the node's Content-Security-Policy stays on, no ``bypass_csp``.
+
+``CARNET_TEST_SCREENSHOTS=1`` saves screenshots under ``tests/browser/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import os
+import pkgutil
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser import axe
+from tests.browser.conftest import ServedNode, seeded_node
+from tests.browser.test_feed_browser import CAMILLE, PASSPHRASE, TEACHER, photo_with_gps
+
+pytestmark = pytest.mark.browser
+
+ADMIN = "direction2@ecole.test"
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 360, "height": 740}
+ZOOM_200 = {"width": 640, "height": 450}  # a 1280 × 900 window at 200 %
+PARTNER = "http://127.0.0.1:9"  # a partner school on a closed loopback port: nothing leaves
+PHOTO_ALT = "Les élèves devant le tableau de Monet au musée"
+
+# Web GET routes that are not pages a person reads: what they serve instead.
+NOT_PAGES = {
+    "static": "static files",
+    "pages.healthz": "the load balancer's health check (JSON)",
+    "pages.favicon": "the icon",
+    "push.service_worker": "the service worker (JavaScript)",
+    "calendar.feed": "a calendar file (text/calendar)",
+}
+
+
+# --------------------------------------------------------------------------- seeding
+
+
+def seed(data_dir: Path) -> dict[str, Any]:
+    """The feed test's school, a partner school, and Camille's request to join a class there."""
+    from node.cli import _context
+    from node.storage import accounts as account_store
+    from node.storage import peers as peer_store
+    from node.storage import remote_join as join_store
+    from tests.browser.test_feed_browser import seed as feed_seed
+
+    seeded = feed_seed(data_dir)
+    ctx, storage = _context(data_dir)
+
+    def more() -> dict[str, Any]:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        camille = account_store.select_account_by_login(CAMILLE[1])
+        assert camille is not None
+        peer = peer_store.Peer.create(
+            origin=PARTNER, name="École du Parc", state="pending", document="{}",
+            document_until=now, added_at=now,
+        )  # fmt: skip
+        join = join_store.JoinRequest.create(
+            account=camille.id, peer=peer.id, follow_id=f"{PARTNER}/follows/a11y",
+            join_id="a11y", state="code_sent", masked_phone="06 •• •• •• 01",
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        return {"peer": peer.id, "join": join.id}
+
+    try:
+        return {**seeded, **storage.call(more)}
+    finally:
+        storage.close()
+
+
+@pytest.fixture
+def school(tmp_path: Path) -> Iterator[tuple[ServedNode, dict[str, Any]]]:
+    with seeded_node(tmp_path, "tests.browser.test_accessibility_browser") as served:
+        yield served
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def web_pages(data_dir: Path) -> set[str]:
+    """The endpoints of every GET route the ``web`` package serves (the JSON API is not in it)."""
+    from quart import Quart
+
+    import web
+    import web.views
+    from node.config import load_config
+    from node.urlids import IdConverter, PublicIdConverter
+    from web.i18n import Catalogues
+
+    names = set()
+    for info in pkgutil.iter_modules(web.views.__path__):
+        blueprint = getattr(importlib.import_module(f"web.views.{info.name}"), "blueprint", None)
+        if blueprint is not None:
+            names.add(blueprint.name)
+    app = Quart("routes")
+    app.config.update(CARNET=load_config({"data_dir": data_dir}), CARNET_CATALOGUES=Catalogues())
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["pubid"] = PublicIdConverter
+    web.register(app)
+    return {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if "GET" in (rule.methods or ()) and rule.endpoint.split(".")[0] in names | {"static"}
+    }
+
+
+def person(browser: Browser, node: ServedNode, login: str | None, landing: str) -> Page:
+    context = browser.new_context(locale="en-GB", viewport=DESKTOP)
+    axe.install(context)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    if login is not None:
+        page.goto(f"{node.url}/login")
+        page.fill("#login", login)
+        page.fill("#passphrase", PASSPHRASE)
+        page.click("#login-submit")
+        page.wait_for_url(f"{node.url}{landing}")
+    return page
+
+
+def settled(page: Page) -> None:
+    """The page's scripts are done: nothing is still loading (``aria-busy``) or fading in."""
+    page.wait_for_function(
+        "() => document.readyState === 'complete'"
+        " && !document.querySelector('[aria-busy=\"true\"]')",
+        timeout=20_000,
+    )
+    page.wait_for_timeout(150)
+
+
+def shoot(page: Page, name: str) -> None:
+    if os.environ.get("CARNET_TEST_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"a11y-{name}.png"), full_page=True)
+
+
+def overflow(page: Page) -> str | None:
+    """Why the page scrolls sideways (its widest elements), or None when it fits."""
+    wide: str | None = page.evaluate(
+        """() => {
+          const width = window.innerWidth;
+          if (document.documentElement.scrollWidth <= width) return null;
+          const culprits = [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > width + 1)
+            .slice(0, 5)
+            .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')}`);
+          return `${document.documentElement.scrollWidth}px wide for ${width}px: ${culprits.join(', ')}`;
+        }"""
+    )
+    return wide
+
+
+class Audit:
+    """Runs the checks on each page and keeps every problem, so one run lists them all."""
+
+    def __init__(self, pages: set[str]) -> None:
+        self.pages = pages
+        self.problems: list[str] = []
+        self.seen: set[str] = set()
+
+    def page(self, page: Page, endpoint: str, url: str, name: str) -> None:
+        self.seen.add(endpoint)
+        response = page.goto(url)
+        assert response is not None and response.ok, f"{url}: {response and response.status}"
+        settled(page)
+        self.check(page, name)
+
+    def check(self, page: Page, name: str) -> None:
+        """axe at desktop and phone width; no sideways scrolling on a phone or at 200 % zoom."""
+        for label, size in (("desktop", DESKTOP), ("360px", PHONE), ("200%", ZOOM_200)):
+            page.set_viewport_size(size)
+            page.wait_for_timeout(50)
+            if label != "200%":
+                found = axe.violations(page)
+                if found:
+                    self.problems.append(axe.describe(f"{name} ({label})", found))
+            if label != "desktop":
+                wide = overflow(page)
+                if wide:
+                    self.problems.append(f"{name} ({label}) scrolls sideways: {wide}")
+            if label == "360px":
+                shoot(page, f"{name}-phone")
+        page.set_viewport_size(DESKTOP)
+        shoot(page, f"{name}-desktop")
+
+    def check_axe_sees(self, page: Page) -> None:
+        """axe-core really runs the WCAG rules here: an image without alt text is caught."""
+        page.evaluate(
+            "() => { const i = document.createElement('img'); i.id = 'axe-probe';"
+            " i.src = '/static/favicon.svg'; document.body.append(i); }"
+        )
+        found = axe.violations(page)
+        page.evaluate("() => document.getElementById('axe-probe').remove()")
+        assert [v["id"] for v in found] == ["image-alt"], found
+
+    def done(self) -> None:
+        missing = self.pages - self.seen - set(NOT_PAGES)
+        assert not missing, f"pages without an accessibility check: {sorted(missing)}"
+        assert not self.problems, "\n\n".join(self.problems)
+
+
+def tab_to(page: Page, selector: str, limit: int = 80) -> None:
+    """Press Tab until ``selector`` has the focus, checking that the focus can be seen."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement?.matches(s)", selector):
+            visible = page.evaluate(
+                """() => {
+                  let e = document.activeElement;
+                  // a visually hidden file input shows its focus on the label drawn as a button
+                  if (e.classList.contains('visually-hidden') && e.labels?.length) e = e.labels[0];
+                  const s = getComputedStyle(e);
+                  return document.activeElement.matches(':focus-visible')
+                    && (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0 || s.boxShadow !== 'none');
+                }"""
+            )
+            assert visible, f"{selector} has the focus but shows no focus indicator"
+            return
+    raise AssertionError(f"{limit} presses of Tab never reached {selector}")
+
+
+# --------------------------------------------------------------------------- the walk
+
+
+def test_every_page_is_accessible(
+    school: tuple[ServedNode, dict[str, Any]], browser: Browser, tmp_path: Path
+) -> None:
+    node, ids = school
+    audit = Audit(web_pages(node.data_dir))
+    class_id = ids["class_id"]
+    feed = f"{node.url}/classes/{class_id}/feed"
+
+    # Anonymous: the login pages, and a staff member's setup link.
+    anonymous = person(browser, node, None, "")
+    anonymous.goto(f"{node.url}/login")
+    audit.check_axe_sees(anonymous)
+    audit.page(anonymous, "pages.index", f"{node.url}/", "login")
+    audit.seen.add("auth.login")
+    audit.page(anonymous, "auth.welcome", f"{node.url}/welcome", "welcome")
+    audit.page(anonymous, "auth.setup", node.admin_setup_url, "setup")
+
+    # The teacher, keyboard only: approve the families, then a post with a photo and its description.
+    teacher = person(browser, node, TEACHER, "/classes")
+    teacher.goto(feed)
+    settled(teacher)
+    tab_to(teacher, "#approve-all")
+    teacher.keyboard.press("Enter")
+    expect(teacher.locator("#feed-status")).to_contain_text("Approved")
+    teacher.reload()
+    settled(teacher)
+    photo_with_gps(teacher, tmp_path / "musee.jpg")
+    tab_to(teacher, "#post-text")
+    teacher.keyboard.type("Sortie au musée : merci à tous les accompagnateurs.")
+    tab_to(teacher, "#post-files")
+    with teacher.expect_file_chooser() as chooser:
+        teacher.keyboard.press("Enter")
+    chooser.value.set_files(tmp_path / "musee.jpg")
+    alt = teacher.locator("#picked input.photo-alt")
+    expect(alt).to_have_accessible_name(re.compile("Describe this photo"))
+    tab_to(teacher, "#picked input.photo-alt")
+    teacher.keyboard.type(PHOTO_ALT)
+    tab_to(teacher, "#post-submit")
+    teacher.keyboard.press("Enter")
+    expect(teacher.locator("#feed-status")).to_have_text("Up to date.", timeout=20_000)
+    photo = teacher.locator("#posts article.post .attachment.image img")
+    expect(photo).to_have_attribute("alt", PHOTO_ALT)
+    audit.check(teacher, "feed-teacher")
+    audit.seen.add("feed.class_feed")
+    audit.page(teacher, "teacher.classes", f"{node.url}/classes", "classes")
+    audit.page(teacher, "teacher.class_page", f"{node.url}/classes/{class_id}", "class")
+    audit.page(teacher, "absences.class_absences", f"{node.url}/classes/{class_id}/absences",
+               "absences-teacher")  # fmt: skip
+    audit.page(teacher, "chat.chat_reports", f"{node.url}/classes/{class_id}/chat/reports",
+               "chat-reports")  # fmt: skip
+
+    # A guardian, keyboard only: the feed with the photo's description, then a comment.
+    camille = person(browser, node, CAMILLE[2], "/home")
+    audit.page(camille, "guardian.home", f"{node.url}/home", "home")
+    camille.goto(feed)
+    settled(camille)
+    expect(camille.locator("#posts .attachment.image img")).to_have_attribute("alt", PHOTO_ALT)
+    tab_to(camille, "#posts article.post textarea")
+    camille.keyboard.type("Merci pour cette belle sortie !")
+    camille.keyboard.press("Tab")
+    camille.keyboard.press("Enter")
+    expect(camille.locator("#posts li.comment").first).to_contain_text(
+        "Merci pour cette belle sortie !", timeout=15_000
+    )
+    audit.check(camille, "feed-guardian")
+    audit.page(camille, "account.index", f"{node.url}/account", "account")
+    audit.page(camille, "audit.erase_form", f"{node.url}/account/erase", "account-erase")
+    audit.page(camille, "export.page", f"{node.url}/me/export", "export")
+    audit.page(camille, "joins.index", f"{node.url}/joins", "joins")
+    audit.page(camille, "joins.detail", f"{node.url}/joins/{ids['join']}", "join")
+    audit.page(camille, "chat.chat_index", f"{node.url}/classes/{class_id}/chat", "chat")
+    camille.click("#family-form button[type=submit]")
+    settled(camille)
+    camille.fill("#chat-text", "Léa sera absente vendredi matin.")
+    camille.click("#chat-composer button[type=submit]")
+    expect(camille.locator("#messages .message-text")).to_have_count(1)
+    conversation = camille.url
+    audit.page(camille, "chat.chat_conversation", conversation, "conversation")
+    message = str(camille.locator("#messages li.message").first.get_attribute("id"))[2:]
+    audit.page(camille, "chat.chat_message", f"{conversation.rsplit('/', 1)[0]}/m/{message}",
+               "conversation-link")  # fmt: skip
+
+    # The admin: the school, partner schools, alerts (a drill, to have one to open).
+    admin = person(browser, node, ADMIN, "/admin")
+    audit.page(admin, "admin.index", f"{node.url}/admin", "admin")
+    audit.page(admin, "audit.index", f"{node.url}/admin/audit", "audit")
+    audit.page(admin, "peers.index", f"{node.url}/admin/peers", "peers")
+    audit.page(admin, "peers.detail", f"{node.url}/admin/peers/{ids['peer']}", "peer")
+    audit.page(admin, "peers.stop_page", f"{node.url}/admin/peers/{ids['peer']}/stop", "peer-stop")
+    audit.page(admin, "alerts.index", f"{node.url}/alerts", "alerts")
+    admin.select_option("#alert-template", "lockdown")
+    admin.fill("#alert-text", "Exercice de confinement.")
+    admin.locator("#alert-drill").set_checked(True)
+    admin.click("#alert-send")
+    admin.click("#alert-confirm-send")
+    admin.wait_for_url(re.compile(r"/alerts/[A-Za-z0-9_-]+$"), timeout=20_000)
+    audit.page(admin, "alerts.alert", admin.url, "alert")
+    audit.page(admin, "alerts.worklist", f"{node.url}/alerts/reach", "alerts-reach")
+
+    for page in (anonymous, teacher, camille, admin):
+        assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+    audit.done()
+
+
+if __name__ == "__main__":  # the seeding, in its own process: python -m <this module> DIR
+    print(json.dumps(seed(Path(sys.argv[1]))))
