@@ -107,11 +107,11 @@ def _unpack(source: Path, staging: Path) -> archive.Manifest:
         raise archive.damaged(source, EOFError("no manifest at its end"))
     manifest = archive.Manifest.from_json(manifest_raw)
     listed = {entry.name: entry for entry in manifest.files}
-    for name in sorted(set(listed) | set(seen)):
+    for name in sorted(set(seen) - set(listed)):
+        raise OpsError(f"the backup holds {name}, which its manifest does not list: refused")
+    for name in sorted(listed):
         if name not in seen:
             raise archive.damaged(source, EOFError(f"{name} is missing"))
-        if name not in listed:
-            raise OpsError(f"the backup holds {name}, which its manifest does not list: refused")
         if seen[name] != listed[name]:
             raise OpsError(
                 f"{name} does not match the checksum in the manifest: the backup was "
