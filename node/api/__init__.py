@@ -33,6 +33,8 @@ class Operation:
     tag: str
     #: a non-JSON body the handler reads itself (e.g. ``application/octet-stream``)
     raw_body: str | None = None
+    #: the media type of a success answer when it is not JSON (a file, an event stream)
+    produces: str = "application/json"
 
 
 class Api:
@@ -52,6 +54,7 @@ class Api:
         auth: str = "session",
         tag: str = "general",
         raw_body: str | None = None,
+        produces: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         """Register a handler.
 
@@ -72,7 +75,9 @@ class Api:
             self.blueprint.add_url_rule(
                 path, endpoint=fn.__name__, view_func=view, methods=[method]
             )
-            self.operations.append(Operation(method, path, summary, body, auth, tag, raw_body))
+            self.operations.append(
+                Operation(method, path, summary, body, auth, tag, raw_body, produces)
+            )
             if auth == "provider":
                 self.csrf_exempt.add(f"{self.blueprint.name}.{fn.__name__}")
             return fn
@@ -133,6 +138,7 @@ def register(app: Quart) -> None:
         absences,
         actions,
         alerts,
+        audit,
         auth,
         conversations,
         directory,
@@ -163,6 +169,7 @@ def register(app: Quart) -> None:
     absences.register(api)
     conversations.register(api)
     export.register(api)
+    audit.register(api)
     app.register_blueprint(api.blueprint)
     app.extensions["carnet_api"] = api
     app.config["CARNET_CSRF_EXEMPT"] = frozenset(api.csrf_exempt)

@@ -4,7 +4,8 @@ What goes (docs/security.md, "Erasure"):
 - the account row, with its sessions, push subscriptions, notification
   settings and queue, read receipts, calendar token, conversation memberships,
   blocks, and its keys and encrypted vault;
-- their guardianships and the invitations that held their name and phone;
+- their guardianships; the invitations that held their name and phone are
+  withdrawn and blanked (the row stays so the child can be found to have left);
 - what they wrote: comments, reactions, shares, chat messages, reports and
   absence notes become tombstones (ciphertext, signature, sealed keys and
   files deleted; the row stays so others' threads keep their shape, and the
@@ -73,7 +74,7 @@ def erase_account(ctx: ServiceContext, account_id: int) -> Erased:
     _tell_their_classes(ctx, account_id)
     files += store.blob_ids_owned(account_id)
     store.delete_blobs_owned(account_id)
-    store.delete_links_of(account_id)
+    store.delete_links_of(account_id, now)
     store.delete_account(account_id)
     return Erased(len(rows), files)
 
@@ -114,12 +115,17 @@ def _confirmed(raw: Any) -> None:
         )
 
 
-def request_erasure(ctx: ServiceContext, actor: Actor, confirm: Any) -> Erased:
-    """A guardian deletes their own account now; every session of theirs ends with it."""
+def require_may_erase(ctx: ServiceContext, actor: Actor) -> None:
+    """Guardians delete their own account; staff accounts are the school's."""
     if not actor.is_guardian:
         raise PermissionDenied(
             N_("Staff accounts belong to the school: ask a school admin to disable yours.")
         )
+
+
+def request_erasure(ctx: ServiceContext, actor: Actor, confirm: Any) -> Erased:
+    """A guardian deletes their own account now; every session of theirs ends with it."""
+    require_may_erase(ctx, actor)
     _confirmed(confirm)
     with write_transaction():
         if store.select_account(actor.account_id) is None:

@@ -43,11 +43,14 @@ def _mark(ctx: ServiceContext) -> list[store.Departure]:
     with write_transaction():
         accounts, children = store.guardians_in_no_class(), store.children_without_family()
         rows = store.departures()
+        # a child once gone stays gone until a guardian or a live invitation is back (its
+        # guardians' erasure blanks their invitations: it no longer looks "invited")
+        children_back = store.children_back({r.child_id for r in rows if r.child_id})
         back = {
             r.id
             for r in rows
             if (r.account_id is not None and r.account_id not in accounts)
-            or (r.child_id is not None and r.child_id not in children)
+            or (r.child_id is not None and r.child_id in children_back)
         }
         store.delete_departures(back)
         known_accounts = {r.account_id for r in rows if r.account_id is not None}
@@ -76,7 +79,7 @@ def purge_departed(ctx: ServiceContext) -> Purged:
                 erased = erasure.erase_account(ctx, row.account_id)
                 audit.record(ctx, "family_purged", None, row.account_id, messages=erased.messages)
                 accounts += 1
-            elif row.child_id is not None and store.children_without_family(row.child_id):
+            elif row.child_id is not None and not store.children_back({row.child_id}):
                 erased = erasure.Erased(0, _erase_child(ctx, row.child_id))
                 audit.record(ctx, "child_purged", None, child=row.child_id)
                 children += 1

@@ -62,7 +62,7 @@ def guardians_in_no_class(only: int | None = None) -> set[int]:
     return {row.id for row in query}
 
 
-def children_without_family(only: int | None = None) -> set[int]:
+def children_without_family() -> set[int]:
     """Children of this school's classes whose every guardian invitation was withdrawn and
     who have no guardian linked (a child never given an invitation is not counted)."""
     linked = Guardianship.select(Guardianship.child)
@@ -80,8 +80,20 @@ def children_without_family(only: int | None = None) -> set[int]:
             & _CHILD_ID.not_in(live)
         )
     )
-    if only is not None:
-        query = query.where(Child.id == only)
+    return {row.id for row in query}
+
+
+def children_back(child_ids: set[int]) -> set[int]:
+    """Those of these children who have a guardian again, or an invitation not withdrawn."""
+    if not child_ids:
+        return set()
+    linked = Guardianship.select(Guardianship.child)
+    live = GuardianInvitation.select(GuardianInvitation.child).where(
+        GuardianInvitation.revoked_at.is_null()
+    )
+    query = Child.select(Child.id).where(
+        _CHILD_ID.in_(sorted(child_ids)) & (_CHILD_ID.in_(linked) | _CHILD_ID.in_(live))
+    )
     return {row.id for row in query}
 
 
@@ -137,10 +149,14 @@ def delete_answers_by(account_id: int) -> int:
     return deleted
 
 
-def delete_links_of(account_id: int) -> None:
-    """Their guardianships, then the invitations that named their phone and name."""
+def delete_links_of(account_id: int, now: dt.datetime) -> None:
+    """Their guardianships; the invitations that named them are withdrawn and blanked (the
+    row stays, nameless, so the child still counts as invited and can leave in turn)."""
     Guardianship.delete().where(Guardianship.account == account_id).execute()
-    GuardianInvitation.delete().where(GuardianInvitation.account == account_id).execute()
+    GuardianInvitation.update(
+        display_name="", phone="", code_hash=None, account=None,
+        revoked_at=peewee.fn.COALESCE(GuardianInvitation.revoked_at, now),
+    ).where(GuardianInvitation.account == account_id).execute()  # fmt: skip
 
 
 def delete_account(account_id: int) -> None:
