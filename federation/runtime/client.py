@@ -13,12 +13,15 @@ import functools
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import nacl.signing
 
 from federation.httpsig import sign_request
 from federation.nodedoc import MAX_DOCUMENT_BYTES
+from federation.runtime.public_only import REFUSED, PublicOnlyBackend
 from node.config import NodeConfig
 
 DOCUMENT_PATH = "/.well-known/carnet-node"
@@ -26,6 +29,8 @@ DOCUMENT_PATH = "/.well-known/carnet-node"
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 #: Largest refusal read from a peer when a download is refused (its JSON error).
 MAX_REFUSAL_BYTES = 64 * 1024
+LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class FetchError(Exception):
@@ -45,6 +50,33 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _transport(config: NodeConfig) -> httpx.AsyncHTTPTransport:
+    """HTTP/1.1 with the system's CAs, at most 8 connections, to public addresses only."""
+    transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=LIMITS)
+    parts = urlsplit(config.public_url)
+    if parts.scheme == "http" and parts.hostname in LOOPBACK:
+        return transport  # the demo and the tests: peers on 127.0.0.1
+    routed = [urlsplit(url).hostname or "" for url in config.federation_connect.values()]
+    # httpx 0.28 takes no network backend; its pool is replaced by the same pool
+    # with one (the transport's only other state is what is passed here).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=_tls_context(),
+        max_connections=LIMITS.max_connections,
+        max_keepalive_connections=LIMITS.max_keepalive_connections,
+        network_backend=PublicOnlyBackend(routed),
+    )
+    return transport
+
+
+def _unreachable(origin: str, error: httpx.HTTPError) -> FetchError:
+    if str(error).startswith(REFUSED):
+        return FetchError(
+            f"{origin} resolves to an address that is not public; a node only calls public "
+            "addresses (an operator can route it with federation_connect)"
+        )
+    return FetchError(f"{origin} could not be reached ({type(error).__name__})")
+
+
 class FederationClient:
     def __init__(
         self,
@@ -58,11 +90,9 @@ class FederationClient:
         self._signing_key = signing_key
         self.key_id = key_id
         self._http = httpx.AsyncClient(
-            verify=_tls_context(),
             timeout=httpx.Timeout(15.0, connect=5.0),
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
             follow_redirects=False,
-            transport=transport,
+            transport=transport or _transport(config),
         )
 
     def _url(self, origin: str, path: str) -> str:
@@ -92,7 +122,7 @@ class FederationClient:
         except httpx.TimeoutException:
             raise FetchError(f"{origin} did not answer in time") from None
         except httpx.HTTPError as error:
-            raise FetchError(f"{origin} could not be reached ({type(error).__name__})") from None
+            raise _unreachable(origin, error) from None
 
     async def fetch_document(self, origin: str) -> bytes:
         """The peer's node document, unverified (the caller verifies it)."""
@@ -166,7 +196,7 @@ class FederationClient:
         except httpx.TimeoutException:
             raise FetchError(f"{origin} did not answer in time") from None
         except httpx.HTTPError as error:
-            raise FetchError(f"{origin} could not be reached ({type(error).__name__})") from None
+            raise _unreachable(origin, error) from None
 
     async def aclose(self) -> None:
         await self._http.aclose()
