@@ -59,7 +59,7 @@ class PushService:
 @contextmanager
 def push_service() -> Iterator[PushService]:
     service = PushService()
-    thread = threading.Thread(target=service.server.serve_forever, daemon=True)
+    thread = threading.Thread(target=service.server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield service
