@@ -1,0 +1,391 @@
+"""Issue 7: every route of the URL map against roles × ownership (``tests/authz_matrix.py``).
+
+One world is built per module (two classes, three families, an admin, a
+peer school and a node that is not one) and every route is asked by every
+actor the matrix does not name, with the other side's ids: the answer is a
+refusal (401/403/404, or the login page for an anonymous page view), never a
+success and never a server error.  The rightful people's reads succeed, so
+the refusals are not those of a broken world.  Request bodies are strict:
+an extra field (``role``, ``account_id``…) is refused before any service runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import peewee
+import pytest
+import pytest_asyncio
+from quart import Quart
+from quart.testing import app as quart_testing
+from quart.typing import TestClientProtocol as Client
+
+from federation.httpsig import sign_request
+from federation.keys import key_id
+from federation.runtime import outbox
+from federation.runtime import peers as peer_service
+from node.api import Api, Operation
+from node.api.schema import Body
+from node.datafolder import create_keys
+from node.e2e.encoding import b64url_encode
+from node.refclient_groups import encrypt, setup_group
+from node.services import absences, accounts, blobs, calendar, groups, joins
+from tests import authz_matrix as m
+from tests.absence_factories import report
+from tests.action_factories import structure
+from tests.alert_factories import add_alert_group
+from tests.chat_factories import open_conversation, say, second_guardian, set_chat
+from tests.conftest import PUBLIC_URL, _pg_params, backend
+from tests.factories import (
+    School,
+    client_account,
+    csrf,
+    invite,
+    make_child,
+    make_class,
+    make_guardian,
+    make_staff,
+)
+from tests.federation.runtime.peer_factories import FakePeer
+from tests.feed_factories import ClassFeed, Person, make_class_feed
+from tests.push_factories import fake_browser
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LOGINS = {
+    m.GA: "+33639980000",
+    m.GC: "+33639980001",
+    m.GA2: "+33639989999",
+    m.GB: "+33639981000",
+    m.TX: "dubois@school.test",
+    m.TY: "roux@school.test",
+    m.ADMIN: "admin@school.test",
+}
+#: what a refusal may be; a page asked anonymously sends to the login page instead
+REFUSED = {401, 403, 404}
+
+
+@dataclass
+class World:
+    app: Quart
+    objects: dict[str, str] = field(default_factory=dict)
+    clients: dict[str, Client] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    peer: FakePeer = field(default_factory=FakePeer)
+    not_a_peer: FakePeer = field(default_factory=lambda: FakePeer("https://ecole-q.example"))
+    #: a well-formed message of class X (its teacher's post), replayed at other objects
+    message: dict[str, Any] = field(default_factory=dict)
+    today: str = ""
+
+
+def build(app: Quart) -> World:
+    """The school of ``tests/authz_matrix.py``: classes X and Y, families A, C and B."""
+    storage, ctx = app.config["CARNET_STORAGE"], app.config["CARNET_CTX"]
+    x = make_class_feed(storage, ctx, families=2)
+    admin = x.school.admin
+    ga, gc = x.guardians
+    second_guardian(x, ga.child_id or 0)
+    # the alert group holds class X's families only: guardian B comes after the alert
+    alerting = add_alert_group(storage, ctx, x)
+    alert = alerting.send(drill=True)
+    ty = make_staff(storage, ctx, "teacher", "Mme Roux", LOGINS[m.TY], by=admin)
+    class_y = make_class(storage, ctx, ty, "CM2 B").id
+    child_b = make_child(storage, ctx, ty, class_y, "Hugo", "Bernard").id
+    slip = invite(storage, ctx, ty, child_b, phone=LOGINS[m.GB], name="Parent B")
+    gb_actor = make_guardian(storage, ctx, slip.code, LOGINS[m.GB])
+    pending = invite(storage, ctx, ty, child_b, phone="+33639981001", name="Parent B bis")
+    teacher_y = Person(ty, client_account(LOGINS[m.TY]).keys, groups.member_id(ctx, ty.account_id))
+    gb = Person(gb_actor, client_account(LOGINS[m.GB]).keys,
+                groups.member_id(ctx, gb_actor.account_id), child_b)  # fmt: skip
+    y = ClassFeed(storage, ctx, School(admin, ty, class_y, child_b), teacher_y, [gb], b"")
+    log, envelopes, y.epoch_key = setup_group(teacher_y.keys, teacher_y.me)
+    storage.call(groups.create_group, ctx, ty, class_y, log, envelopes)
+    y.approve_all()
+    set_chat(y, parent_chat="open")
+    upload = storage.call(blobs.start_upload, ctx, ty, class_y, 16)
+    done = storage.call(blobs.start_upload, ctx, ty, class_y, 16)
+    storage.call(blobs.append_part, ctx, ty, done.id, 0, b"y" * 16)
+    checksum = b64url_encode(hashlib.sha256(b"y" * 16).digest())
+    storage.call(blobs.complete_upload, ctx, ty, done.id, checksum)
+    # a poll with an attached file: its answers, its file and its readers are class Y's
+    labels = {"type": "poll", "title": "Sortie", "choices": {"a": "Oui", "b": "Non"}}
+    body = {"text": "Sortie au musée", "attachments": [], "action": labels}
+    post_y = y.post(body, action=structure("poll"), blobs=[done.id])
+    conversation_y = open_conversation(y, teacher_y, "family", [teacher_y.me, gb.me], child=child_b)
+    chat_y = str(say(y, teacher_y, conversation_y, "Bonjour").message)
+    family_c = [x.teacher.me, gc.me]
+    conversation_c = open_conversation(x, x.teacher, "family", family_c, child=gc.child_id)
+    chat_c = str(say(x, x.teacher, conversation_c, "Bonjour").message)
+    day = absences.today(ctx).isoformat()
+    note_y = report(y, gb, "absent", day)
+    note_c = report(x, gc, "absent", day)
+    _, setup_token = storage.call(
+        accounts.create_staff, ctx, admin, "teacher", "M. Nouveau", "nouveau@school.test"
+    )
+    link = storage.call(calendar.new_link, ctx, ga.actor)
+    world = World(app, today=day)
+    state, keys = x.keys_of(x.teacher)
+    world.message = encrypt(x.teacher.keys, x.teacher.me, state, keys, "post", {"text": "x"})[
+        "message"
+    ]
+    staged = storage.call(
+        peer_service.stage_peer, ctx, admin, world.peer.origin, world.peer.document()
+    )
+    storage.call(peer_service.confirm_peer, ctx, admin, staged.id, world.peer.fingerprints())
+    target = storage.call(
+        joins.prepare, ctx, ga.actor, world.peer.origin, outbox.new_id(ctx, "joins")
+    )
+    join = storage.call(joins.started, ctx, ga.actor, target, "remote-1", "•• 00")
+    subscription = fake_browser().subscribe(storage, ctx, ga.actor)
+    world.objects = {
+        "class_x": str(x.class_id), "class_y": str(class_y), "child_b": str(child_b),
+        "invitation_b": str(pending.invitation_id), "account_teacher_y": str(ty.account_id),
+        "account_guardian_b": str(gb_actor.account_id), "alert": str(alert.alert_id),
+        "post_y": post_y, "conversation_y": conversation_y, "chat_y": chat_y,
+        "conversation_c": conversation_c, "chat_c": chat_c, "note_y": note_y, "note_c": note_c,
+        "upload_y": upload.id, "blob_y": done.id, "setup_token": setup_token,
+        "calendar_token": (link.url or "").rsplit("/", 1)[1].removesuffix(".ics"),
+        "unknown_token": "Zm9yZ2VkLXRva2VuLW9mLW5vYm9keQ", "peer_p": str(staged.id),
+        "join_a": str(join.id), "subscription_a": str(subscription.id),
+        "stylesheet": "css/carnet.css", "txn": "01J8Z6R4000000000000000001",
+        "remote_join": "01J8Z6R4000000000000000002", "stream_y": f"classes/{class_y}",
+    }  # fmt: skip
+    return world
+
+
+def node_config(
+    tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path, postgres_url: str | None
+) -> dict[str, Any]:
+    """The node of this module, on a database of its own.
+
+    On PostgreSQL the other tests of the worker empty their database before
+    each test; the world lives for the whole module, so it gets another one.
+    """
+    folder = tmp_path_factory.mktemp("authz") / "node"
+    create_keys(folder)
+    config: dict[str, Any] = {
+        "data_dir": str(folder), "public_url": PUBLIC_URL, "school_name": "École des Tests",
+        "default_locale": "en",
+    }  # fmt: skip
+    if backend() == "sqlite":
+        shutil.copyfile(migrated_sqlite, folder / "carnet.sqlite3")
+    elif postgres_url:
+        server, name = postgres_url.rsplit("/", 1)
+        admin = peewee.PostgresqlDatabase("postgres", **_pg_params(server))
+        admin.connect()
+        admin.connection().autocommit = True
+        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}_authz"')
+        admin.execute_sql(f'CREATE DATABASE "{name}_authz"')
+        admin.close()
+        config["database_url"] = f"{server}/{name}_authz"
+    return config
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(
+    tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path, postgres_url: str | None
+) -> AsyncIterator[World]:
+    from node.app import create_app
+
+    application = create_app(node_config(tmp_path_factory, migrated_sqlite, postgres_url))
+    async with quart_testing.TestApp(application, startup_timeout=30, shutdown_timeout=30):
+        # nothing leaves this process: no deliveries nor pulls to the (fake) peer school
+        await application.extensions["carnet_delivery"].stop()
+        for task in application.extensions["carnet_anti_entropy"]:
+            task.cancel()
+        made = build(application)
+        for who, login in LOGINS.items():
+            client = made.clients[who] = application.test_client()
+            made.tokens[who] = await log_in(client, login)
+        anonymous = made.clients[m.ANON] = application.test_client()
+        made.tokens[m.ANON] = await csrf(anonymous)
+        sessions = await (await made.clients[m.GA].get("/api/v1/me/sessions")).get_json()
+        made.objects["session_a"] = str(sessions[0]["id"])
+        yield made
+
+
+async def log_in(client: Client, login: str) -> str:
+    """Log in through the JSON API with the secret the account was made with (the
+    browser derives it again from the passphrase: 0.5 s of PBKDF2 this test skips)."""
+    headers = {"X-CSRF-Token": await csrf(client)}
+    secret = client_account(login).credentials.login_secret
+    await client.post("/api/v1/auth/prelogin", json={"login": login}, headers=headers)
+    response = await client.post(
+        "/api/v1/auth/login", json={"login": login, "login_secret": secret}, headers=headers
+    )
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    token: str = (await response.get_json())["csrf_token"]
+    return token
+
+
+# ---------------------------------------------------------------- requests
+
+
+def operations(app: Quart) -> dict[tuple[str, str], Operation]:
+    api: Api = app.extensions["carnet_api"]
+    return {(op.method, "/api/v1" + op.path): op for op in api.operations}
+
+
+#: values that pass the services' first checks of their input, so that what answers is
+#: the permission check: an encrypted message is class X's, replayed elsewhere
+SAMPLES: dict[str, Any] = {
+    "template": "lockdown", "phone": "+33639981099", "display_name": "Eve Martin",
+    "op": "join", "kind": "family", "sms_code": "123456", "entries": [{"type": "add"}],
+}  # fmt: skip
+#: where a field of the same name means something else
+BODY_SAMPLES: dict[str, dict[str, Any]] = {"NewAbsence": {"kind": "absent"}}
+
+
+def sample_body(world: World, body: Body) -> dict[str, Any]:
+    """A body the schema accepts: every required field, of its type, as plausible as cheap."""
+    values = {"string": "x", "object": {}, "array": [], "boolean": False}
+    samples = {**SAMPLES, "message": world.message, "first_day": world.today}
+    samples |= BODY_SAMPLES.get(body.name, {})
+    return {
+        name: samples.get(name, spec.minimum if spec.type == "integer" else values[spec.type])
+        for name, spec in body.fields.items()
+        if spec.required
+    }
+
+
+def url_of(rule: Any, params: dict[str, str], objects: dict[str, str]) -> str:
+    return rule.build({name: objects[obj] for name, obj in params.items()}, append_unknown=False)[1]
+
+
+async def ask(world: World, who: str, method: str, rule: Any, url: str) -> Any:
+    """Make the request as ``who`` would: a browser with its session and CSRF token, or a
+    node signing it (``peer_p``, ``node_q``); anonymous sends neither."""
+    if rule.rule.startswith("/np/"):
+        return await ask_node(world, who, method, url)
+    client, token = world.clients[who], world.tokens[who]
+    headers = {"X-CSRF-Token": token}
+    if rule.rule.startswith("/api/v1/"):
+        op = operations(world.app).get((method, rule.rule))
+        if op is not None and op.body is not None:
+            return await client.open(
+                url, method=method, json=sample_body(world, op.body), headers=headers
+            )
+        if op is not None and op.raw_body is not None:
+            headers["Content-Type"] = op.raw_body
+            return await client.open(url + "?offset=0", method=method, data=b"x", headers=headers)
+        return await client.open(url, method=method, headers=headers)
+    if method == "GET":
+        return await client.get(url)
+    form = {"csrf_token": token, "display_name": SAMPLES["display_name"], "phone": SAMPLES["phone"]}
+    return await client.open(url, method=method, form=form)
+
+
+async def ask_node(world: World, who: str, method: str, url: str) -> Any:
+    client = world.clients[m.ANON]
+    body = json.dumps({"sms_code": "123456"}).encode() if method in ("POST", "PUT") else None
+    if who == m.ANON:
+        return await client.open(url, method=method, data=body or b"")
+    node = world.peer if who == m.PEER else world.not_a_peer
+    headers = sign_request(
+        method=method, target_uri=PUBLIC_URL + url, body=body, signing_key=node.keys["k1"],
+        keyid=key_id(node.origin, "k1"), created=int(time.time()),
+    )  # fmt: skip
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return await client.open(url, method=method, data=body or b"", headers=headers)
+
+
+def rules(app: Quart) -> list[tuple[Any, str]]:
+    """(rule, method) of every route with an entry (the first test names those without)."""
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint not in m.MATRIX:
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            out.append((rule, method))
+    return sorted(out, key=lambda pair: (pair[0].rule, pair[1]))
+
+
+def actors_of(rule: Any) -> tuple[str, ...]:
+    return m.NODE_ACTORS if rule.rule.startswith("/np/") else m.BROWSER_ACTORS
+
+
+#: refusals for another reason than who asks: a test passing on them would prove nothing
+BESIDE_THE_POINT = ("This form has expired", "came from another site", "signature")
+
+
+async def refusal(rule: Any, who: str, method: str, response: Any) -> str | None:
+    """Why the response is not the refusal it must be (None: it is)."""
+    status, text = response.status_code, await response.get_data(as_text=True)
+    anonymous = who in (m.ANON, m.NODE_Q)
+    if status in REFUSED and (anonymous or not any(s in text for s in BESIDE_THE_POINT)):
+        return None
+    # a page asked without a session sends to the login page
+    location = response.headers.get("Location", "")
+    if who == m.ANON and method == "GET" and status in (302, 303) and location.endswith("/login"):
+        return None if not rule.rule.startswith(("/api/", "/np/")) else "redirected"
+    return f"{status} {text[:160]}"
+
+
+# ---------------------------------------------------------------- the tests
+
+
+async def test_every_route_has_an_entry_and_every_entry_a_route(world: World) -> None:
+    served = {rule.endpoint: rule for rule in world.app.url_map.iter_rules()}
+    missing = sorted(set(served) - set(m.MATRIX))
+    assert not missing, (
+        f"routes without an entry in tests/authz_matrix.py (say who may reach them): {missing}"
+    )
+    stale = sorted(set(m.MATRIX) - set(served))
+    assert not stale, f"entries of tests/authz_matrix.py for routes that no longer exist: {stale}"
+    for endpoint, entry in m.MATRIX.items():
+        wanted = set(served[endpoint].arguments)
+        for c in entry.cases:
+            assert set(c.params) == wanted, (endpoint, sorted(wanted), sorted(c.params))
+            assert set(c.params.values()) <= set(world.objects), (endpoint, c.params)
+
+
+async def test_everyone_else_is_refused_with_the_other_sides_ids(world: World) -> None:
+    leaks: list[str] = []
+    asked = 0
+    for rule, method in rules(world.app):
+        entry = m.MATRIX[rule.endpoint]
+        for c in entry.cases:
+            url = url_of(rule, c.params, world.objects)
+            for who in actors_of(rule):
+                if who in c.allowed:
+                    continue
+                response = await ask(world, who, method, rule, url)
+                asked += 1
+                wrong = await refusal(rule, who, method, response)
+                if wrong is not None:
+                    leaks.append(f"{method} {url} as {who}: {wrong}")
+    assert leaks == [], "\n".join(leaks)
+    assert asked > 500
+
+
+#: who reads for a case: the first of them it allows (the public asks anonymously)
+READERS = (m.ANON, m.GB, m.GC, m.GA, m.GA2, m.TY, m.TX, m.ADMIN, m.PEER)
+
+
+async def test_the_rightful_people_read_what_is_theirs(world: World) -> None:
+    """One rightful reader per case of every GET route (the refusals above are not those of
+    wrong ids or a broken world)."""
+    failures: list[str] = []
+    read = 0
+    for rule, method in rules(world.app):
+        entry = m.MATRIX[rule.endpoint]
+        if method != "GET" or entry.no_read:
+            continue
+        for c in entry.cases:
+            url = url_of(rule, c.params, world.objects)
+            for who in [r for r in READERS if r in c.allowed and r in actors_of(rule)][:1]:
+                response = await ask(world, who, method, rule, url)
+                read += 1
+                if not 200 <= response.status_code < 400:
+                    text = (await response.get_data(as_text=True))[:160]
+                    failures.append(f"GET {url} as {who}: {response.status_code} {text}")
+    assert failures == [], "\n".join(failures)
+    assert read > 60
