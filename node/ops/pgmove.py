@@ -27,6 +27,7 @@ Rules:
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tomllib
@@ -295,4 +296,5 @@ def _point_config_at(folder: Path, url: str) -> Path:
             shutil.copy2(config_file, backup)  # the SQLite-era file, kept once
     values["database_url"] = url
     config_file.write_text(dump_toml(values), encoding="utf-8")
+    os.chmod(config_file, 0o600)  # it holds the database password now
     return backup

@@ -149,6 +149,7 @@ def _rewrite_database_url(config_file: Path, url: str | None) -> None:
     else:
         values.pop("database_url", None)
     config_file.write_text(dump_toml(values), encoding="utf-8")
+    os.chmod(config_file, 0o600)  # it may hold the database password
 
 
 def _database_url(manifest: archive.Manifest, staging: Path, given: str) -> str:
