@@ -17,7 +17,9 @@ Rules:
 - the posts and the messages of each conversation come in pages (``posts``,
   ``conversation``) so a big family's export never sits in one response;
 - reading the export changes nothing the guardian can see (an alert it lists
-  is not marked delivered: the guardian's alert page does that).
+  is not marked delivered: the guardian's alert page does that); it is
+  audited (``export``, with counts only) when it starts, and refused
+  attempts by staff are audited too.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.errors import N_, PermissionDenied
-from node.services import absences, accounts, alerts, chat_views, directory, feed, groups
+from node.services import absences, accounts, alerts, audit, chat_views, directory, feed, groups
 from node.services import notifications as notification_service
 from node.services.absences import AbsenceView
 from node.services.accounts import SessionView
@@ -43,6 +45,7 @@ from node.storage import accounts as account_store
 from node.storage import alerts as alert_store
 from node.storage import export as store
 from node.storage import notifications as notification_store
+from node.storage.db import write_transaction
 
 FORMAT = "carnet-export-1"
 #: the node keeps notifications for days, alerts for the school year: bounded anyway
@@ -179,7 +182,13 @@ def _alerts(ctx: ServiceContext, actor: Actor) -> list[AlertEntry]:
 
 
 def summary(ctx: ServiceContext, actor: Actor, locale: str = "en") -> Export:
-    """Everything but the posts and conversation messages (``posts``, ``conversation``)."""
+    """Everything but the posts and conversation messages (``posts``, ``conversation``).
+
+    The start of an export: audited, a refusal included.
+    """
+    if not actor.is_guardian:
+        with write_transaction():
+            audit.record(ctx, "export", actor, actor.account_id, "refused", role=actor.role)
     require_exporter(actor)
     account = account_store.select_account(actor.account_id)
     assert account is not None  # an authenticated actor's account exists
@@ -216,6 +225,9 @@ def summary(ctx: ServiceContext, actor: Actor, locale: str = "en") -> Export:
         Device(d.id, d.device, hosts.get(d.id, ""), d.created_at, d.last_success_at)
         for d in notification_service.my_subscriptions(ctx, actor)
     ]
+    with write_transaction():
+        audit.record(ctx, "export", actor, actor.account_id, classes=len(classes),
+                     children=len(children))  # fmt: skip
     return Export(
         FORMAT, ctx.now(), profile, children, classes, accounts.my_sessions(ctx, actor), devices,
         notification_service.get_settings(ctx, actor),

@@ -9,7 +9,7 @@ import pytest
 
 from node import refclient_groups as rc
 from node.errors import Invalid, NotFound, PermissionDenied
-from node.services import export, groups
+from node.services import audit, export, groups
 from node.storage.db import Storage
 from tests.absence_factories import report
 from tests.chat_factories import accept, make_chat_class, open_conversation, say
@@ -91,6 +91,10 @@ def test_the_summary_holds_the_guardians_own_account_child_and_class(world: Worl
     for phone in ("+33639980001", "+33639980002"):
         assert phone not in text  # another family's phone never appears
     assert world.others["elsewhere"] not in text and "Zoé" not in text
+    # the export is audited: who (a pseudonym) and counts, nothing of what it holds
+    [event] = cf.storage.call(audit.list_events, cf.ctx, cf.school.admin, "export").events
+    assert event.actor == audit.pseudonym(cf.ctx, me.actor.account_id) and event.outcome == "ok"
+    assert event.details == {"children": 1, "classes": 1}
 
 
 def test_the_posts_are_the_guardians_timeline_with_replies_they_can_decrypt(world: World) -> None:
@@ -142,10 +146,15 @@ def test_conversation_pages_hold_their_messages_and_refuse_others(world: World) 
 def test_staff_cannot_export_here(world: World) -> None:
     cf = world.cf
     for who in (cf.teacher.actor, cf.school.admin):
-        for fn in (export.summary, export.posts):
+        for fn in (export.summary, export.posts, export.check_exporter):
             with pytest.raises(PermissionDenied):
                 cf.storage.call(fn, cf.ctx, who)
         with pytest.raises(PermissionDenied):
             cf.storage.call(
                 export.conversation, cf.ctx, who, cf.class_id, world.mine["conversation"]
             )
+    events = cf.storage.call(audit.list_events, cf.ctx, cf.school.admin, "export").events
+    assert sorted((e.outcome, e.details["role"]) for e in events) == [
+        ("refused", "admin"),
+        ("refused", "teacher"),
+    ]
