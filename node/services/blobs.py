@@ -32,6 +32,8 @@ from node.storage import peers as peer_store
 from node.storage.db import write_transaction
 
 STALE_AFTER = dt.timedelta(hours=24)
+#: a file with no row is left over from a crash once it is this old (``sweep_orphan_files``)
+ORPHAN_AFTER = dt.timedelta(hours=1)
 #: why a mirrored attachment cannot be read now (NP/1 media, fetched on first read)
 UNREACHABLE = N_("The school that holds this file cannot be reached right now; try again later.")
 
@@ -218,3 +220,26 @@ def purge_stale_uploads(ctx: ServiceContext) -> int:
     for blob in stale:
         blob_store(ctx).delete(blob.public_id)
     return len(stale)
+
+
+def sweep_orphan_files(ctx: ServiceContext) -> int:
+    """Housekeeping: delete files of the blob folder that no blob row names.
+
+    Rows are deleted first and their files after the commit (a file deleted
+    before a commit that then fails would leave a row without its bytes), so
+    a node that dies in between leaves ciphertext nobody can reach, and a
+    fetch cut short leaves its ``.part`` file.  Only files older than
+    ``ORPHAN_AFTER`` go: a row is always committed before its file is first
+    written, and a fetch in flight writes its ``.part`` for seconds.
+    """
+    files = blob_store(ctx)
+    cutoff = (ctx.now() - ORPHAN_AFTER).replace(tzinfo=dt.UTC).timestamp()
+    old = [(name, path) for name, path, mtime in files.stored() if mtime < cutoff]
+    ids = sorted({name.split(".", 1)[0] for name, _ in old})
+    known = store.known_blob_ids(ids)
+    swept = 0
+    for name, path in old:
+        if name.endswith(".part") or name not in known:
+            path.unlink(missing_ok=True)
+            swept += 1
+    return swept

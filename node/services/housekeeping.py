@@ -31,6 +31,8 @@ class Purged:
     uploads: int = 0
     departed: retention.Purged = retention.Purged(0, 0)
     audit_events: int = 0
+    #: files of the blob folder left without their row by a crash
+    orphan_files: int = 0
 
 
 def purge_expired(ctx: ServiceContext) -> Purged:
@@ -45,7 +47,9 @@ def purge_expired(ctx: ServiceContext) -> Purged:
             notifications=push_delivery.purge_done(ctx),
         )
     # its own transaction: the files go only after their rows are gone for good
-    purged = dataclasses.replace(purged, uploads=blobs.purge_stale_uploads(ctx))
+    purged = dataclasses.replace(
+        purged, uploads=blobs.purge_stale_uploads(ctx), orphan_files=blobs.sweep_orphan_files(ctx)
+    )
     # families who left every class, and old audit events (docs/security.md): own transactions
     departed = retention.purge_departed(ctx)
     return dataclasses.replace(purged, departed=departed, audit_events=retention.purge_audit(ctx))

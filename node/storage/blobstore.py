@@ -91,3 +91,18 @@ class BlobStore:
     def delete(self, public_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(public_id).unlink()
+
+    def stored(self) -> Iterator[tuple[str, Path, float]]:
+        """(file name, path, modification time) of every file in the folder.
+
+        A name is a blob id, or ``<id>.<random>.part`` for a file being
+        written by ``incoming`` (or left by one cut short).
+        """
+        if not self.root.is_dir():
+            return
+        for shard in self.root.iterdir():
+            if not shard.is_dir():
+                continue
+            for path in shard.iterdir():
+                with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                    yield path.name, path, path.stat().st_mtime

@@ -252,3 +252,14 @@ def upload_usage(owner_id: int, since: Any) -> tuple[int, int]:
 def select_stale_blobs(cutoff: Any) -> list[Blob]:
     """Uploads never attached to a message, older than ``cutoff``."""
     return list(Blob.select().where(Blob.message.is_null() & (Blob.created_at < cutoff)))
+
+
+def known_blob_ids(public_ids: list[str]) -> set[str]:
+    """Those of these ids that a blob row still has."""
+    found: set[str] = set()
+    for start in range(0, len(public_ids), 500):
+        query = Blob.select(Blob.public_id).where(
+            Blob.public_id.in_(public_ids[start : start + 500])
+        )
+        found.update(b.public_id for b in query)
+    return found

@@ -23,14 +23,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import os
 import random
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from node.e2e.encoding import b64url_encode
-from node.services import blobs
+from node.services import blobs, housekeeping
 from node.services.context import Actor, ServiceContext
 from node.storage import feed as feed_store
 from node.storage.blobstore import BlobStore
@@ -182,3 +184,44 @@ def test_an_upload_killed_midway_leaves_rows_and_files_that_agree_and_resumes(
         kill.check_database(db)
     print(table.line())
     assert table.killed > 0
+
+
+def test_files_a_purge_killed_after_its_commit_left_behind_are_swept_by_the_next_housekeeping(
+    node_folder: Path, node: Uploader
+) -> None:
+    """Rows go first, files after the commit: a crash in between left ciphertext behind for good."""
+    abandoned: list[str] = []
+    with kill.open_node(node_folder):
+        for n in range(2):  # two uploads nobody attached
+            abandoned.append(_upload(node, _file(n)))
+        blob_id = blobs.start_upload(node.ctx, node.teacher, node.class_id, SIZE).id
+        blobs.append_part(node.ctx, node.teacher, blob_id, 0, _file(9)[:PART])
+    part = node.store.path(abandoned[0]).with_name(f"{abandoned[0]}.0123456789abcdef.part")
+    part.write_bytes(b"a fetch cut short")
+    day = node.ctx.now() + blobs.STALE_AFTER + dt.timedelta(minutes=1)
+    next_day = dataclasses.replace(node.ctx, clock=lambda: day)
+
+    def purge_then_die(progress: kill.Progress) -> None:
+        def die(self: BlobStore, public_id: str) -> None:  # the instant after the commit
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        BlobStore.delete = die  # type: ignore[method-assign]  # in the child only
+        blobs.purge_stale_uploads(next_day)
+
+    outcome = kill.run_and_kill(node_folder, purge_then_die, delay=None)
+    assert outcome.killed
+    with kill.open_node(node_folder) as db:
+        kill.check_database(db)
+        assert feed_store.Blob.select().count() == 0  # the in-progress upload was a day old too
+        assert {a for a in abandoned if node.store.path(a).exists()} == set(abandoned)
+        # the restarted node's housekeeping, an hour later: an upload being written
+        # keeps its file (its row is there)
+        later = dataclasses.replace(
+            node.ctx, clock=lambda: day + blobs.ORPHAN_AFTER + dt.timedelta(minutes=1)
+        )
+        fresh = blobs.start_upload(later, node.teacher, node.class_id, SIZE).id
+        blobs.append_part(later, node.teacher, fresh, 0, _file(10)[:PART])
+        purged = housekeeping.purge_expired(later)
+        assert purged.orphan_files == 4  # two uploads, the one in progress, the .part file
+        assert _files(node) == {fresh}
+        kill.check_database(db)
