@@ -11,10 +11,14 @@ member, every timestamp taken by this process's monotonic clock):
 - Carnet: a real ``carnet serve`` on 127.0.0.1 with a class of N families
   seeded as ``scripts/bench/feed.py`` does (each guardian with a push
   subscription to the fake push service of ``feed.py``, so a post also
-  fans out to Web Push, as in production).  Every guardian logs in through
-  the JSON API and opens ``GET /api/v1/events`` (Server-Sent Events, what
-  the browser's ``EventSource`` opens); the teacher encrypts a post with the
-  reference client and sends ``POST /api/v1/classes/{id}/posts``.
+  fans out to Web Push, as in production; ``--history`` posts already
+  there; with ``--seed-cache``, ``alert.py``'s cached school of that size).
+  Every guardian has a session (opened in-process: a login's Argon2id
+  check, 50 ms of a core each, is not what is measured) and opens
+  ``GET /api/v1/events`` (Server-Sent Events, what the browser's
+  ``EventSource`` opens); the teacher logs in through the JSON API, encrypts
+  a post with the reference client and sends
+  ``POST /api/v1/classes/{id}/posts``.
   Measured until every guardian's stream delivered the post's event.
 - Synapse: ``matrix-synapse`` (pinned, ``PIN``) installed from PyPI by this
   script only, in its own virtualenv (``--venv``, default
@@ -49,7 +53,10 @@ Fairness choices (written in ``docs/benchmarks.md`` too):
   end before polling again, so that the client's own re-polling does not
   delay other members' arrivals (a Synapse stream has to re-poll, an SSE
   stream does not: that difference is in the protocols and stays);
-- registering, joining, logging in and opening streams are not timed.
+- registering, joining, logging in and opening streams are not timed;
+- the post's Web Push fan-out (one encrypted push per guardian, to a local
+  fake push service) runs while Carnet's streams deliver, taking CPU from them:
+  Synapse sends no push here (no pusher is registered).
 
 One Python process holds every stream: with N = 2,000 on a 2-core machine
 the client takes CPU from the server it measures, on both sides alike, so
@@ -319,6 +326,9 @@ async def measure_synapse(
                 }
             ],
         }
+        feed.progress(
+            f"  synapse: {members} members registered ({time.perf_counter() - started:.0f} s)"
+        )
         made = await setup.post(
             "/_matrix/client/v3/createRoom", json=room_request, headers=bearer(sender)
         )
@@ -341,6 +351,9 @@ async def measure_synapse(
             response.raise_for_status()
             return str(response.json()["next_batch"])
 
+        feed.progress(
+            f"  synapse: {members} members joined ({time.perf_counter() - started:.0f} s)"
+        )
         since = await bounded([lambda t=t: first_sync(t) for t in tokens])  # type: ignore[misc]
         tasks = [
             asyncio.create_task(sync_stream(client, token, since[i], room, i, arrivals))
