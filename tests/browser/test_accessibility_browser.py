@@ -215,7 +215,7 @@ class Audit:
         )
         found = axe.violations(page)
         page.evaluate("() => document.getElementById('axe-probe').remove()")
-        assert [v["id"] for v in found] == ["image-alt"], found
+        assert "image-alt" in [v["id"] for v in found], found
 
     def done(self) -> None:
         missing = self.pages - self.seen - set(NOT_PAGES)
@@ -223,22 +223,27 @@ class Audit:
         assert not self.problems, "\n\n".join(self.problems)
 
 
+_FOCUS = """(wanted) => {
+  const focused = document.activeElement;
+  let e = focused;
+  // a visually hidden file input shows its focus on the label drawn as a button
+  if (e.classList.contains('visually-hidden') && e.labels?.length) e = e.labels[0];
+  const s = getComputedStyle(e);
+  const seen = focused.matches(':focus-visible')
+    && ((s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none');
+  const name = `${focused.tagName.toLowerCase()}${focused.id ? '#' + focused.id : ''}`
+    + ` "${(focused.textContent || focused.getAttribute('aria-label') || '').trim().slice(0, 40)}"`;
+  return {reached: focused.matches(wanted), seen, name};
+}"""
+
+
 def tab_to(page: Page, selector: str, limit: int = 80) -> None:
-    """Press Tab until ``selector`` has the focus, checking that the focus can be seen."""
+    """Press Tab until ``selector`` has the focus; every control on the way shows its focus."""
     for _ in range(limit):
         page.keyboard.press("Tab")
-        if page.evaluate("(s) => document.activeElement?.matches(s)", selector):
-            visible = page.evaluate(
-                """() => {
-                  let e = document.activeElement;
-                  // a visually hidden file input shows its focus on the label drawn as a button
-                  if (e.classList.contains('visually-hidden') && e.labels?.length) e = e.labels[0];
-                  const s = getComputedStyle(e);
-                  return document.activeElement.matches(':focus-visible')
-                    && (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0 || s.boxShadow !== 'none');
-                }"""
-            )
-            assert visible, f"{selector} has the focus but shows no focus indicator"
+        focus = page.evaluate(_FOCUS, selector)
+        assert focus["seen"], f"{focus['name']} has the focus but shows no focus indicator"
+        if focus["reached"]:
             return
     raise AssertionError(f"{limit} presses of Tab never reached {selector}")
 
@@ -283,6 +288,7 @@ def test_every_page_is_accessible(
     expect(alt).to_have_accessible_name(re.compile("Describe this photo"))
     tab_to(teacher, "#picked input.photo-alt")
     teacher.keyboard.type(PHOTO_ALT)
+    shoot(teacher, "composer-photo-described")
     tab_to(teacher, "#post-submit")
     teacher.keyboard.press("Enter")
     expect(teacher.locator("#feed-status")).to_have_text("Up to date.", timeout=20_000)
