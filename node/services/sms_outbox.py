@@ -17,6 +17,8 @@ from node.storage.db import write_transaction
 
 #: Delays before retrying a text the gateway could not hand over.
 RETRY_DELAYS = (dt.timedelta(seconds=30), dt.timedelta(minutes=2), dt.timedelta(minutes=10))
+#: How long a worker holds the texts it took (the gateway answers within 30 s).
+LEASE = dt.timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,19 @@ def enqueue(ctx: ServiceContext, recipient: str, purpose: str, body: str) -> str
 
 
 def due(ctx: ServiceContext, limit: int = 20) -> list[QueuedText]:
-    return [
-        QueuedText(m.id, m.reference, m.recipient, m.body or "", m.purpose == "alert")
-        for m in store.select_due_sms(ctx.now(), limit)
-    ]
+    """Take the texts to send now; no other worker takes them for ``LEASE``.
+
+    With several node processes, each text goes to the gateway once. If this
+    process dies before recording the result, the text is sent again after
+    the lease: a possible duplicate, never a lost text.
+    """
+    with write_transaction():
+        rows = store.select_due_sms(ctx.now(), limit)
+        store.lease_sms([m.id for m in rows], ctx.now() + LEASE)
+        return [
+            QueuedText(m.id, m.reference, m.recipient, m.body or "", m.purpose == "alert")
+            for m in rows
+        ]
 
 
 def record_result(

@@ -6,7 +6,7 @@ import datetime as dt
 
 import peewee
 
-from node.storage.db import BaseModel, locked
+from node.storage.db import BaseModel, is_sqlite, locked
 from node.storage.directory import Child, GuardianInvitation, SchoolClass
 
 
@@ -107,12 +107,27 @@ def delete_rate_events_before(cutoff: dt.datetime) -> int:
 
 
 def select_due_sms(now: dt.datetime, limit: int = 20) -> list[SmsMessage]:
+    """Queued texts whose time has come, alerts first.
+
+    On PostgreSQL the rows are locked with ``SKIP LOCKED``: several node
+    processes share the outbox, and the caller leases what it took
+    (``lease_sms``) before the transaction ends.
+    """
     query = SmsMessage.select().where(
         (SmsMessage.status == "queued")
         & (SmsMessage.next_attempt_at.is_null() | (SmsMessage.next_attempt_at <= now))
     )
     alerts_first = peewee.Case(None, [(SmsMessage.purpose == "alert", 0)], 1)
-    return list(query.order_by(alerts_first, SmsMessage.id).limit(limit))
+    query = query.order_by(alerts_first, SmsMessage.id).limit(limit)
+    if not is_sqlite():
+        query = query.for_update(skip_locked=True)
+    return list(query)
+
+
+def lease_sms(ids: list[int], until: dt.datetime) -> None:
+    """Hold texts while a worker hands them to the gateway (its result replaces the lease)."""
+    if ids:
+        SmsMessage.update(next_attempt_at=until).where(SmsMessage.id.in_(ids)).execute()
 
 
 def select_sms_by_reference(reference: str) -> SmsMessage | None:
