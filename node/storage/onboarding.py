@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import peewee
 
@@ -127,7 +128,8 @@ def select_due_sms(now: dt.datetime, limit: int = 20) -> list[SmsMessage]:
 def lease_sms(ids: list[int], until: dt.datetime) -> None:
     """Hold texts while a worker hands them to the gateway (its result replaces the lease)."""
     if ids:
-        SmsMessage.update(next_attempt_at=until).where(SmsMessage.id.in_(ids)).execute()
+        key: Any = SmsMessage._meta.primary_key  # ``SmsMessage.id`` is typed int for rows
+        SmsMessage.update(next_attempt_at=until).where(key.in_(ids)).execute()
 
 
 def select_sms_by_reference(reference: str) -> SmsMessage | None:
