@@ -17,6 +17,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.factories import client_account
+
 pytestmark = pytest.mark.transport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +39,10 @@ def soak() -> Iterator[ModuleType]:
 
 
 def test_two_processes_of_writers_and_readers_never_see_database_is_locked(
-    soak: ModuleType,
+    soak: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the suite's client keys, made once per process (the script makes its own: PBKDF2, slow)
+    monkeypatch.setattr(soak, "new_account", lambda login, passphrase, _: client_account(login))
     options = argparse.Namespace(seconds=3.0, processes=2, writers=2, readers=2, families=1)
     result = soak.run(options)
     print(result)
