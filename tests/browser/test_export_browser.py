@@ -16,6 +16,7 @@ under ``tests/browser/screenshots/`` (not committed).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -48,7 +49,19 @@ def seed(data_dir: Path) -> dict[str, Any]:
     from node.e2e import attachments as att
     from node.e2e.encoding import b64url_encode
     from node.refclient import new_account
-    from node.services import absences, accounts, blobs, directory, groups, onboarding, posts
+    from node.services import (
+        absences,
+        accounts,
+        alerts,
+        blobs,
+        chat_views,
+        conversations,
+        directory,
+        groups,
+        onboarding,
+        posts,
+        school_group,
+    )
     from node.services.sms_outbox import record_result
     from node.storage import onboarding as sms_store
 
@@ -118,8 +131,47 @@ def seed(data_dir: Path) -> dict[str, Any]:
             "name": "Liste sortie.pdf", "kind": "document", "thumb": None,
         }  # fmt: skip
 
+    def as_json(value: Any) -> Any:
+        return json.loads(json.dumps(dataclasses.asdict(value), default=str))
+
+    def family_thread(teacher: Any, keys: Any, class_id: int, child: int, title: str) -> str:
+        """The teacher opens a thread with the child's guardians, as chat.js does."""
+        me, state, epoch_keys = keys_of(teacher, keys, class_id)
+        to = chat_views.overview(ctx, teacher, class_id).family_members[child]
+        opening = rc.encrypt(
+            keys, me, state, epoch_keys, "conversation", {"title": title}, to=sorted(to)
+        )
+        said = conversations.open_conversation(
+            ctx, teacher, class_id, "family", opening["message"], keys=opening["keys"], child=child
+        )
+        return str(said.conversation)
+
+    def say(actor: Any, keys: Any, class_id: int, conversation: str, text: str) -> None:
+        me, state, epoch_keys = keys_of(actor, keys, class_id)
+        to = chat_views.conversation(ctx, actor, class_id, conversation).reply_to
+        request = rc.encrypt(
+            keys, me, state, epoch_keys, "chat", {"text": text}, parent=conversation, to=to
+        )
+        conversations.say(
+            ctx, actor, class_id, conversation, request["message"], keys=request["keys"]
+        )
+
+    def alert(admin: Any, keys: Any) -> None:
+        """The admin's first alert: the school group with every guardian, then a lockdown."""
+        me = groups.member_id(ctx, admin.account_id)
+        log, envelopes, epoch_key = rc.setup_school_group(keys, me)
+        school_group.create(ctx, admin, log, envelopes)
+        view = as_json(school_group.view(ctx, admin))
+        new, envelopes = rc.add_guardians(keys, view["entries"], view["add"], epoch_key)
+        school_group.append(ctx, admin, new, envelopes)
+        state, epoch_keys = rc.open_epoch_keys(as_json(school_group.view(ctx, admin)), keys)
+        made = rc.encrypt_alert(
+            keys, me, state, epoch_keys, "lockdown", "Restez à l'intérieur.", True, None
+        )
+        alerts.send(ctx, admin, made["message"], "lockdown", True)
+
     def school() -> dict[str, Any]:
-        admin, _ = staff(None, "admin", "Claire Directrice", "direction2@ecole.test")
+        admin, admin_keys = staff(None, "admin", "Claire Directrice", "direction2@ecole.test")
         teacher, teacher_keys = staff(admin, "teacher", "M. Dubois", "dubois@ecole.test")
         ce1 = directory.create_class(ctx, teacher, "CE1 A")
         cm2 = directory.create_class(ctx, teacher, "CM2 B")  # not a class of Camille's
@@ -170,6 +222,10 @@ def seed(data_dir: Path) -> dict[str, Any]:
             ctx, camille, ce1.id, note["message"], keys=note["keys"], child=lea.id,
             kind="absent", first_day=day, last_day=None,
         )  # fmt: skip
+        ours = family_thread(teacher, teacher_keys, ce1.id, lea.id, "Suivi de Léa")
+        say(camille, camille_keys, ce1.id, ours, "D'accord, à jeudi.")
+        family_thread(teacher, teacher_keys, ce1.id, tom.id, "Suivi de Tom")
+        alert(admin, admin_keys)
         assert karim is not None
         return {"class_id": ce1.id, "trip": trip}
 
@@ -243,9 +299,24 @@ def test_a_guardian_downloads_exactly_their_data_decrypted(
     assert [c["text"] for c in trip["comments"]] == ["Merci, c'est noté !"]
     [note] = data["absence_notes"]
     assert note["reason"] == "Rendez-vous chez l'orthophoniste" and note["child"] == "Léa"
+    [thread] = data["conversations"]
+    assert thread["title"] == "Suivi de Léa" and thread["kind"] == "family"
+    assert [(m["author"], m["text"]) for m in thread["messages"]] == [
+        ("Camille Martin", "D'accord, à jeudi.")
+    ]
+    [lockdown] = data["alerts"]
+    assert lockdown["template"] == "lockdown" and lockdown["drill"] is True
+    assert [m["text"] for m in lockdown["messages"]] == ["Restez à l'intérieur."]
     assert data["not_decrypted"] == []
     everything = json.dumps(data, ensure_ascii=False)
-    for foreign in ("Tom a perdu une dent", "Piscine du CM2", "Hugo", "CM2 B", KARIM):
+    for foreign in (
+        "Tom a perdu une dent",
+        "Piscine du CM2",
+        "Hugo",
+        "CM2 B",
+        "Suivi de Tom",
+        KARIM,
+    ):
         assert foreign not in everything  # nothing of another family or another class
     assert '"key"' not in everything  # file keys stay out of the export
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
