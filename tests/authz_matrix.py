@@ -55,6 +55,8 @@ class Case:
     allowed: frozenset[str]
     #: URL parameter → name of a world object (``World.objects``)
     params: dict[str, str] = field(default_factory=dict)
+    #: request body field → name of a world object: the id in the body is the other side's
+    body: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,8 @@ def to(allowed: Iterable[str], no_read: str = "", **params: str) -> Entry:
     return Entry((Case(frozenset(allowed), dict(params)),), no_read)
 
 
-def case(allowed: Iterable[str], **params: str) -> Case:
-    return Case(frozenset(allowed), dict(params))
+def case(allowed: Iterable[str], body: dict[str, str] | None = None, **params: str) -> Case:
+    return Case(frozenset(allowed), dict(params), body or {})
 
 
 def either(*cases: Case) -> Entry:
@@ -272,7 +274,11 @@ MATRIX: dict[str, Entry] = {
     # ---- absence notes: a family's note, read by the class's teacher
     "absences.class_absences": to(IN_Y | {ADMIN}, class_id="class_y"),
     "api.list_notes": to(IN_Y, class_id="class_y"),
-    "api.report": to({GB}, class_id="class_y"),
+    "api.report": either(
+        case({GB}, class_id="class_y"),
+        # child A's note, in A's class, by anyone but A's parents
+        case({GA, GA2}, class_id="class_x", body={"child": "child_a", "message": "own:absence"}),
+    ),
     "api.mark_seen": to({TY}, class_id="class_y", message_id="note_y"),
     "api.withdraw": either(
         case({GB}, class_id="class_y", message_id="note_y"),
@@ -292,7 +298,15 @@ MATRIX: dict[str, Entry] = {
     "api.handle_report": to({TY}, class_id="class_y", message_id="chat_y"),
     "api.accept_conduct": to({GB}, class_id="class_y"),
     "api.set_block": to({GB}, class_id="class_y"),
-    "api.open_conversation": to(IN_Y, class_id="class_y"),
+    "api.open_conversation": either(
+        case(IN_Y, class_id="class_y"),
+        # a thread about child A, in A's class: its teacher and A's parents only
+        case(
+            {TX, GA, GA2},
+            class_id="class_x",
+            body={"child": "child_a", "kind": "family", "message": "own:conversation"},
+        ),
+    ),
     "api.get_conversation": CONVERSATION_ONLY,
     "api.change_conversation_members": CONVERSATION_ONLY,
     "api.send_chat_message": CONVERSATION_ONLY,

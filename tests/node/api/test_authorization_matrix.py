@@ -11,8 +11,10 @@ an extra field (``role``, ``account_id``…) is refused before any service runs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -63,9 +65,9 @@ LOGINS = {
     m.GA: "+33639980000",
     m.GC: "+33639980001",
     m.GA2: "+33639989999",
-    m.GB: "+33639981000",
+    m.GB: "+33639980002",
     m.TX: "dubois@school.test",
-    m.TY: "roux@school.test",
+    m.TY: "teacher@school.test",
     m.ADMIN: "admin@school.test",
 }
 #: what a refusal may be; a page asked anonymously sends to the login page instead
@@ -83,6 +85,9 @@ class World:
     #: a well-formed message of class X (its teacher's post), replayed at other objects
     message: dict[str, Any] = field(default_factory=dict)
     today: str = ""
+    class_x: Any = None
+    #: class X's teacher and guardians, with their keys
+    class_x_people: dict[str, Person] = field(default_factory=dict)
 
 
 def build(app: Quart) -> World:
@@ -130,7 +135,8 @@ def build(app: Quart) -> World:
         accounts.create_staff, ctx, admin, "teacher", "M. Nouveau", "nouveau@school.test"
     )
     link = storage.call(calendar.new_link, ctx, ga.actor)
-    world = World(app, today=day)
+    world = World(app, today=day, class_x=x)
+    world.class_x_people = {m.TX: x.teacher, m.GA: ga, m.GC: gc, m.GA2: x.guardians[2]}
     state, keys = x.keys_of(x.teacher)
     world.message = encrypt(x.teacher.keys, x.teacher.me, state, keys, "post", {"text": "x"})[
         "message"
@@ -145,7 +151,7 @@ def build(app: Quart) -> World:
     join = storage.call(joins.started, ctx, ga.actor, target, "remote-1", "•• 00")
     subscription = fake_browser().subscribe(storage, ctx, ga.actor)
     world.objects = {
-        "class_x": str(x.class_id), "class_y": str(class_y), "child_b": str(child_b),
+        "class_x": str(x.class_id), "child_a": str(ga.child_id), "class_y": str(class_y), "child_b": str(child_b),
         "invitation_b": str(pending.invitation_id), "account_teacher_y": str(ty.account_id),
         "account_guardian_b": str(gb_actor.account_id), "alert": str(alert.alert_id),
         "post_y": post_y, "conversation_y": conversation_y, "chat_y": chat_y,
@@ -259,7 +265,33 @@ def url_of(rule: Any, params: dict[str, str], objects: dict[str, str]) -> str:
     return rule.build({name: objects[obj] for name, obj in params.items()}, append_unknown=False)[1]
 
 
-async def ask(world: World, who: str, method: str, rule: Any, url: str) -> Any:
+def body_values(world: World, who: str, names: dict[str, str]) -> dict[str, Any]:
+    """A case's body fields: world objects (ids as numbers), ``own:<kind>`` (a message of
+    that kind the asker signs for class X, so the answer is about what it asks, not
+    whose signature it is) or plain values."""
+    out: dict[str, Any] = {}
+    for name, value in names.items():
+        found = world.objects.get(value, value)
+        if found.startswith("own:"):
+            out[name] = own_message(world, who, found.removeprefix("own:"))
+        else:
+            out[name] = int(found) if found.isdigit() else found
+    return out
+
+
+def own_message(world: World, who: str, kind: str) -> dict[str, Any]:
+    person = world.class_x_people.get(who)
+    if person is None:  # not in class X: refused before its signature matters
+        return world.message
+    state, keys = world.class_x.keys_of(person)
+    sealed = encrypt(person.keys, person.me, state, keys, kind, {"text": "x"}, to=[person.me])
+    message: dict[str, Any] = sealed["message"]
+    return message
+
+
+async def ask(
+    world: World, who: str, method: str, rule: Any, url: str, body: dict[str, Any] | None = None
+) -> Any:
     """Make the request as ``who`` would: a browser with its session and CSRF token, or a
     node signing it (``peer_p``, ``node_q``); anonymous sends neither."""
     if rule.rule.startswith("/np/"):
@@ -270,7 +302,7 @@ async def ask(world: World, who: str, method: str, rule: Any, url: str) -> Any:
         op = operations(world.app).get((method, rule.rule))
         if op is not None and op.body is not None:
             return await client.open(
-                url, method=method, json=sample_body(world, op.body), headers=headers
+                url, method=method, json=sample_body(world, op.body) | (body or {}), headers=headers
             )
         if op is not None and op.raw_body is not None:
             headers["Content-Type"] = op.raw_body
@@ -357,7 +389,7 @@ async def test_everyone_else_is_refused_with_the_other_sides_ids(world: World) -
             for who in actors_of(rule):
                 if who in c.allowed:
                     continue
-                response = await ask(world, who, method, rule, url)
+                response = await ask(world, who, method, rule, url, body_values(world, who, c.body))
                 asked += 1
                 wrong = await refusal(rule, who, method, response)
                 if wrong is not None:
@@ -389,3 +421,76 @@ async def test_the_rightful_people_read_what_is_theirs(world: World) -> None:
                     failures.append(f"GET {url} as {who}: {response.status_code} {text}")
     assert failures == [], "\n".join(failures)
     assert read > 60
+
+
+# ---------------------------------------------------------------- mass assignment
+
+#: what a client could try to set on itself or on what it writes
+EXTRA_FIELDS = ("role", "id", "account_id", "school", "is_admin", "author_id", "class_id")
+#: object-typed fields of request bodies: each is checked field by field where it is read
+#: (``test_nested_objects_refuse_unknown_fields``); a new one must be added there
+NESTED_OBJECTS = {"message", "action", "credentials", "vault"}
+
+
+async def test_every_request_schema_refuses_unknown_fields(world: World) -> None:
+    client = world.clients[m.ANON]
+    document = await (await client.get("/api/v1/openapi.json")).get_json()
+    schemas = document["components"]["schemas"]
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                continue
+            name = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            assert schemas[name]["additionalProperties"] is False, (method, path)
+            for field_name, prop in schemas[name]["properties"].items():
+                if prop["type"] == "object":
+                    assert field_name in NESTED_OBJECTS, (method, path, field_name)
+                    assert prop.get("additionalProperties", False) is False, (method, path)
+            checked += 1
+    assert checked >= 40
+
+
+async def test_an_extra_field_is_refused_by_every_operation(world: World) -> None:
+    """Each body with one more field (as the admin, who may do the most) is a 400 naming it,
+    before any service runs."""
+    client, token = world.clients[m.ADMIN], world.tokens[m.ADMIN]
+    accepted: list[str] = []
+    bodies = [op for op in operations(world.app).values() if op.body is not None]
+    for i, op in enumerate(bodies):
+        extra = EXTRA_FIELDS[i % len(EXTRA_FIELDS)]
+        body = sample_body(world, op.body) | {extra: 1}  # type: ignore[arg-type]
+        url = re.sub(r"<(?:\w+:)?(\w+)>", "1", "/api/v1" + op.path)
+        response = await client.open(
+            url, method=op.method, json=body, headers={"X-CSRF-Token": token}
+        )
+        error = (await response.get_json() or {}).get("error", {})
+        if response.status_code != 400 or error.get("field") != extra:
+            accepted.append(f"{op.method} {op.path} with {extra}: {response.status_code} {error}")
+    assert accepted == [], "\n".join(accepted)
+    assert len(bodies) >= 40
+
+
+async def test_nested_objects_refuse_unknown_fields(world: World) -> None:
+    async def post(who: str, url: str, body: dict[str, Any]) -> Any:
+        client, token = world.clients[who], world.tokens[who]
+        response = await client.post(url, json=body, headers={"X-CSRF-Token": token})
+        return response.status_code, (await response.get_json())["error"]
+
+    posts = f"/api/v1/classes/{world.objects['class_x']}/posts"
+    # a protocol message: exactly a header, a ciphertext and a signature (the header is signed)
+    status, error = await post(m.TX, posts, {"message": world.message | {"author_id": 2}})
+    assert (status, error["field"]) == (400, "message")
+    # an action's structure: its known keys only
+    action = structure("poll") | {"is_admin": True}
+    status, error = await post(m.TX, posts, {"message": world.message, "action": action})
+    assert (status, error["field"]) == (400, "action")
+    # credentials (the vault inside them is stored as the browser sealed it, never read)
+    credentials = dataclasses.asdict(client_account(LOGINS[m.GA]).credentials) | {"role": "admin"}
+    body = {"current_login_secret": "x", "credentials": credentials}
+    status, error = await post(m.GA, "/api/v1/me/passphrase", body)
+    assert (status, error["field"]) == (400, "role")
+    body = {"attempt_id": "x", "credentials": credentials}
+    status, error = await post(m.ANON, "/api/v1/onboarding/complete", body)
+    assert (status, error["field"]) == (400, "role")
