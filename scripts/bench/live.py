@@ -182,13 +182,14 @@ def guardian_sessions(node: feed.Node, school: feed.School) -> list[str]:
     ctx = node.ctx
 
     def open_all() -> list[str]:
+        tokens = []
         with write_transaction():
-            return [
-                accounts._open_session(
-                    ctx, account_store.select_account(f.account_id), "bench"
-                ).token
-                for f in school.families
-            ]
+            for family in school.families:
+                account = account_store.select_account(family.account_id)
+                if account is None:
+                    raise RuntimeError(f"guardian account {family.account_id} is not seeded")
+                tokens.append(accounts._open_session(ctx, account, "carnet bench").token)
+        return tokens
 
     return [f"carnet_session={token}" for token in node.storage.call(open_all)]
 

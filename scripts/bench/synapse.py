@@ -80,7 +80,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -422,6 +424,15 @@ class Options:
     pg_server: None = None  # both sides on SQLite (common.run_and_report reads it)
 
 
+def attempt(label: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One side's figures, or what went wrong: the other sizes and sides still run."""
+    try:
+        return measure()
+    except Exception as error:  # reported in the table and the JSON, and by the exit status
+        feed.progress(f"{label} failed: {error!r}")
+        return {"error": f"{type(error).__name__}: {error}"[:300]}
+
+
 def run(opts: Options) -> dict[str, Any]:
     live.raise_nofile()
     python = None if opts.skip_synapse else ensure_synapse(opts.venv)
@@ -430,21 +441,42 @@ def run(opts: Options) -> dict[str, Any]:
         root = Path(folder)
         for members in opts.sizes:
             feed.progress(f"N = {members}: Carnet, a class of {members} guardians")
-            carnet = live.run_carnet(
-                root, members, opts.messages, opts.quiet, opts.history, opts.seed_cache
+            carnet = attempt(
+                f"carnet, N = {members}",
+                partial(
+                    live.run_carnet,
+                    root,
+                    members,
+                    opts.messages,
+                    opts.quiet,
+                    opts.history,
+                    opts.seed_cache,
+                ),
             )
             entry: dict[str, Any] = {"carnet": carnet, "synapse": None, "ratio": None}
             if python is not None:
                 feed.progress(f"N = {members}: Synapse, a room of {members} members")
-                synapse = run_synapse(
-                    python, root, members, opts.messages, opts.quiet, carnet["message_bytes"]
+                # as long as Carnet's sealed post (about that long if Carnet's side failed)
+                size = carnet.get("message_bytes", 1500)
+                synapse = attempt(
+                    f"synapse, N = {members}",
+                    partial(run_synapse, python, root, members, opts.messages, opts.quiet, size),
                 )
                 entry["synapse"] = synapse
-                entry["ratio"] = feed.ratio(
-                    synapse["median"]["every_member_ms"], carnet["median"]["every_member_ms"]
-                )
+                if "median" in synapse and "median" in carnet:
+                    entry["ratio"] = feed.ratio(
+                        synapse["median"]["every_member_ms"], carnet["median"]["every_member_ms"]
+                    )
             results["sizes"][str(members)] = entry
     return results
+
+
+def failed(results: dict[str, Any]) -> bool:
+    return any(
+        side is not None and "error" in side
+        for entry in results["sizes"].values()
+        for side in (entry["carnet"], entry["synapse"])
+    )
 
 
 def report(results: dict[str, Any], opts: Options) -> str:
@@ -459,8 +491,9 @@ def report(results: dict[str, Any], opts: Options) -> str:
     for members, entry in results["sizes"].items():
         for name in ("carnet", "synapse"):
             side = entry[name]
-            if side is None:
-                lines.append(f"| {members} | {name} | skipped | | | |")
+            if side is None or "error" in side:
+                what = "skipped" if side is None else f"failed: {side['error']}"
+                lines.append(f"| {members} | {name} | {what} | | | |")
                 continue
             m = side["median"]
             ratio = f"×{entry['ratio']}" if name == "synapse" and entry["ratio"] else ""
@@ -513,7 +546,14 @@ def main() -> int:
         )
         return text, {}
 
-    return common.run_and_report("live", opts, args.json, lambda: run(opts), describe)
+    outcome: dict[str, Any] = {}
+
+    def measured() -> dict[str, Any]:
+        outcome.update(run(opts))
+        return outcome
+
+    status = common.run_and_report("live", opts, args.json, measured, describe)
+    return 1 if status == 0 and outcome and failed(outcome) else status
 
 
 if __name__ == "__main__":

@@ -107,7 +107,14 @@ def inbox_results() -> dict[str, Any]:
 
 def live_results(with_synapse: bool) -> dict[str, Any]:
     def side(every: float) -> dict[str, Any]:
-        return {"median": {"every_member_ms": every}}
+        return {
+            "median": {
+                "send_answered_ms": every / 2,
+                "first_member_ms": every / 2,
+                "median_member_ms": every / 2,
+                "every_member_ms": every,
+            }
+        }
 
     return {
         "synapse_version": "1.163.2" if with_synapse else None,
@@ -156,6 +163,21 @@ def test_without_synapse_the_comparison_says_skipped(run: Any) -> None:
     text = run.table({"live": _ok(live_results(with_synapse=False))})
     assert "| Matrix Synapse, /sync | skipped |" in text
     assert "÷" not in text
+
+
+def test_a_side_that_failed_says_why_and_gives_no_ratio(run: Any, synapse: Any) -> None:
+    results = live_results(with_synapse=True)
+    entry = results["sizes"]["60"]
+    entry["synapse"], entry["ratio"] = {"error": "TimeoutError: m: 3 of 60 streams"}, None
+    text = run.table({"live": _ok(results)})
+    assert "| Matrix Synapse, /sync | failed: TimeoutError: m: 3 of 60 streams |" in text
+    assert "÷" not in text
+    assert synapse.failed(results)
+    opts = synapse.Options([60], 3, 1.0, False, Path("venv"), 25, None)
+    assert "| 60 | synapse | failed: TimeoutError: m: 3 of 60 streams | | | |" in synapse.report(
+        results, opts
+    )
+    assert not synapse.failed(live_results(with_synapse=False))
 
 
 STAND_IN = """
