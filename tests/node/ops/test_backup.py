@@ -23,6 +23,7 @@ from node.ops.backup import create_backup
 from node.ops.common import OpsError
 from tests.multinode import classes as k
 from tests.multinode.nodes import Node, _pg_execute, suite_database
+from tests.multinode.waiting import wait_until
 from tests.node.ops.school import log_in, node_keys, push_service, pushed_title, set_up_school
 
 
@@ -44,12 +45,20 @@ def test_backup_while_serving_then_restore_serves_signs_and_pushes_as_before(
         k.post(school.school_class, "Avant la sauvegarde")
         assert pushed_title(school, push.wait_for(1)[0], vapid)
 
-        # the teacher keeps posting while the backup runs: the copy must be one state
-        posting = threading.Thread(
-            target=k.post_many, args=(school.school_class, [f"Pendant {i}" for i in range(6)])
-        )
+        # the teacher keeps posting, from before the backup starts until it has ended
+        started, finished = threading.Event(), threading.Event()
+        sent: list[str] = []
+
+        def keep_posting() -> None:
+            while not finished.is_set() and len(sent) < 50:
+                sent.extend(k.post_many(school.school_class, [f"Pendant {len(sent)}"]))
+                started.set()
+
+        posting = threading.Thread(target=keep_posting)
         posting.start()
+        assert started.wait(30)
         assert main(["backup", "--data", str(node.data_dir), "--out", str(archive)]) == 0
+        finished.set()
         posting.join()
         out = capsys.readouterr().out
         assert "0600" in out and "private keys" in out
@@ -82,9 +91,16 @@ def test_backup_while_serving_then_restore_serves_signs_and_pushes_as_before(
             # whatever the snapshot caught of the concurrent posts came back whole, in order
             assert during == [f"Pendant {i}" for i in range(len(during) - 1, -1, -1)]
 
-            k.post(school.school_class, "Après la restauration")  # the teacher's session survived
-            requests = push.wait_for(2 + len(during))
-            assert all(pushed_title(school, r, vapid) for r in requests)  # same VAPID key
+            assert during  # the first concurrent post was answered before the backup began
+            seen = len(push.requests)
+            post_id = k.post(school.school_class, "Après la restauration")  # the session survived
+
+            def pushed_after_restore() -> bool:
+                # signed with the same VAPID key, encrypted to the device's subscription
+                opened = [pushed_title(school, r, vapid) for r in push.requests[seen:]]
+                return any(post_id in json.dumps(payload) for payload in opened)
+
+            wait_until(pushed_after_restore, timeout=30, what="the push of the new post")
         finally:
             node.stop()
             if restored_db:

@@ -8,6 +8,7 @@ asks for ``postgres_url`` so the phase keeps it.  The order of the copy
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -20,6 +21,7 @@ from node.ops.common import OpsError
 from node.ops.pgmove import plan
 from tests.multinode import classes as k
 from tests.multinode.nodes import Node, _pg_execute, suite_database
+from tests.multinode.waiting import wait_until
 from tests.node.ops.school import log_in, node_keys, push_service, pushed_title, set_up_school
 
 
@@ -129,8 +131,14 @@ if suite_database() == "postgresql":
                 assert node_keys(node) == signing
                 guardian = log_in(node, school.phone)
                 assert [s.text for s in k.read_feed(guardian)] == ["Sur SQLite"]
-                k.post(school.school_class, "Sur PostgreSQL")  # new ids: the sequences moved on
-                assert all(pushed_title(school, r, vapid) for r in push.wait_for(2))
+                seen = len(push.requests)
+                post_id = k.post(school.school_class, "Sur PostgreSQL")  # new ids: sequences moved
+
+                def pushed() -> bool:  # with the same VAPID key, to the same subscription
+                    opened = [pushed_title(school, r, vapid) for r in push.requests[seen:]]
+                    return any(post_id in json.dumps(payload) for payload in opened)
+
+                wait_until(pushed, timeout=30, what="the push of the post made on PostgreSQL")
                 node.stop()
                 assert main(argv) == 2  # PostgreSQL now holds a post SQLite lacks
                 assert "--replace" in capsys.readouterr().err
