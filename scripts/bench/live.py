@@ -24,7 +24,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,18 @@ async def stop_tasks(tasks: list[asyncio.Task[None]]) -> None:
         raise RuntimeError(f"{len(failures)} streams failed, e.g. {failures[0]!r}")
 
 
+def within(budget: float, measuring: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run a side's measuring, setup included, and give up after ``budget`` seconds."""
+
+    async def bounded_run() -> dict[str, Any]:
+        try:
+            return await asyncio.wait_for(measuring, budget)
+        except TimeoutError:
+            raise TimeoutError(f"gave up after {budget:.0f} s (--budget)") from None
+
+    return asyncio.run(bounded_run())
+
+
 def raise_nofile() -> None:
     """Two sockets per stream (this client's and the server's) on one machine: raise the soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -293,9 +305,15 @@ def seeded(
 
 
 def run_carnet(
-    root: Path, members: int, messages: int, quiet: float, history: int, seed_cache: Path | None
+    root: Path,
+    members: int,
+    messages: int,
+    quiet: float,
+    history: int,
+    seed_cache: Path | None,
+    budget: float,
 ) -> dict[str, Any]:
-    """Seed (or reuse) a class of ``members`` families, serve it, measure."""
+    """Seed (or reuse) a class of ``members`` families, serve it, measure (within ``budget`` s)."""
     push = feed.FakePushService().start()
     node: feed.Node | None = None
     try:
@@ -304,7 +322,7 @@ def run_carnet(
         node.serve()
         feed.progress(f"  carnet serve pid {node.server.pid if node.server else '?'} on {node.url}")
         try:
-            result = asyncio.run(measure_carnet(node, school, cookies, messages, quiet))
+            result = within(budget, measure_carnet(node, school, cookies, messages, quiet))
         except Exception:
             feed.progress(f"{node.name} failed; the end of its log:\n{node.log_tail()}")
             raise

@@ -2,7 +2,8 @@
 """Carnet against Matrix Synapse: one message to N members, until every member's live stream has it.
 
     .venv/bin/python scripts/bench/synapse.py [--sizes 60,2000] [--messages 5] [--quiet 1]
-        [--skip-synapse] [--venv DIR] [--history 25] [--seed-cache DIR] [--json out.json] [--quick]
+        [--skip-synapse] [--venv DIR] [--history 25] [--seed-cache DIR] [--budget 1800]
+        [--json out.json] [--quick]
 
 The same work on both servers, on this machine, in the same run, with the
 same client code (one ``httpx.AsyncClient`` per server, one stream per
@@ -392,7 +393,13 @@ async def measure_synapse(
 
 
 def run_synapse(
-    python: Path, root: Path, members: int, messages: int, quiet: float, message_bytes: int
+    python: Path,
+    root: Path,
+    members: int,
+    messages: int,
+    quiet: float,
+    message_bytes: int,
+    budget: float,
 ) -> dict[str, Any]:
     synapse = Synapse(python, root / f"synapse-{members}")
     try:
@@ -401,7 +408,9 @@ def run_synapse(
             f"  synapse pid {synapse.server.pid if synapse.server else '?'} on {synapse.url}"
         )
         try:
-            return asyncio.run(measure_synapse(synapse, members, messages, quiet, message_bytes))
+            return live.within(
+                budget, measure_synapse(synapse, members, messages, quiet, message_bytes)
+            )
         except Exception:
             feed.progress(f"synapse failed; the end of its log:\n{synapse.log_tail()}")
             raise
@@ -421,6 +430,7 @@ class Options:
     venv: Path
     history: int
     seed_cache: Path | None
+    budget: float = 1800.0
     pg_server: None = None  # both sides on SQLite (common.run_and_report reads it)
 
 
@@ -451,6 +461,7 @@ def run(opts: Options) -> dict[str, Any]:
                     opts.quiet,
                     opts.history,
                     opts.seed_cache,
+                    opts.budget,
                 ),
             )
             entry: dict[str, Any] = {"carnet": carnet, "synapse": None, "ratio": None}
@@ -460,7 +471,16 @@ def run(opts: Options) -> dict[str, Any]:
                 size = carnet.get("message_bytes", 1500)
                 synapse = attempt(
                     f"synapse, N = {members}",
-                    partial(run_synapse, python, root, members, opts.messages, opts.quiet, size),
+                    partial(
+                        run_synapse,
+                        python,
+                        root,
+                        members,
+                        opts.messages,
+                        opts.quiet,
+                        size,
+                        opts.budget,
+                    ),
                 )
                 entry["synapse"] = synapse
                 if "median" in synapse and "median" in carnet:
@@ -522,6 +542,13 @@ def main() -> int:
         type=Path,
         help="reuse (or keep) alert.py's seeded school of each size from this folder",
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=1800.0,
+        help="seconds each side's streams and messages may take per size (registering and "
+        "joining included, Carnet's seeding not) before it counts as failed (1800)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
     sizes = [
@@ -537,6 +564,7 @@ def main() -> int:
         venv=args.venv,
         history=args.history,
         seed_cache=args.seed_cache,
+        budget=args.budget,
     )
 
     def describe(results: dict[str, Any], load: dict[str, Any]) -> tuple[str, dict[str, Any]]:
