@@ -178,14 +178,25 @@ def seed(data_dir: Path) -> dict[str, Any]:
         lea = directory.add_child(ctx, teacher, ce1.id, "Léa", "Martin")
         tom = directory.add_child(ctx, teacher, ce1.id, "Tom", "Bernard")
         directory.add_child(ctx, teacher, cm2.id, "Hugo", "Moreau")
+        karim, _ = join(
+            KARIM, directory.register_guardian(ctx, teacher, tom.id, "Karim Bernard", KARIM).code
+        )
+        _, _, first_key = open_class(teacher, teacher_keys, ce1.id)
+        # a post of last school year, then a new year's key with no link back (a cut):
+        # Camille, approved after it, cannot decrypt the old post, which the export must say
+        old = post(teacher, teacher_keys, ce1.id, {"text": "Bonnes vacances !", "attachments": []})
+        view = groups.group_view(ctx, teacher, ce1.id)
+        new, envelopes, year_key = rc.remove(teacher_keys, view.entries, [], first_key, cut=True)
+        groups.append_entries(ctx, teacher, ce1.id, new, envelopes)
         camille, camille_keys = join(
             CAMILLE,
             directory.register_guardian(ctx, teacher, lea.id, "Camille Martin", CAMILLE).code,
         )
-        karim, _ = join(
-            KARIM, directory.register_guardian(ctx, teacher, tom.id, "Karim Bernard", KARIM).code
+        view = groups.group_view(ctx, teacher, ce1.id)
+        new, envelopes = rc.approve(
+            teacher_keys, view.entries, [c.__dict__ for c in view.to_approve], year_key
         )
-        open_class(teacher, teacher_keys, ce1.id)
+        groups.append_entries(ctx, teacher, ce1.id, new, envelopes)
         open_class(teacher, teacher_keys, cm2.id)
         descriptor = upload(teacher, ce1.id)
         trip = post(
@@ -227,7 +238,7 @@ def seed(data_dir: Path) -> dict[str, Any]:
         family_thread(teacher, teacher_keys, ce1.id, tom.id, "Suivi de Tom")
         alert(admin, admin_keys)
         assert karim is not None
-        return {"class_id": ce1.id, "trip": trip}
+        return {"class_id": ce1.id, "trip": trip, "old": old}
 
     try:
         return storage.call(school)
@@ -272,7 +283,7 @@ def test_a_guardian_downloads_exactly_their_data_decrypted(
     assert re.fullmatch(r"carnet-export-\d{4}-\d{2}-\d{2}\.zip", download.suggested_filename)
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
-    expect(page.locator("#export-status")).to_contain_text("is downloaded")
+    expect(page.locator("#export-status")).to_contain_text("One item could not be decrypted")
     expect(page.get_by_role("link", name="Save the file again")).to_be_visible()
     shot(page, "export-done-desktop")
 
@@ -291,7 +302,8 @@ def test_a_guardian_downloads_exactly_their_data_decrypted(
     assert data["profile"]["phone"] == CAMILLE
     assert [c["first_name"] for c in data["children"]] == ["Léa"]
     assert [c["name"] for c in data["classes"]] == ["CE1 A"]
-    [trip] = data["posts"]
+    trip, last_year = data["posts"]
+    assert last_year["id"] == seeded["old"] and last_year["text"] is None
     assert trip["id"] == seeded["trip"] and trip["text"].startswith("Sortie au musée jeudi")
     assert trip["attachments"] == [
         {"name": "Liste sortie.pdf", "type": "application/pdf", "size": len(FILE), "file": files[0]}
@@ -307,7 +319,13 @@ def test_a_guardian_downloads_exactly_their_data_decrypted(
     [lockdown] = data["alerts"]
     assert lockdown["template"] == "lockdown" and lockdown["drill"] is True
     assert [m["text"] for m in lockdown["messages"]] == ["Restez à l'intérieur."]
-    assert data["not_decrypted"] == []
+    assert data["not_decrypted"] == [
+        {
+            "what": "post", "id": seeded["old"], "class": "CE1 A",
+            "date": last_year["created_at"],
+            "reason": "Sent before you joined: it was not encrypted for you.",
+        }
+    ]  # fmt: skip
     everything = json.dumps(data, ensure_ascii=False)
     for foreign in (
         "Tom a perdu une dent",

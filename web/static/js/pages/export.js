@@ -95,7 +95,8 @@ async function run() {
     link.download = name;
     doneBox.hidden = false;
     bar.value = bar.max;
-    status.textContent = missing ? fill(msgs.done_missing, { name, count: missing }) : fill(msgs.done, { name });
+    const done = { 0: msgs.done, 1: msgs.done_missing_one }[missing] || msgs.done_missing;
+    status.textContent = fill(done, { name, count: missing });
     link.click(); // the download starts; the link stays to save it again
   } catch (err) {
     progress.hidden = true;
