@@ -39,6 +39,8 @@ STAFF = frozenset({TX, TY, ADMIN})
 SESSION = GUARDIANS | STAFF
 #: who asks with a browser session (or none): the actors of /api/v1 and pages
 BROWSER_ACTORS = (ANON, *sorted(SESSION))
+#: who asks a route about no object in particular, where only the role counts
+ONE_PER_ROLE = (ANON, GA, TX, ADMIN)
 #: who asks a /np/ route: nobody signed, a peer, a node that is no peer
 NODE_ACTORS = (ANON, PEER, NODE_Q)
 EVERYONE = frozenset({ANON, *SESSION, PEER, NODE_Q})
