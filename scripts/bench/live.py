@@ -279,7 +279,12 @@ async def measure_carnet(
 
 
 def seeded(
-    root: Path, members: int, history: int, push_url: str, seed_cache: Path | None
+    root: Path,
+    members: int,
+    history: int,
+    push_url: str,
+    seed_cache: Path | None,
+    pg_server: str | None,
 ) -> tuple[feed.Node, feed.School]:
     """A class of ``members`` families with ``history`` posts (replies, reads), served by nobody yet.
 
@@ -294,7 +299,7 @@ def seeded(
             name=f"alert-{members}", seed_more=alert.seed_alert_group,
         )  # fmt: skip
         return node, school
-    node = feed.Node(root, f"class-{members}", None)
+    node = feed.Node(root, f"class-{members}", pg_server)
     node.init()
     assert node.ctx is not None and node.storage is not None
     node.ctx = common.wired(node.ctx, node.data)  # posts need the federation publisher
@@ -312,12 +317,13 @@ def run_carnet(
     history: int,
     seed_cache: Path | None,
     budget: float,
+    pg_server: str | None = None,
 ) -> dict[str, Any]:
     """Seed (or reuse) a class of ``members`` families, serve it, measure (within ``budget`` s)."""
     push = feed.FakePushService().start()
     node: feed.Node | None = None
     try:
-        node, school = seeded(root, members, history, push.url, seed_cache)
+        node, school = seeded(root, members, history, push.url, seed_cache, pg_server)
         cookies = guardian_sessions(node, school)
         node.serve()
         feed.progress(f"  carnet serve pid {node.server.pid if node.server else '?'} on {node.url}")

@@ -86,6 +86,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -98,6 +99,8 @@ from live import Arrivals, bounded, now, rounds, stop_tasks, stream_client  # no
 REPO = Path(__file__).resolve().parents[2]
 #: The Synapse release measured: it installs on Python 3.11 from PyPI.
 PIN = "1.163.2"
+#: Synapse's PostgreSQL driver (``--database-url``), the build the project's own venv uses.
+PSYCOPG2 = "psycopg2-binary==2.9.13"
 DEFAULT_VENV = REPO / ".bench-venv" / "synapse"
 #: What a member's /sync asks for: the room's encrypted messages, nothing else.
 SYNC_FILTER = json.dumps(
@@ -120,31 +123,52 @@ UNLIMITED = {"per_second": 1_000_000, "burst_count": 1_000_000}
 # --------------------------------------------------------------------------- Synapse
 
 
-def ensure_synapse(venv: Path) -> Path:
-    """The virtualenv's Python with ``matrix-synapse==PIN``, installed there the first time."""
+def ensure_synapse(venv: Path, postgres: bool) -> Path:
+    """The virtualenv's Python with ``matrix-synapse==PIN`` (and ``PSYCOPG2`` for PostgreSQL),
+    installed there the first time."""
     python = venv / "bin" / "python"
     check = [str(python), "-c", "import synapse; print(synapse.__version__.split()[0])"]
+    found = None
     if python.exists():
         found = subprocess.run(check, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if found.returncode == 0 and found.stdout.strip() == PIN:
-            return python
-    feed.progress(f"installing matrix-synapse=={PIN} into {venv} (once; a few minutes)")
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    install = [str(python), "-m", "pip", "install", "--quiet", f"matrix-synapse=={PIN}"]
-    subprocess.run(install, check=True, stdin=subprocess.DEVNULL)
-    found = subprocess.run(check, capture_output=True, text=True, check=True)
-    if found.stdout.strip() != PIN:
-        raise RuntimeError(f"{venv} has Synapse {found.stdout.strip()}, not {PIN}")
+    if found is None or found.returncode != 0 or found.stdout.strip() != PIN:
+        feed.progress(f"installing matrix-synapse=={PIN} into {venv} (once; a few minutes)")
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        install = [str(python), "-m", "pip", "install", "--quiet", f"matrix-synapse=={PIN}"]
+        subprocess.run(install, check=True, stdin=subprocess.DEVNULL)
+        found = subprocess.run(check, capture_output=True, text=True, check=True)
+        if found.stdout.strip() != PIN:
+            raise RuntimeError(f"{venv} has Synapse {found.stdout.strip()}, not {PIN}")
+    has_driver = [str(python), "-c", "import psycopg2"]
+    if postgres and subprocess.run(has_driver, capture_output=True).returncode != 0:
+        feed.progress(f"installing {PSYCOPG2} into {venv} (Synapse's PostgreSQL driver)")
+        install = [str(python), "-m", "pip", "install", "--quiet", PSYCOPG2]
+        subprocess.run(install, check=True, stdin=subprocess.DEVNULL)
     return python
+
+
+def pg_statement(server: str, statement: str) -> None:
+    """One statement on the PostgreSQL server, outside a transaction (CREATE/DROP DATABASE)."""
+    import psycopg2
+
+    connection = psycopg2.connect(server)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
 
 
 @dataclass
 class Synapse:
-    """A Synapse homeserver on 127.0.0.1 with its own folder, SQLite database and configuration."""
+    """A Synapse homeserver on 127.0.0.1 with its own folder, configuration and database:
+    SQLite in the folder, or a temporary database on the ``pg_server`` PostgreSQL server."""
 
     python: Path
     folder: Path
+    pg_server: str | None = None
     port: int = field(default_factory=feed.free_port)
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     server: subprocess.Popen[bytes] | None = None
@@ -186,10 +210,7 @@ class Synapse:
                     "resources": [{"names": ["client"], "compress": False}],
                 }
             ],
-            "database": {
-                "name": "sqlite3",
-                "args": {"database": str(self.folder / "homeserver.db")},
-            },
+            "database": self.database(),
             "log_config": str(self.folder / "log.yaml"),
             "media_store_path": str(self.folder / "media"),
             "signing_key_path": str(self.folder / "signing.key"),
@@ -217,6 +238,31 @@ class Synapse:
         path = self.folder / "homeserver.yaml"
         path.write_text(json.dumps(config, indent=2))  # JSON is YAML
         return path
+
+    @property
+    def pg_name(self) -> str:
+        return f"synapse_bench_{os.getpid()}_{self.port}"
+
+    def database(self) -> dict[str, Any]:
+        if self.pg_server is None:
+            return {"name": "sqlite3", "args": {"database": str(self.folder / "homeserver.db")}}
+        # Synapse wants the C collation: a database of its own, made from template0
+        pg_statement(
+            self.pg_server,
+            f"CREATE DATABASE \"{self.pg_name}\" TEMPLATE template0 ENCODING 'UTF8' "
+            "LC_COLLATE 'C' LC_CTYPE 'C'",
+        )
+        parts = urlsplit(self.pg_server)
+        args: dict[str, str | int | None] = {
+            "user": parts.username,
+            "password": parts.password,
+            "host": parts.hostname,
+            "port": parts.port or 5432,
+            "database": self.pg_name,
+            "cp_min": 5,
+            "cp_max": 10,
+        }
+        return {"name": "psycopg2", "args": {k: v for k, v in args.items() if v is not None}}
 
     def start(self) -> None:
         config = self.configure()
@@ -255,6 +301,9 @@ class Synapse:
                 self.server.kill()
                 self.server.wait()
         self.server = None
+        if self.pg_server is not None:
+            with contextlib.suppress(Exception):  # never made, or already gone
+                pg_statement(self.pg_server, f'DROP DATABASE IF EXISTS "{self.pg_name}"')
 
 
 async def register(client: httpx.AsyncClient, secret: str, name: str) -> str:
@@ -400,8 +449,9 @@ def run_synapse(
     quiet: float,
     message_bytes: int,
     budget: float,
+    pg_server: str | None,
 ) -> dict[str, Any]:
-    synapse = Synapse(python, root / f"synapse-{members}")
+    synapse = Synapse(python, root / f"synapse-{members}", pg_server)
     try:
         synapse.start()
         feed.progress(
@@ -431,7 +481,8 @@ class Options:
     history: int
     seed_cache: Path | None
     budget: float = 1800.0
-    pg_server: None = None  # both sides on SQLite (common.run_and_report reads it)
+    #: a PostgreSQL server where each side gets a temporary database; None: SQLite both
+    pg_server: str | None = None
 
 
 def attempt(label: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -445,7 +496,7 @@ def attempt(label: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]
 
 def run(opts: Options) -> dict[str, Any]:
     live.raise_nofile()
-    python = None if opts.skip_synapse else ensure_synapse(opts.venv)
+    python = None if opts.skip_synapse else ensure_synapse(opts.venv, bool(opts.pg_server))
     results: dict[str, Any] = {"synapse_version": None if python is None else PIN, "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="carnet-bench-synapse-") as folder:
         root = Path(folder)
@@ -462,6 +513,7 @@ def run(opts: Options) -> dict[str, Any]:
                     opts.history,
                     opts.seed_cache,
                     opts.budget,
+                    opts.pg_server,
                 ),
             )
             entry: dict[str, Any] = {"carnet": carnet, "synapse": None, "ratio": None}
@@ -480,6 +532,7 @@ def run(opts: Options) -> dict[str, Any]:
                         opts.quiet,
                         size,
                         opts.budget,
+                        opts.pg_server,
                     ),
                 )
                 entry["synapse"] = synapse
@@ -503,7 +556,8 @@ def report(results: dict[str, Any], opts: Options) -> str:
     version = results["synapse_version"] or "skipped"
     lines = [
         f"Live delivery, Carnet (SSE) against Matrix Synapse {version} (/sync) — "
-        f"{os.cpu_count()} cores, {feed.cpu_name()}, SQLite both, code {feed.code_version()}",
+        f"{os.cpu_count()} cores, {feed.cpu_name()}, {'PostgreSQL' if opts.pg_server else 'SQLite'} "
+        f"both, code {feed.code_version()}",
         f"One message to N members, median of {opts.messages} after a warm-up (ms from sending)",
         "| N | server | send answered | first member | every member | Synapse ÷ Carnet |",
         "|---:|---|---:|---:|---:|---:|",
@@ -549,11 +603,21 @@ def main() -> int:
         help="seconds each side's streams and messages may take per size (registering and "
         "joining included, Carnet's seeding not) before it counts as failed (1800)",
     )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="both servers on PostgreSQL: a server (postgresql://user:pass@host:port/postgres) "
+        "where each gets a temporary database (needs CREATEDB); default: SQLite both",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
     sizes = [
         int(s) for s in ("60" if args.quick and args.sizes == "60,2000" else args.sizes).split(",")
     ]
+    if args.database_url and not args.database_url.startswith(("postgresql://", "postgres://")):
+        parser.error("--database-url must be a postgresql:// URL")
+    if args.database_url and args.seed_cache:
+        parser.error("--seed-cache keeps SQLite folders only")
     if min(sizes) < 1:
         parser.error("--sizes are positive numbers of members")
     opts = Options(
@@ -565,6 +629,7 @@ def main() -> int:
         history=args.history,
         seed_cache=args.seed_cache,
         budget=args.budget,
+        pg_server=args.database_url or None,
     )
 
     def describe(results: dict[str, Any], load: dict[str, Any]) -> tuple[str, dict[str, Any]]:
