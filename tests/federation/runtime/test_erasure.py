@@ -22,6 +22,7 @@ from node.storage import peers as peer_store
 from node.storage import remote_join as remote_store
 from node.storage.db import Storage
 from tests.conftest import PUBLIC_URL
+from tests.factories import make_school
 from tests.federation.runtime.peer_factories import (
     B,
     FakePeer,
@@ -113,8 +114,10 @@ async def test_the_delete_of_a_guardian_of_b_erases_their_shadow_and_words_here(
 
 
 async def test_a_person_tombstone_sent_by_someone_else_is_refused(
-    cf: ClassFeed, client: Client, peer: FakePeer
+    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock, peer: FakePeer
 ) -> None:
+    make_school(storage, ctx)
+    await peered(client, storage, ctx, httpx_mock, peer, school=False)
     delete = activity(peer, 1, type="Delete", stream=B_STREAM, actor=B + "/users/9",
                       to=[PUBLIC_URL + "/classes/1"], object=tombstone_of(ACTOR))  # fmt: skip
     txn = txn_id()

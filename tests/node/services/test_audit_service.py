@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -70,12 +71,16 @@ def test_each_action_is_recorded_with_pseudonyms_and_no_personal_data(cf: ClassF
         assert not any(s and s in text for s in secrets), (row.action, text)
 
 
-def test_a_detail_that_could_be_personal_data_is_refused(cf: ClassFeed) -> None:
+def test_a_detail_that_could_be_personal_data_is_refused(storage: Storage, ctx: Any) -> None:
+    def attempt(value: str) -> None:
+        with write_transaction():
+            audit.record(ctx, "export", 1, None, what=value)
+
     for value in ("parent@example.test", "+33612345678", "Camille Martin"):
-        with pytest.raises(ValueError), write_transaction():
-            audit.record(cf.ctx, "export", cf.guardians[0].actor, None, what=value)
+        with pytest.raises(ValueError):
+            storage.call(attempt, value)
     with pytest.raises(ValueError):
-        audit.record(cf.ctx, "no_such_action", None)
+        audit.record(ctx, "no_such_action", None)
 
 
 def test_only_admins_read_the_log_filtered_and_paged(cf: ClassFeed) -> None:
@@ -92,10 +97,7 @@ def test_only_admins_read_the_log_filtered_and_paged(cf: ClassFeed) -> None:
     for bad in ({"action": "drop table"}, {"page": "0"}, {"page": "x"}, {"who": "Camille"}):
         with pytest.raises(Invalid):
             cf.storage.call(audit.list_events, ctx, admin, **bad)
-
-
-def test_an_admin_finds_the_pseudonym_of_a_login(cf: ClassFeed) -> None:
-    ctx, admin = cf.ctx, cf.school.admin
+    # an admin answering a legal request finds whose events are whose
     found = cf.storage.call(audit.pseudonym_for_login, ctx, admin, "+33639980001")
     assert found == audit.pseudonym(ctx, cf.guardians[1].actor.account_id)
     with pytest.raises(NotFound):
