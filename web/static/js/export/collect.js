@@ -67,6 +67,7 @@ export class Collector {
         this.fileCount += 1;
         this.onProgress('files', this.fileCount);
       } catch (err) {
+        if (err instanceof RangeError) throw err; // the zip is full: the page says so
         console.warn('an attachment did not download or decrypt', err);
         this.missing('attachment', { id: `${owner}-${index + 1}`, created_at: null }, null, 'file');
       }
