@@ -18,10 +18,11 @@ from werkzeug.exceptions import HTTPException
 from node.config import NodeConfig, load_config
 from node.datafolder import load_keys
 from node.errors import CarnetError
-from node.live import LiveHub
+from node.live import LiveHub, check_event
+from node.live_bus import PgBus
 from node.security import add_security_headers, check_csrf, load_actor
 from node.services.context import ServiceContext
-from node.storage.db import Storage, open_database
+from node.storage.db import Storage, is_sqlite, open_database
 from node.storage.migrations import migrate
 from node.urlids import IdConverter, PublicIdConverter
 from node.workers.housekeeping import HousekeepingWorker
@@ -117,10 +118,28 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     live_hub = LiveHub()
     app.extensions["carnet_live"] = live_hub
 
+    def wake_workers() -> None:
+        """Something was committed that workers may have to send: now, not at their next poll."""
+        push_worker.wake()
+        delivery_worker.wake()
+        sms_worker.wake()
+
+    # Several processes on one PostgreSQL database hear each other's events and wake-ups.
+    bus = (
+        None
+        if is_sqlite(db)
+        else PgBus(config.resolved_database_url, live_hub.publish, wake_workers)
+    )
+    app.extensions["carnet_bus"] = bus
+
     def publish(account_ids: Iterable[int], event: Mapping[str, Any]) -> int:
         """After a commit: tell open pages (SSE) and send the queued pushes now."""
         push_worker.wake()
-        return live_hub.publish(account_ids, event)
+        targets = list(account_ids)
+        count = live_hub.publish(targets, event)
+        if bus is not None:
+            bus.send_event(targets, check_event(event))
+        return count
 
     app.extensions["carnet_live_publish"] = publish
 
@@ -133,6 +152,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
             delivery_worker.wake()
             if request.blueprint == "np":
                 push_worker.wake()
+            if bus is not None:  # the workers may run in another process
+                bus.send_wake()
         return response
 
     @app.before_request
@@ -161,6 +182,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
 
     @app.before_serving
     async def _start_workers() -> None:
+        if bus is not None:
+            bus.start()
+        if not config.run_workers:
+            return
         await sms_worker.start()
         await housekeeping_worker.start()
         await push_worker.start()
@@ -170,6 +195,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     @app.after_serving
     async def _stop_workers() -> None:
         live_hub.close()
+        if bus is not None:
+            await asyncio.get_running_loop().run_in_executor(None, bus.stop)
         await sms_worker.stop()
         await housekeeping_worker.stop()
         await push_worker.stop()

@@ -1,7 +1,8 @@
 """The ``carnet`` command: set up, run and administer a school node.
 
     carnet init  --data DIR --school NAME --url URL --admin-email E   create the data folder
-    carnet serve --data DIR                                           run the node (hypercorn)
+    carnet serve --data DIR [--no-workers]                            run the node (hypercorn)
+    carnet worker --data DIR                                          background work only (PG)
     carnet demo  --data DIR                                           seed a demo school
     carnet admin --data DIR create-admin|setup-link|list-staff|disable|migrate
     carnet keys  --data DIR status|next|rotate|revoke                 change the node's key
@@ -100,6 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"data_dir": str(args.data)}
     if args.bind:
         overrides["bind"] = args.bind
+    if args.no_workers:
+        overrides["run_workers"] = False
     app = create_app(overrides)
     config = app.config["CARNET"]
     logging.basicConfig(
@@ -114,6 +117,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Carnet ({config.school_name}) serving on http://{config.bind} — public URL {config.public_url}"
     )
     asyncio.run(serve(app, hyper))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from node.app import create_app
+    from node.worker_process import WorkerProcessError, check_can_split, run_until_stopped
+
+    app = create_app({"data_dir": str(args.data), "run_workers": True})
+    config = app.config["CARNET"]
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        check_can_split(app)
+    except WorkerProcessError as error:
+        print(f"carnet worker: {error}", file=sys.stderr)
+        return 2
+    print(f"Carnet ({config.school_name}) workers running; stop with SIGTERM or Ctrl-C")
+    asyncio.run(run_until_stopped(app))
     return 0
 
 
@@ -248,7 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = with_data(sub.add_parser("serve", help="serve the node"))
     serve.add_argument("--bind", default="", help="override the configured address:port")
+    serve.add_argument(
+        "--no-workers", action="store_true",
+        help="HTTP only: background work runs in `carnet worker` processes (PostgreSQL)",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_serve)
+    worker = with_data(sub.add_parser("worker", help="run the background workers, no HTTP"))
+    worker.set_defaults(func=cmd_worker)
 
     demo = with_data(sub.add_parser("demo", help="seed a demo school and print how to log in"))
     demo.set_defaults(func=cmd_demo)
@@ -279,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     backup = with_data(sub.add_parser("backup", help="write one archive of the node (online)"))
     backup.add_argument("--out", type=Path, required=True, help="the archive to write (.tar.gz)")
-    backup.set_defaults(func=cmd_backup)
+    backup.set_defaults(func=cmd_backup, files_command=True)
 
     restore = with_data(sub.add_parser("restore", help="restore a backup into a new data folder"))
     restore.add_argument(
@@ -288,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--database-url", default="", help="postgresql://… of a new, empty database"
     )
-    restore.set_defaults(func=cmd_restore)
+    restore.set_defaults(func=cmd_restore, files_command=True)
 
     move = with_data(
         sub.add_parser("migrate-to-postgres", help="copy a stopped SQLite node to PostgreSQL")
@@ -297,10 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument(
         "--replace", action="store_true", help="erase data a node already wrote there"
     )
-    move.set_defaults(func=cmd_migrate_to_postgres)
+    move.set_defaults(func=cmd_migrate_to_postgres, files_command=True)
 
     doctor = with_data(sub.add_parser("doctor", help="check this deployment"))
-    doctor.set_defaults(func=cmd_doctor)
+    doctor.set_defaults(func=cmd_doctor, files_command=True)
     return parser
 
 
@@ -311,6 +339,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataFolderError, CarnetError, KeyChangeError, OpsError) as error:
         message = error.message if isinstance(error, CarnetError) else str(error)
         print(f"carnet: {message}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if not getattr(args, "files_command", False):
+            raise
+        # backup, restore…: a folder or file the user may not read or write
+        where = f"{error.filename}: " if error.filename else ""
+        hint = ""
+        if isinstance(error, PermissionError):
+            hint = ". Run it as the node's user (for example `sudo -u carnet carnet …`)"
+        print(f"carnet: {where}{error.strerror or error}{hint}", file=sys.stderr)
         return 2
 
 

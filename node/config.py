@@ -111,6 +111,10 @@ class NodeConfig:
     max_request_bytes: int = 1_048_576
     #: Largest attachment (photo, video, audio, document), in bytes of ciphertext.
     max_attachment_bytes: int = 200_000_000
+    #: Run the background workers (texts, pushes, federation delivery, pulls,
+    #: housekeeping) in this process.  ``carnet serve --no-workers`` turns them
+    #: off for HTTP-only processes beside a ``carnet worker`` (PostgreSQL).
+    run_workers: bool = True
     #: Messages (posts, comments, reactions, shares, chat messages, new
     #: conversations) one account may write per hour: far above what a person
     #: types, low enough that a stolen session cannot flood a class.

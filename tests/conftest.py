@@ -38,12 +38,18 @@ _DATABASE_BY_PATH = ("tests/multinode/", "tests/node/test_migrations.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, run only the tests that touch the database.
+    """On PostgreSQL, run only the tests that touch the database; on SQLite, not PostgreSQL's own.
 
     The others (protocol cores, the crypto suite, pure helpers) have nothing to
     learn from a second engine; ``scripts/test`` runs them once, on SQLite.
+    Tests marked ``postgresql_only`` (several processes on one database, a
+    move to PostgreSQL) run in the PostgreSQL phase.
     """
     if backend() != "postgresql":
+        only_pg = [item for item in items if item.get_closest_marker("postgresql_only")]
+        if only_pg:
+            config.hook.pytest_deselected(items=only_pg)
+            items[:] = [item for item in items if item not in only_pg]
         return
     keep, drop = [], []
     for item in items:
