@@ -27,7 +27,7 @@ from federation.nodedoc import verify_node_document
 from federation.runtime.client import DOCUMENT_PATH
 from node.config import ConfigError, NodeConfig, load_config
 from node.datafolder import SECRET_FILE, VAPID_KEY_FILE, DataFolderError, NodeKeys, load_keys
-from node.ops.common import redacted
+from node.ops.common import is_postgres, redacted, sqlite_path
 from node.storage.db import make_database
 from node.storage.migrations import available_migrations
 
@@ -97,6 +97,9 @@ def _keys(config: NodeConfig) -> tuple[NodeKeys | None, list[Check]]:
 def _database(config: NodeConfig) -> Check:
     url = config.resolved_database_url
     latest = available_migrations()[-1].version
+    if not is_postgres(url) and not sqlite_path(url).is_file():
+        # connecting would create an empty file: the doctor only reads
+        return Check(FAIL, f"no database at {sqlite_path(url)}", "restore it, or run `carnet init`")
     try:
         db: Any = make_database(url)  # peewee is untyped
         with db.connection_context():

@@ -165,3 +165,11 @@ def test_low_disk_space_is_a_warning_not_a_failure(
     statuses = _statuses(data_dir)
     assert statuses["0.2 GiB free on the data folder's disk"] == WARN
     assert FAIL not in statuses.values() and OK in statuses.values()
+
+
+def test_a_missing_sqlite_database_fails_and_is_not_created(
+    data_dir: Path, public_url: PublicUrl
+) -> None:
+    (data_dir / "carnet.sqlite3").unlink()
+    assert any("no database at" in line for line in _failed(data_dir))
+    assert not (data_dir / "carnet.sqlite3").exists()  # the doctor only reads

@@ -150,3 +150,12 @@ def test_a_sqlite_backup_is_not_restored_into_postgresql(backup: Path, tmp_path:
     with pytest.raises(OpsError, match="omit --database-url.*migrate-to-postgres"):
         restore_backup(backup, tmp_path / "n", "postgresql://carnet@db.invalid/carnet")
     assert not (tmp_path / "n").exists()
+
+
+def test_a_target_that_cannot_be_made_is_a_one_line_error(
+    backup: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    target = tmp_path / "a-file" / "node"
+    assert main(["restore", "--data", str(target), "--from", str(backup)]) == 2
+    assert capsys.readouterr().err.startswith(f"carnet: {target}: Not a directory")
