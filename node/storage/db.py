@@ -75,17 +75,27 @@ def is_sqlite(db: peewee.Database | None = None) -> bool:
     return isinstance(target, peewee.SqliteDatabase)
 
 
+#: One write transaction at a time per process on SQLite (reentrant: nested ones are
+#: savepoints).  SQLite allows one writer anyway; without this, the storage threads
+#: waiting for it poll in SQLite's busy handler (sleeps of up to 100 ms, first come not
+#: first served), and under load one of them waited past ``busy_timeout`` while others
+#: kept taking the lock: "database is locked" (``scripts/soak``).  Queued here, they
+#: take turns; another process on the same file still queues through ``busy_timeout``.
+_sqlite_writer = threading.RLock()
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """A transaction that intends to write.
 
     On SQLite it starts with ``BEGIN IMMEDIATE`` so that a transaction that
     reads and then writes cannot fail with SQLITE_BUSY half-way (the classic
-    WAL footgun); PostgreSQL needs nothing special.
+    WAL footgun), once this process's other writers are done; PostgreSQL
+    needs nothing special.
     """
     db = database_proxy.obj
     if is_sqlite(db):
-        with db.atomic("IMMEDIATE"):
+        with _sqlite_writer, db.atomic("IMMEDIATE"):
             yield
     else:
         with db.atomic():
