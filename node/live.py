@@ -10,9 +10,9 @@ Events carry ids and kinds only (``{"type": "post", "class_id": 3,
 but ids, kinds, numbers and booleans.  The browser fetches what changed
 through the JSON API, with its own permissions.
 
-Limits: one process only (with several node processes on PostgreSQL, a
-browser connected to another process learns of a post at its next page load
-or push notification); a slow reader's queue is bounded, and when it
+Across processes (several ``carnet serve`` on one PostgreSQL database),
+``node.live_bus`` carries each event to the other processes' hubs.  Limits:
+a slow reader's queue is bounded, and when it
 overflows that stream is closed (``EventSource`` reconnects by itself);
 an account holds at most ``max_streams`` streams, the oldest closed first.
 """
