@@ -339,13 +339,17 @@ def test_a_guardian_downloads_exactly_their_data_decrypted(
     assert '"key"' not in everything  # file keys stay out of the export
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
 
-    phone = new_page(browser, accept_downloads=True, **PHONE)
+    # on a phone, in French: the page and the README in the person's language
+    phone = new_page(browser, locale="fr-FR", accept_downloads=True, **PHONE)
     log_in(phone, node)
     phone.goto(f"{node.url}/me/export")
-    shot(phone, "export-phone")
-    with phone.expect_download(timeout=30_000):
-        phone.get_by_role("button", name="Download all my data").click()
-    shot(phone, "export-done-phone")
+    shot(phone, "export-phone-fr")
+    with phone.expect_download(timeout=30_000) as info:
+        phone.get_by_role("button", name="Télécharger toutes mes données").click()
+    expect(phone.locator("#export-status")).to_contain_text("Un élément n'a pas pu être déchiffré")
+    shot(phone, "export-done-phone-fr")
+    with zipfile.ZipFile(info.value.path()) as archive:
+        assert archive.read("README.txt").decode().startswith("Vos données Carnet")
 
 
 if (
