@@ -133,11 +133,13 @@ def person(browser: Browser, node: ServedNode, login: str | None, landing: str) 
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors  # type: ignore[attr-defined]
-    if login is not None:
+    if login is not None:  # with the keyboard only, like every flow here
         page.goto(f"{node.url}/login")
-        page.fill("#login", login)
-        page.fill("#passphrase", PASSPHRASE)
-        page.click("#login-submit")
+        tab_to(page, "#login")
+        page.keyboard.type(login)
+        tab_to(page, "#passphrase")
+        page.keyboard.type(PASSPHRASE)
+        page.keyboard.press("Enter")
         page.wait_for_url(f"{node.url}{landing}")
     return page
 
