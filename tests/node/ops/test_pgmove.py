@@ -12,11 +12,13 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from node.cli import main
 from node.datafolder import load_keys
+from node.ops import pgmove
 from node.ops.common import OpsError
 from node.ops.pgmove import plan
 from tests.multinode import classes as k
@@ -96,8 +98,13 @@ def _pg_counts(url: str, names: list[str]) -> dict[str, int]:
 if suite_database() == "postgresql":
 
     def test_a_sqlite_node_moves_to_postgresql_twice_and_serves_as_before(
-        postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        postgres_url: str,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
+        import psycopg2
+
         dsn = os.environ["CARNET_TEST_POSTGRES_DSN"].rstrip("/")
         target = f"{dsn}/carnet_ops_move_{os.getpid()}"
         _pg_execute(dsn, f'DROP DATABASE IF EXISTS "{target.rsplit("/", 1)[1]}"')
@@ -116,9 +123,25 @@ if suite_database() == "postgresql":
                 node.stop()
 
                 before = _sqlite_counts(node.data_dir / "carnet.sqlite3")
+                toml = (node.data_dir / "carnet.toml").read_text()
+                tables = [n for n in before if n != "schema_version"]
+                with monkeypatch.context() as patched:  # the connection drops half-way
+                    copy = pgmove._copy_table
+
+                    def failing(source: Any, cursor: Any, table: Any) -> Any:
+                        if table.name == "message":
+                            raise psycopg2.OperationalError("server closed the connection")
+                        return copy(source, cursor, table)
+
+                    patched.setattr(pgmove, "_copy_table", failing)
+                    assert main(argv) == 2
+                assert "the copy failed and was undone" in capsys.readouterr().err
+                # undone whole: not even the tables copied before the failure kept their rows
+                assert _pg_counts(target, ["account", "message"]) == {"account": 0, "message": 0}
+                assert (node.data_dir / "carnet.toml").read_text() == toml
+
                 assert main(argv) == 0
                 assert "every table's count matches" in capsys.readouterr().out
-                tables = [n for n in before if n != "schema_version"]
                 assert _pg_counts(target, tables) == {n: before[n] for n in tables}
                 assert main(argv) == 0  # again, as after an interrupted or doubted run
                 assert "Replaced the previous copy" in capsys.readouterr().out
@@ -143,5 +166,7 @@ if suite_database() == "postgresql":
                 assert main(argv) == 2  # PostgreSQL now holds a post SQLite lacks
                 assert "--replace" in capsys.readouterr().err
                 assert _pg_counts(target, ["message"])["message"] == before["message"] + 1
+                assert main([*argv, "--replace"]) == 0  # the operator means it
+                assert _pg_counts(target, tables) == {n: before[n] for n in tables}
         finally:
             _pg_execute(dsn, f'DROP DATABASE IF EXISTS "{target.rsplit("/", 1)[1]}" WITH (FORCE)')
