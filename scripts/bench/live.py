@@ -65,6 +65,13 @@ class Arrivals:
         self.settled.set()
         #: streams waiting on the server right now (an SSE stream open, a /sync in flight)
         self.parked = 0
+        #: the streams' tasks: one that failed ends the wait at once
+        self.streams: list[asyncio.Task[None]] = []
+
+    def check_streams(self) -> None:
+        for task in self.streams:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise RuntimeError(f"a stream failed: {task.exception()!r}")
 
     def arrived(self, key: str, member: int, at: float) -> None:
         self.times.setdefault(key, {}).setdefault(member, at)
@@ -74,6 +81,7 @@ class Arrivals:
         deadline = now() + CEILING
         while len(self.times.get(key, {})) < members:
             self.changed.clear()
+            self.check_streams()
             if now() > deadline:
                 got = len(self.times.get(key, {}))
                 raise TimeoutError(f"{key}: {got} of {members} streams delivered it")
@@ -84,6 +92,7 @@ class Arrivals:
     async def all_parked(self, members: int) -> None:
         deadline = now() + CEILING
         while self.parked < members:
+            self.check_streams()
             if now() > deadline:
                 raise TimeoutError(f"only {self.parked} of {members} streams are waiting")
             await asyncio.sleep(0.01)
@@ -244,7 +253,7 @@ async def measure_carnet(
         await teacher.login(feed.TEACHER_LOGIN, secret)
         view = (await teacher.client.get(f"/api/v1/classes/{school.class_id}/group")).json()
         state, epoch_keys = rc.open_epoch_keys(view, school.teacher_keys)
-        tasks = [
+        tasks = arrivals.streams = [
             asyncio.create_task(sse_stream(client, cookie, i, arrivals))
             for i, cookie in enumerate(cookies)
         ]

@@ -407,7 +407,7 @@ async def measure_synapse(
             f"  synapse: {members} members joined ({time.perf_counter() - started:.0f} s)"
         )
         since = await bounded([lambda t=t: first_sync(t) for t in tokens])  # type: ignore[misc]
-        tasks = [
+        tasks = arrivals.streams = [
             asyncio.create_task(sync_stream(client, token, since[i], room, i, arrivals))
             for i, token in enumerate(tokens)
         ]

@@ -300,6 +300,22 @@ def test_a_stream_that_never_delivers_ends_the_round(
         asyncio.run(scenario())
 
 
+def test_a_stream_that_failed_ends_the_wait_at_once(synapse: Any) -> None:
+    live = sys.modules["live"]
+
+    async def scenario() -> None:
+        async def refused() -> None:
+            raise ValueError("401 Unauthorized")
+
+        arrivals = live.Arrivals()
+        arrivals.streams = [asyncio.get_running_loop().create_task(refused())]
+        await asyncio.sleep(0)
+        await arrivals.all_parked(1)
+
+    with pytest.raises(RuntimeError, match="a stream failed: ValueError"):
+        asyncio.run(scenario())
+
+
 def test_synapse_listens_on_loopback_without_rate_limits(synapse: Any, tmp_path: Path) -> None:
     server = synapse.Synapse(Path(sys.executable), tmp_path / "hs")
     config = json.loads(server.configure().read_text())
