@@ -171,7 +171,9 @@ def create_backup(data_dir: Path, out: Path) -> BackupResult:
             signing_key=signing_key,
         )
         with os.fdopen(private_file(partial), "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            # level 1: attachments are ciphertext, which no level compresses; the
+            # database still shrinks well, and a large node's backup stays fast
+            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1) as tar:
                 _add(tar, archive.HEADER, io.BytesIO(archive.header_bytes()), staging)
                 with db_file.open("rb") as source:
                     manifest.files.append(_add(tar, db_member, source, staging))
