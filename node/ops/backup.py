@@ -106,7 +106,8 @@ def _folder_files(config: NodeConfig, out: Path) -> Iterator[tuple[str, Path]]:
     if not is_postgres(url):
         db_file = sqlite_path(url).resolve()
         skip |= {db_file.with_name(db_file.name + suffix) for suffix in _SQLITE_SUFFIXES}
-    for root, dirs, files in os.walk(folder):
+    # followlinks: an operator may keep blobs/ on a larger disk through a symlink
+    for root, dirs, files in os.walk(folder, followlinks=True):
         dirs.sort()
         for name in sorted(files):
             path = Path(root) / name
