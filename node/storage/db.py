@@ -82,6 +82,8 @@ def is_sqlite(db: peewee.Database | None = None) -> bool:
 #: kept taking the lock: "database is locked" (``scripts/soak``).  Queued here, they
 #: take turns; another process on the same file still queues through ``busy_timeout``.
 _sqlite_writer = threading.RLock()
+#: A turn that does not come in this long is an error, not a hang (a stuck transaction).
+SQLITE_TURN_SECONDS = 60.0
 
 
 @contextmanager
@@ -95,8 +97,15 @@ def write_transaction() -> Iterator[None]:
     """
     db = database_proxy.obj
     if is_sqlite(db):
-        with _sqlite_writer, db.atomic("IMMEDIATE"):
-            yield
+        if not _sqlite_writer.acquire(timeout=SQLITE_TURN_SECONDS):
+            raise peewee.OperationalError(
+                f"database is locked: no turn to write in {SQLITE_TURN_SECONDS:g} s"
+            )
+        try:
+            with db.atomic("IMMEDIATE"):
+                yield
+        finally:
+            _sqlite_writer.release()
     else:
         with db.atomic():
             yield

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
 import peewee
+import pytest
 
+from node.storage import db as db_module
 from node.storage.db import SQLITE_PRAGMAS, Storage, database_proxy, write_transaction
 
 #: a write holding the lock this long, with writers allowed to wait a quarter of it
@@ -57,3 +60,30 @@ def test_a_nested_write_transaction_is_a_savepoint_of_the_same_turn(tmp_path: Pa
             except RuntimeError:
                 pass
         assert db.execute_sql("SELECT n FROM t").fetchall() == [(1,)]
+
+
+def test_a_writer_whose_turn_never_comes_fails_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = peewee.SqliteDatabase(
+        str(tmp_path / "carnet.sqlite3"), pragmas=SQLITE_PRAGMAS, check_same_thread=False
+    )
+    database_proxy.initialize(db)
+    monkeypatch.setattr(db_module, "SQLITE_TURN_SECONDS", 0.05)
+    holding, done = threading.Event(), threading.Event()
+
+    def stuck() -> None:  # a transaction that does not end (a bug elsewhere)
+        with db.connection_context(), write_transaction():
+            holding.set()
+            done.wait(5)
+
+    other = threading.Thread(target=stuck)
+    other.start()
+    try:
+        assert holding.wait(5)
+        with db.connection_context(), pytest.raises(peewee.OperationalError, match="no turn"):
+            with write_transaction():
+                pass
+    finally:
+        done.set()
+        other.join()
