@@ -254,7 +254,7 @@ MATRIX: dict[str, Entry] = {
     "api.get_group": to(IN_Y | {ADMIN}, class_id="class_y"),
     "api.create_group": to({TY}, class_id="class_y"),
     "api.append_entries": to({TY}, class_id="class_y"),
-    "api.add_envelopes": to(IN_Y, class_id="class_y"),
+    "api.add_envelopes": to({TY}, class_id="class_y"),
     "feed.class_feed": to(IN_Y | {ADMIN}, class_id="class_y"),
     "api.class_posts": to(IN_Y | {ADMIN}, class_id="class_y"),
     "api.create_post": to({TY}, class_id="class_y"),
@@ -310,10 +310,24 @@ MATRIX: dict[str, Entry] = {
         ),
     ),
     "api.get_conversation": CONVERSATION_ONLY,
-    "api.change_conversation_members": CONVERSATION_ONLY,
     "api.send_chat_message": CONVERSATION_ONLY,
-    "api.delete_chat_message": CONVERSATION,
-    "api.report_message": CONVERSATION,
+    # class Y's parents' room, opened by guardian B: who is in it changes it, reports in it
+    "api.change_conversation_members": either(
+        case(
+            {GB},
+            class_id="class_y",
+            conversation_id="room_y",
+            body={"member": "self", "message": "own:member@room_y"},
+        ),
+    ),  # fmt: skip
+    "api.report_message": to(
+        {GB}, class_id="class_y", conversation_id="room_y", message_id="room_chat_y"
+    ),
+    # a message is deleted by its author only
+    "api.delete_chat_message": either(
+        case({TY}, class_id="class_y", conversation_id="conversation_y", message_id="chat_y"),
+        case({TX}, class_id="class_x", conversation_id="conversation_c", message_id="chat_c"),
+    ),
     # ---- other schools' nodes: signed /np/ requests
     "np.key_statement": to({PEER}),
     "np.transaction": to({PEER}, txn_id="txn"),

@@ -43,7 +43,7 @@ from tests import authz_matrix as m
 from tests.absence_factories import report
 from tests.action_factories import structure
 from tests.alert_factories import add_alert_group
-from tests.chat_factories import open_conversation, say, second_guardian, set_chat
+from tests.chat_factories import accept, open_conversation, say, second_guardian, set_chat
 from tests.conftest import PUBLIC_URL, _pg_params, backend
 from tests.factories import (
     School,
@@ -85,9 +85,8 @@ class World:
     #: a well-formed message of class X (its teacher's post), replayed at other objects
     message: dict[str, Any] = field(default_factory=dict)
     today: str = ""
-    class_x: Any = None
-    #: class X's teacher and guardians, with their keys
-    class_x_people: dict[str, Person] = field(default_factory=dict)
+    #: the people of classes X and Y with their keys, and their class
+    people: dict[str, tuple[ClassFeed, Person]] = field(default_factory=dict)
 
 
 def build(app: Quart) -> World:
@@ -123,6 +122,9 @@ def build(app: Quart) -> World:
     labels = {"type": "poll", "title": "Sortie", "choices": {"a": "Oui", "b": "Non"}}
     body = {"text": "Sortie au musée", "attachments": [], "action": labels}
     post_y = y.post(body, action=structure("poll"), blobs=[done.id])
+    accept(y, gb)
+    room_y = open_conversation(y, gb, "room", [gb.me])
+    room_chat_y = str(say(y, gb, room_y, "Qui vient à la kermesse ?").message)
     conversation_y = open_conversation(y, teacher_y, "family", [teacher_y.me, gb.me], child=child_b)
     chat_y = str(say(y, teacher_y, conversation_y, "Bonjour").message)
     family_c = [x.teacher.me, gc.me]
@@ -135,8 +137,11 @@ def build(app: Quart) -> World:
         accounts.create_staff, ctx, admin, "teacher", "M. Nouveau", "nouveau@school.test"
     )
     link = storage.call(calendar.new_link, ctx, ga.actor)
-    world = World(app, today=day, class_x=x)
-    world.class_x_people = {m.TX: x.teacher, m.GA: ga, m.GC: gc, m.GA2: x.guardians[2]}
+    world = World(app, today=day)
+    world.people = {
+        m.TX: (x, x.teacher), m.GA: (x, ga), m.GC: (x, gc), m.GA2: (x, x.guardians[2]),
+        m.TY: (y, teacher_y), m.GB: (y, gb),
+    }  # fmt: skip
     state, keys = x.keys_of(x.teacher)
     world.message = encrypt(x.teacher.keys, x.teacher.me, state, keys, "post", {"text": "x"})[
         "message"
@@ -154,7 +159,7 @@ def build(app: Quart) -> World:
         "class_x": str(x.class_id), "child_a": str(ga.child_id), "class_y": str(class_y), "child_b": str(child_b),
         "invitation_b": str(pending.invitation_id), "account_teacher_y": str(ty.account_id),
         "account_guardian_b": str(gb_actor.account_id), "alert": str(alert.alert_id),
-        "post_y": post_y, "conversation_y": conversation_y, "chat_y": chat_y,
+        "post_y": post_y, "conversation_y": conversation_y, "chat_y": chat_y, "room_y": room_y, "room_chat_y": room_chat_y,
         "conversation_c": conversation_c, "chat_c": chat_c, "note_y": note_y, "note_c": note_c,
         "upload_y": upload.id, "blob_y": done.id, "setup_token": setup_token,
         "calendar_token": (link.url or "").rsplit("/", 1)[1].removesuffix(".ics"),
@@ -277,24 +282,31 @@ def url_of(rule: Any, params: dict[str, str], objects: dict[str, str]) -> str:
 
 def body_values(world: World, who: str, names: dict[str, str]) -> dict[str, Any]:
     """A case's body fields: world objects (ids as numbers), ``own:<kind>`` (a message of
-    that kind the asker signs for class X, so the answer is about what it asks, not
-    whose signature it is) or plain values."""
+    that kind the asker signs for their class, so the answer is about what it asks, not
+    whose signature it is), ``self`` (the asker's member id) or plain values."""
     out: dict[str, Any] = {}
     for name, value in names.items():
         found = world.objects.get(value, value)
         if found.startswith("own:"):
             out[name] = own_message(world, who, found.removeprefix("own:"))
+        elif found == "self" and who in world.people:
+            out[name] = world.people[who][1].me
         else:
             out[name] = int(found) if found.isdigit() else found
     return out
 
 
-def own_message(world: World, who: str, kind: str) -> dict[str, Any]:
-    person = world.class_x_people.get(who)
-    if person is None:  # not in class X: refused before its signature matters
+def own_message(world: World, who: str, spec: str) -> dict[str, Any]:
+    """``kind`` or ``kind@parent`` (a world object: the conversation a member event is in)."""
+    if who not in world.people:  # in no class: refused before its signature matters
         return world.message
-    state, keys = world.class_x.keys_of(person)
-    sealed = encrypt(person.keys, person.me, state, keys, kind, {"text": "x"}, to=[person.me])
+    cf, person = world.people[who]
+    kind, _, parent = spec.partition("@")
+    state, keys = cf.keys_of(person)
+    sealed = encrypt(
+        person.keys, person.me, state, keys, kind, {"text": "x"}, to=[person.me],
+        parent=world.objects[parent] if parent else None,
+    )  # fmt: skip
     message: dict[str, Any] = sealed["message"]
     return message
 
