@@ -103,18 +103,24 @@ async def rounds(
     members: int,
     messages: int,
     quiet: float,
-    send: Callable[[int], Awaitable[str]],
+    make: Callable[[int], Any],
+    send: Callable[[Any], Awaitable[str]],
     label: str,
 ) -> dict[str, Any]:
-    """``messages`` + 1 rounds (the first a warm-up): send, then wait for every member's stream."""
+    """``messages`` + 1 rounds (the first a warm-up): send, then wait for every member's stream.
+
+    ``make(n)`` prepares the ``n``th message (encryption: the sender's work,
+    not timed); ``send(message)`` sends it and returns the server's id for it.
+    """
     runs: list[dict[str, float]] = []
     for n in range(messages + 1):
+        message = make(n)
         await arrivals.all_parked(members)
         await asyncio.sleep(quiet)
         await arrivals.all_parked(members)
         arrivals.settled.clear()
         sent = now()
-        key = await send(n)
+        key = await send(message)
         answered = now()
         times = await arrivals.every(key, members)
         arrivals.settled.set()
@@ -262,22 +268,25 @@ async def measure_carnet(
         feed.progress(f"  carnet: {members} guardians' streams open in {setup:.1f} s")
         sizes: list[int] = []
 
-        async def post(n: int) -> str:
+        def encrypt(n: int) -> Any:
             body = {"text": f"Message à toute la classe n° {n}.", "attachments": []}
             made = rc.encrypt(
                 school.teacher_keys, school.teacher_me, state, epoch_keys, "post", body
             )
             sizes.append(len(json.dumps(made["message"])))
+            return made["message"]
+
+        async def post(message: Any) -> str:
             response = await teacher.client.post(
                 f"/api/v1/classes/{school.class_id}/posts",
-                json={"message": made["message"]},
+                json={"message": message},
                 headers={"X-CSRF-Token": teacher.csrf},
             )
             if response.status_code != 201:
                 raise RuntimeError(f"post refused: {response.status_code} {response.text}")
             return str(response.json()["id"])
 
-        result = await rounds(arrivals, members, messages, quiet, post, "carnet")
+        result = await rounds(arrivals, members, messages, quiet, encrypt, post, "carnet")
         result["setup_seconds"] = round(setup, 1)
         result["message_bytes"] = max(sizes)
         return result

@@ -365,7 +365,7 @@ async def measure_synapse(
         prefix = f"n{members}x{secrets.token_hex(3)}"
         sender = await register(setup, synapse.secret, f"{prefix}teacher")
         tokens = await bounded(
-            [lambda i=i: register(setup, synapse.secret, f"{prefix}m{i}") for i in range(members)]  # type: ignore[misc]
+            [partial(register, setup, synapse.secret, f"{prefix}m{i}") for i in range(members)]
         )
         room_request = {
             "preset": "public_chat",
@@ -393,7 +393,7 @@ async def measure_synapse(
             )
             joined.raise_for_status()
 
-        await bounded([lambda t=t: join(t) for t in tokens])  # type: ignore[misc]
+        await bounded([partial(join, t) for t in tokens])
 
         async def first_sync(token: str) -> str:
             params = {"timeout": "0", "filter": SYNC_FILTER}
@@ -406,7 +406,7 @@ async def measure_synapse(
         feed.progress(
             f"  synapse: {members} members joined ({time.perf_counter() - started:.0f} s)"
         )
-        since = await bounded([lambda t=t: first_sync(t) for t in tokens])  # type: ignore[misc]
+        since = await bounded([partial(first_sync, t) for t in tokens])
         tasks = arrivals.streams = [
             asyncio.create_task(sync_stream(client, token, since[i], room, i, arrivals))
             for i, token in enumerate(tokens)
@@ -417,8 +417,8 @@ async def measure_synapse(
             f"  synapse: {members} members registered, joined, syncing in {seconds:.1f} s"
         )
 
-        async def send(n: int) -> str:
-            # megolm-shaped: opaque base64 as long as Carnet's sealed post
+        def encrypted(n: int) -> tuple[str, dict[str, str]]:
+            """Megolm-shaped: opaque base64 as long as Carnet's sealed post."""
             ciphertext = base64.b64encode(os.urandom(max(16, message_bytes * 3 // 4))).decode()
             content = {
                 "algorithm": "m.megolm.v1.aes-sha2",
@@ -427,12 +427,16 @@ async def measure_synapse(
                 "session_id": base64.b64encode(os.urandom(32)).decode().rstrip("="),
                 "device_id": "BENCH",
             }
-            path = f"/_matrix/client/v3/rooms/{room}/send/m.room.encrypted/bench{n}{secrets.token_hex(4)}"
+            return f"bench{n}{secrets.token_hex(4)}", content  # a transaction id, the event
+
+        async def send(message: tuple[str, dict[str, str]]) -> str:
+            txn, content = message
+            path = f"/_matrix/client/v3/rooms/{room}/send/m.room.encrypted/{txn}"
             response = await setup.put(path, json=content, headers=bearer(sender))
             response.raise_for_status()
             return str(response.json()["event_id"])
 
-        result = await rounds(arrivals, members, messages, quiet, send, "synapse")
+        result = await rounds(arrivals, members, messages, quiet, encrypted, send, "synapse")
         result["setup_seconds"] = round(seconds, 1)
         return result
     finally:

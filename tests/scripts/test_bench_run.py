@@ -262,8 +262,7 @@ def test_a_round_waits_for_every_member_and_skips_the_warm_up(synapse: Any) -> N
         arrivals = live.Arrivals()
         arrivals.parked = 3
 
-        async def send(n: int) -> str:
-            key = f"m{n}"
+        async def send(key: str) -> str:
             arrivals.arrived(key, 0, live.now())  # a stream may beat the send's answer
 
             async def later() -> None:
@@ -275,7 +274,7 @@ def test_a_round_waits_for_every_member_and_skips_the_warm_up(synapse: Any) -> N
             asyncio.get_running_loop().create_task(later())
             return key
 
-        return dict(await live.rounds(arrivals, 3, 2, 0.0, send, "test"))
+        return dict(await live.rounds(arrivals, 3, 2, 0.0, lambda n: f"m{n}", send, "test"))
 
     result = asyncio.run(scenario())
     assert len(result["runs"]) == 2  # the warm-up is not counted
