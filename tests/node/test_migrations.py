@@ -162,7 +162,11 @@ def test_a_failing_migration_leaves_the_previous_version(
 
 def test_every_model_matches_its_migrated_table(empty_db: peewee.Database) -> None:
     migrate(empty_db)
-    tables = _app_tables(empty_db)
+    _assert_models_match(empty_db)
+
+
+def _assert_models_match(db: peewee.Database) -> None:
+    tables = _app_tables(db)
     models = _all_models()
     names = {m.__name__ for m in models}
     assert {"Account", "Session", "SetupLink", "SchoolClass", "Child"} <= names
@@ -171,7 +175,7 @@ def test_every_model_matches_its_migrated_table(empty_db: peewee.Database) -> No
     for model in models:
         table = model._meta.table_name
         assert table in tables, f"{model.__name__}: no table {table!r} after migrating"
-        columns = {c.name: c for c in empty_db.get_columns(table)}
+        columns = {c.name: c for c in db.get_columns(table)}
         fields = {f.column_name: f for f in model._meta.sorted_fields}
         assert set(fields) == set(columns), (
             f"{model.__name__} ({table}): only in the model {sorted(set(fields) - set(columns))}, "
@@ -194,3 +198,89 @@ def test_an_engine_marked_statement_runs_on_that_engine_only() -> None:
     postgres = migrations.dialect_sql(script, peewee.PostgresqlDatabase("unused"))
     assert sqlite == ["CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT)", "SELECT 1"]
     assert postgres == ["CREATE TABLE a (id BIGSERIAL PRIMARY KEY)", "ALTER TABLE a ADD x INT"]
+
+
+# -- upgrades: from every schema version to the latest ------------------------------------
+
+
+def _drop_everything(db: peewee.Database) -> None:
+    if isinstance(db, peewee.SqliteDatabase):
+        db.execute_sql("PRAGMA foreign_keys = OFF")
+        for table in db.get_tables():
+            if not table.startswith("sqlite_"):
+                db.execute_sql(f'DROP TABLE "{table}"')
+        db.execute_sql("PRAGMA foreign_keys = ON")
+    else:
+        db.execute_sql("DROP SCHEMA public CASCADE")
+        db.execute_sql("CREATE SCHEMA public")
+    assert _app_tables(db) == set() and VERSION_TABLE not in db.get_tables()
+
+
+def test_a_node_at_any_older_schema_upgrades_to_one_the_code_reads(
+    empty_db: peewee.Database,
+) -> None:
+    """An operator upgrading from any earlier version gets the schema the models expect."""
+    latest = len(available_migrations())
+    for start in range(1, latest):
+        _drop_everything(empty_db)
+        migrate(empty_db, target=start)
+        assert current_version(empty_db) == start
+        assert migrate(empty_db) == list(range(start + 1, latest + 1)), f"from {start}"
+        _assert_models_match(empty_db)
+
+
+V1_ROWS = [
+    "INSERT INTO account (id, role, display_name, login, email, status, created_at)"
+    " VALUES (1, 'teacher', 'Mme Dubois', 'dubois@ecole.test', 'dubois@ecole.test', 'active',"
+    " '2025-09-01 08:00:00')",
+    "INSERT INTO account (id, role, display_name, login, phone, status, created_at)"
+    " VALUES (2, 'guardian', 'Parent Martin', '+33639980001', '+33639980001', 'active',"
+    " '2025-09-02 18:00:00')",
+    "INSERT INTO session (id, token_hash, account_id, created_at, last_seen_at, expires_at)"
+    " VALUES (1, 'h1', 2, '2025-09-02 18:00:00', '2025-09-02 18:00:00', '2025-11-01 18:00:00')",
+    "INSERT INTO school_class (id, name, school_year, teacher_id, created_at)"
+    " VALUES (1, 'CE1 B', '2025-2026', 1, '2025-09-01 08:00:00')",
+    "INSERT INTO child (id, class_id, first_name, last_name, created_at)"
+    " VALUES (1, 1, 'Léa', 'Martin', '2025-09-01 08:05:00')",
+    "INSERT INTO guardian_invitation (id, child_id, issued_by_id, display_name, phone,"
+    " created_at, used_at, account_id) VALUES (1, 1, 1, 'Parent Martin', '+33639980001',"
+    " '2025-09-01 08:06:00', '2025-09-02 18:00:00', 2)",
+    "INSERT INTO guardianship (id, child_id, account_id, invitation_id, created_at)"
+    " VALUES (1, 1, 2, 1, '2025-09-02 18:00:00')",
+]
+
+
+def test_a_school_s_data_from_the_first_schema_survives_every_upgrade(
+    empty_db: peewee.Database,
+) -> None:
+    """One version at a time, as successive releases would: nothing stored is lost."""
+    migrate(empty_db, target=1)
+    with empty_db.atomic():
+        for statement in V1_ROWS:
+            empty_db.execute_sql(statement)
+    if not isinstance(empty_db, peewee.SqliteDatabase):  # rows were given their ids
+        for table in ("account", "session", "school_class", "child", "guardian_invitation"):
+            empty_db.execute_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 10)")
+    for version in range(2, len(available_migrations()) + 1):
+        assert migrate(empty_db, target=version) == [version]
+        counts = [
+            empty_db.execute_sql(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("account", "session", "school_class", "child", "guardianship")
+        ]
+        assert counts == [2, 1, 1, 1, 1], f"after migration {version}"
+    # the code of the latest version reads them through its models
+    from node.storage.accounts import Account
+    from node.storage.directory import Child, Guardianship
+
+    with empty_db.bind_ctx([Account, Child, Guardianship]):
+        guardian = Account.get(Account.login == "+33639980001")
+        assert (guardian.role, guardian.display_name) == ("guardian", "Parent Martin")
+        child = Child.get_by_id(1)
+        assert (child.first_name, child.school_class.name) == ("Léa", "CE1 B")
+        assert Guardianship.get(Guardianship.account == guardian).child_id == 1
+        # and writes: a new account gets the next id
+        made = Account.create(
+            role="teacher", display_name="M. Petit", login="petit@ecole.test", status="active",
+            created_at=child.created_at,
+        )  # fmt: skip
+        assert made.id > 2
