@@ -22,3 +22,16 @@ class PublicIdConverter(BaseConverter):
     """Base64url text up to 64 characters; the service says "not found" for unknown ones."""
 
     regex = r"[A-Za-z0-9_-]{1,64}"
+
+
+def parse_id(raw: str) -> int | None:
+    """An id written in a query string, or None when it is not one.
+
+    ``str.isdigit`` alone lets through digits ``int`` refuses (superscripts
+    like "²") and numbers past its 4,300-digit limit: both raised ValueError,
+    a 500 instead of a clear 400.
+    """
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_ID)):
+        return None
+    value = int(raw)
+    return value if 0 < value <= MAX_ID else None

@@ -12,9 +12,12 @@ from node.errors import N_, CarnetError, RateLimited
 
 def error_message(app: Quart, error: CarnetError) -> str:
     text: str = app.config["CARNET_CATALOGUES"].translate(g.get("locale", "en"), error.message)
+    # messages name their values as %(name)s (babel's python-format) or {name};
+    # ``field`` is a value too ("%(field)s must be a date and time.")
+    values = {"field": error.field, **error.params}
     try:
-        return text.format(**error.params) if error.params else text
-    except (KeyError, IndexError, ValueError):
+        return text % values if "%(" in text else text.format(**values)
+    except (KeyError, IndexError, TypeError, ValueError):
         return text
 
 

@@ -10,7 +10,7 @@ from node.api import Api, actor, call, ok
 from node.api.schema import Body, array, boolean, integer, obj, string
 from node.errors import N_, Invalid
 from node.services import chat_membership, chat_moderation, chat_views, conversations
-from node.urlids import MAX_ID
+from node.urlids import MAX_ID, parse_id
 
 _CONVERSATION = "<pubid:conversation_id>"
 _MESSAGE = "<pubid:message_id>"
@@ -71,11 +71,12 @@ def _before() -> int | None:
     raw = request.args.get("before")
     if raw is None:
         return None
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+    value = parse_id(raw)
+    if value is None:
         raise Invalid(
             N_("%(name)s must be a positive whole number."), field="before", name="before"
         )
-    return int(raw)
+    return value
 
 
 def register(api: Api) -> None:

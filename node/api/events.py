@@ -44,6 +44,7 @@ def register(api: Api) -> None:
         "/events",
         summary="Live updates for me (text/event-stream; ids and kinds, never content)",
         tag="notifications",
+        produces="text/event-stream",
     )
     async def events() -> Any:
         app = current_app._get_current_object()  # type: ignore[attr-defined]

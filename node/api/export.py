@@ -9,18 +9,19 @@ from quart import g, request
 from node.api import Api, actor, call, ok
 from node.errors import N_, Invalid
 from node.services import export
-from node.urlids import MAX_ID
+from node.urlids import parse_id
 
 
 def _before() -> int | None:
     raw = request.args.get("before")
     if raw is None:
         return None
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+    value = parse_id(raw)
+    if value is None:
         raise Invalid(
             N_("%(name)s must be a positive whole number."), field="before", name="before"
         )
-    return int(raw)
+    return value
 
 
 def register(api: Api) -> None:

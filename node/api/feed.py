@@ -12,7 +12,7 @@ from node.api import Api, actor, call, ok
 from node.api.schema import Body, array, boolean, integer, obj, string
 from node.errors import N_, Invalid
 from node.services import blobs, feed, groups, posts
-from node.urlids import MAX_ID
+from node.urlids import parse_id
 
 _MESSAGE_ID = "<pubid:message_id>"
 _RANGE = re.compile(r"bytes=([0-9]{1,15})-([0-9]{0,15})")
@@ -68,9 +68,10 @@ def _cursor(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+    value = parse_id(raw)
+    if value is None:
         raise Invalid(N_("%(name)s must be a positive whole number."), field=name, name=name)
-    return int(raw)
+    return value
 
 
 def register(api: Api) -> None:
@@ -279,7 +280,8 @@ def register(api: Api) -> None:
         if request.mimetype != "application/octet-stream":
             raise Invalid(N_("Send the part as application/octet-stream."))
         raw = request.args.get("offset", "")
-        offset = int(raw) if raw.isdigit() and len(raw) < 16 else -1
+        # ASCII digits only: int() refuses some that isdigit() accepts ("²")
+        offset = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 16 else -1
         data = await request.get_data(as_text=False)
         assert isinstance(data, bytes)
         return ok(await call(blobs.append_part, actor(), blob_id, offset, data))
@@ -299,6 +301,7 @@ def register(api: Api) -> None:
         "/blobs/<pubid:blob_id>",
         summary="Download ciphertext (supports Range)",
         tag="files",
+        produces="application/octet-stream",
     )
     async def download(blob_id: str) -> Any:
         blob = await call(blobs.readable_blob, actor(), blob_id)

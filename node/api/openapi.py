@@ -36,7 +36,7 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
             "tags": [op.tag],
             "operationId": f"{op.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', op.path.lower()).strip('_')}",
             "responses": {
-                "2XX": {"description": "Success", "content": {"application/json": {}}},
+                "2XX": {"description": "Success", "content": {op.produces: {}}},
                 "4XX": {
                     "description": "A clear error",
                     "content": {

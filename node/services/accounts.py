@@ -90,6 +90,11 @@ def normalize_email(raw: Any) -> str:
     return raw.strip().lower()
 
 
+#: direction overrides and isolates, and invisible spaces: they make one name look like
+#: another ("Léa" and "L\u200béa") or reorder what is shown; ZWJ/ZWNJ stay (scripts and emoji need them)
+_INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2060\ufeff")
+
+
 def clean_name(raw: Any, field: str = "display_name", max_length: int = 120) -> str:
     """Trim and check a person's or a class's name: printable, not empty, bounded."""
     if not isinstance(raw, str):
@@ -99,7 +104,7 @@ def clean_name(raw: Any, field: str = "display_name", max_length: int = 120) -> 
         raise Invalid(N_("Enter a name."), field=field)
     if len(text) > max_length:
         raise Invalid(N_("This name is too long."), field=field)
-    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF or ch in "\u202e\u202d" for ch in text):
+    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF or ch in _INVISIBLE for ch in text):
         raise Invalid(N_("This name contains characters that are not allowed."), field=field)
     return text
 

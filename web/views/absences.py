@@ -11,6 +11,7 @@ from typing import Any
 from quart import Blueprint, render_template, request
 
 from node.services import feed
+from node.urlids import parse_id
 from web.views.common import call, require_actor
 
 blueprint = Blueprint("absences", __name__)
@@ -21,5 +22,6 @@ async def class_absences(class_id: int) -> Any:
     actor = require_actor()
     page = await call(feed.class_page, actor, class_id)  # NotFound for strangers
     raw = request.args.get("child", "")
-    child_id = int(raw) if raw.isdigit() and any(c.id == int(raw) for c in page.children) else None
+    wanted = parse_id(raw)
+    child_id = wanted if any(c.id == wanted for c in page.children) else None
     return await render_template("absences/page.html", page=page, child_id=child_id)

@@ -7,6 +7,7 @@ from typing import Any
 from quart import Blueprint, render_template, request
 
 from node.services import accounts, directory, joins
+from node.urlids import parse_id
 from web.views.common import call, require_actor
 
 blueprint = Blueprint("guardian", __name__)
@@ -19,7 +20,8 @@ async def home() -> Any:
     me = await call(accounts.me, actor)
     requests = await call(joins.my_joins, actor)
     raw = request.args.get("child", "")
-    child_id = int(raw) if raw.isdigit() and any(c.id == int(raw) for c in children) else None
+    wanted = parse_id(raw)
+    child_id = wanted if any(c.id == wanted for c in children) else None
     return await render_template(
         "guardian/home.html", children=children, me=me, child_id=child_id, requests=requests
     )

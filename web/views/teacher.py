@@ -8,6 +8,7 @@ from quart import Blueprint, current_app, g, redirect, render_template
 
 from node.errors import CarnetError
 from node.services import directory
+from node.urlids import parse_id
 from web.errors import error_message
 from web.views.common import call, field, form, require_actor
 
@@ -117,12 +118,12 @@ async def register_guardian(child_id: int) -> Any:
             field(data, "code", 80) or None,
         )
     except CarnetError as error:
-        class_id = data.get("class_id", "")
-        if error.status in (404, 403) or not class_id.isdigit():
+        class_id = parse_id(data.get("class_id", ""))
+        if error.status in (404, 403) or class_id is None:
             raise
         scope = f"guardian-{child_id}"
         return await _class_page(
-            int(class_id), error_message(current_app, error), scope, data, error.status
+            class_id, error_message(current_app, error), scope, data, error.status
         )
     return await _slip_page(slip)
 
