@@ -521,3 +521,34 @@ async def test_nested_objects_refuse_unknown_fields(world: World) -> None:
     body = {"attempt_id": "x", "credentials": credentials}
     status, error = await post(m.ANON, "/api/v1/onboarding/complete", body)
     assert (status, error["field"]) == (400, "role")
+
+
+#: what only class Y's people and the admin may read: its child's names, the class's name
+CLASS_Y_NAMES = ("Hugo", "Bernard", "CM2 B")
+
+
+async def test_class_x_never_reads_class_ys_names(world: World) -> None:
+    """Every page and read a parent and the teacher of class X may open, asked with child B's
+    id in the query as well (``?child=``), shows nothing of class Y (0 leaks)."""
+    leaks: list[str] = []
+    read = 0
+    for rule, method in rules(world.app):
+        entry = m.MATRIX[rule.endpoint]
+        if method != "GET" or entry.no_read or rule.rule.startswith("/np/"):
+            continue
+        for c in entry.cases:
+            url = url_of(rule, c.params, world.objects) + f"?child={world.objects['child_b']}"
+            for who in (m.GA, m.TX):
+                if who not in c.allowed:
+                    continue
+                response = await world.clients[who].get(url)
+                text = await response.get_data(as_text=True)
+                read += 1
+                found = [name for name in CLASS_Y_NAMES if name in text]
+                if found or response.status_code >= 500:
+                    leaks.append(f"GET {url} as {who}: {response.status_code} shows {found}")
+    assert leaks == [], "\n".join(leaks)
+    assert read > 40
+    # the names are there to be seen, by class Y's people
+    home = await (await world.clients[m.GB].get("/home")).get_data(as_text=True)
+    assert "Hugo" in home and "CM2 B" in home
