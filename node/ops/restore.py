@@ -12,12 +12,14 @@ working), and the same ``node-secret`` (access and SMS codes stay valid).
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
 import subprocess
 import tarfile
 import tomllib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +99,8 @@ def _unpack(source: Path, staging: Path) -> archive.Manifest:
                 writer = archive.HashingWriter(out)
                 writer.copy(handle)
             seen[member.name] = archive.Entry(member.name, writer.size, writer.digest.hexdigest())
-    except (tarfile.TarError, EOFError, OSError) as error:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        # (other OSErrors, e.g. a full disk, are the target's: they keep their own message)
         raise archive.damaged(source, error) from None
     finally:
         tar.close()
