@@ -552,3 +552,14 @@ async def test_class_x_never_reads_class_ys_names(world: World) -> None:
     # the names are there to be seen, by class Y's people
     home = await (await world.clients[m.GB].get("/home")).get_data(as_text=True)
     assert "Hugo" in home and "CM2 B" in home
+
+
+async def test_a_method_override_header_changes_nothing(world: World) -> None:
+    """HTTP verb tampering: the method is the request's, never a header's."""
+    client, token = world.clients[m.GB], world.tokens[m.GB]
+    post = f"/api/v1/classes/{world.objects['class_y']}/messages/{world.objects['post_y']}"
+    for header in ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"):
+        response = await client.post(post, headers={"X-CSRF-Token": token, header: "DELETE"})
+        assert response.status_code == 405, header
+    posts = await client.get(f"/api/v1/classes/{world.objects['class_y']}/posts")
+    assert world.objects["post_y"] in [p["id"] for p in (await posts.get_json())["items"]]
