@@ -21,6 +21,7 @@ from node.cli import main
 from node.datafolder import SIGNING_KEY_FILE, VAPID_KEY_FILE, load_keys
 from node.ops.backup import create_backup
 from node.ops.common import OpsError
+from node.ops.doctor import run_doctor
 from tests.multinode import classes as k
 from tests.multinode.nodes import Node, _pg_execute, suite_database
 from tests.multinode.waiting import wait_until
@@ -83,6 +84,11 @@ def test_backup_while_serving_then_restore_serves_signs_and_pushes_as_before(
             node.start()
 
             assert node_keys(node) == signing  # peer schools still verify it
+            lines = [c.line() for c in run_doctor(node.data_dir)]
+            assert any(
+                line.startswith("✓ database reachable, migrations current") for line in lines
+            )
+            assert any(line.endswith("reachable and serving this node") for line in lines), lines
             assert load_keys(node.data_dir).vapid_public_key == vapid
             guardian = log_in(node, school.phone)  # a new login: the account came back
             shown = [item.text for item in k.read_feed(guardian)]
