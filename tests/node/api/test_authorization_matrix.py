@@ -378,8 +378,9 @@ BESIDE_THE_POINT = ("This form has expired", "came from another site", "signatur
 async def refusal(rule: Any, who: str, method: str, response: Any) -> str | None:
     """Why the response is not the refusal it must be (None: it is)."""
     status, text = response.status_code, await response.get_data(as_text=True)
-    anonymous = who in (m.ANON, m.NODE_Q)
-    if status in REFUSED and (anonymous or not any(s in text for s in BESIDE_THE_POINT)):
+    # an unsigned or unknown node is refused by the signature check: the point, there
+    unsigned = who == m.NODE_Q or (who == m.ANON and rule.rule.startswith("/np/"))
+    if status in REFUSED and (unsigned or not any(s in text for s in BESIDE_THE_POINT)):
         return None
     # a page asked without a session sends to the login page
     location = response.headers.get("Location", "")
