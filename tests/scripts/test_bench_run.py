@@ -53,7 +53,7 @@ def synapse() -> Iterator[ModuleType]:
     try:
         yield _load("bench_synapse", BENCH / "synapse.py")
     finally:
-        for name in ("bench_synapse", "live", "common", "feed"):
+        for name in ("bench_synapse", "live", "alert", "push", "common", "feed"):
             sys.modules.pop(name, None)
 
 
