@@ -50,12 +50,24 @@ _DEPARTURE_ID: Any = Departure.id
 
 def guardians_in_no_class(only: int | None = None) -> set[int]:
     """Guardian accounts (of this node or shadows of other nodes') linked to no child of
-    any class here, this school's or mirrored, and with no live request to join one
-    (``only``: just that account, if it is one of them)."""
-    linked = Guardianship.select(Guardianship.account)
+    any class here that is not archived, this school's or mirrored, and with no live
+    request to join one (``only``: just that account, if it is one of them)."""
+    linked = (
+        Guardianship.select(Guardianship.account)
+        .join(Child)
+        .join(SchoolClass)
+        .where(SchoolClass.archived_at.is_null())
+    )
     joining = JoinRequest.select(JoinRequest.account).where(JoinRequest.state.in_(LIVE_JOIN_STATES))
+    # a shadow (status ``remote``) counts only if it joined a class here (a follow names
+    # it): those a mirrored class makes for the other members of another school's class
+    # are never linked to a child here, and must stay
+    followed = RemoteFollow.select(RemoteFollow.account).where(RemoteFollow.account.is_null(False))
     query = Account.select(Account.id).where(
-        (Account.role == "guardian") & _ACCOUNT_ID.not_in(linked) & _ACCOUNT_ID.not_in(joining)
+        (Account.role == "guardian")
+        & ((Account.status != "remote") | _ACCOUNT_ID.in_(followed))
+        & _ACCOUNT_ID.not_in(linked)
+        & _ACCOUNT_ID.not_in(joining)
     )
     if only is not None:
         query = query.where(Account.id == only)
@@ -64,7 +76,8 @@ def guardians_in_no_class(only: int | None = None) -> set[int]:
 
 def children_without_family() -> set[int]:
     """Children of this school's classes whose every guardian invitation was withdrawn and
-    who have no guardian linked (a child never given an invitation is not counted)."""
+    who have no guardian linked (a child never given an invitation is not counted), and
+    every child of an archived class (last year's record: the child went up or left)."""
     linked = Guardianship.select(Guardianship.child)
     live = GuardianInvitation.select(GuardianInvitation.child).where(
         GuardianInvitation.revoked_at.is_null()
@@ -75,9 +88,10 @@ def children_without_family() -> set[int]:
         .join(SchoolClass)
         .where(
             SchoolClass.peer_id.is_null()
-            & _CHILD_ID.in_(invited)
-            & _CHILD_ID.not_in(linked)
-            & _CHILD_ID.not_in(live)
+            & (
+                (_CHILD_ID.in_(invited) & _CHILD_ID.not_in(linked) & _CHILD_ID.not_in(live))
+                | SchoolClass.archived_at.is_null(False)
+            )
         )
     )
     return {row.id for row in query}
@@ -91,8 +105,14 @@ def children_back(child_ids: set[int]) -> set[int]:
     live = GuardianInvitation.select(GuardianInvitation.child).where(
         GuardianInvitation.revoked_at.is_null()
     )
-    query = Child.select(Child.id).where(
-        _CHILD_ID.in_(sorted(child_ids)) & (_CHILD_ID.in_(linked) | _CHILD_ID.in_(live))
+    query = (
+        Child.select(Child.id)
+        .join(SchoolClass)
+        .where(
+            _CHILD_ID.in_(sorted(child_ids))
+            & (_CHILD_ID.in_(linked) | _CHILD_ID.in_(live))
+            & SchoolClass.archived_at.is_null()  # an archived class's child never comes back
+        )
     )
     return {row.id for row in query}
 

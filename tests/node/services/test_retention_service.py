@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import pytest
 
-from node.services import posts, retention
+from node.services import housekeeping, posts, retention
 from node.services.context import utcnow
 from node.storage import absences as absence_store
 from node.storage import accounts as account_store
@@ -142,3 +143,19 @@ def test_the_retention_delay_is_a_setting(cf: ClassFeed) -> None:
     cf.storage.call(retention.purge_departed, at(short, now))
     assert cf.storage.call(retention.purge_departed, at(short, now + 6 * DAY)).accounts == 0
     assert cf.storage.call(retention.purge_departed, at(short, now + 7 * DAY)).accounts == 1
+
+
+def test_shadows_of_a_mirrored_class_s_other_members_are_never_purged(
+    storage: Storage, ctx: Any
+) -> None:
+    """A class of another school mirrored here names its teacher and other families by
+    shadow accounts, linked to no child here: they have not "left"."""
+    shadow = storage.call(
+        account_store.Account.create, role="guardian", display_name="Parent à B",
+        login="np:9@ecole-b.example", status="remote", created_at=utcnow(),
+    )  # fmt: skip
+    now = utcnow()
+    storage.call(housekeeping.purge_expired, at(ctx, now))
+    purged = storage.call(housekeeping.purge_expired, at(ctx, now + 400 * DAY))
+    assert purged.departed.accounts == 0
+    assert storage.call(account_store.select_account, shadow.id) is not None
