@@ -33,7 +33,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import alert  # noqa: E402  (its cached school, shared)
 import common  # noqa: E402  (the seeded node, cached)
-import feed  # noqa: E402  (nodes, browsers, the fake push service)
+import feed  # noqa: E402  (nodes, browsers)
+import push as push_service  # noqa: E402  (the fake push service, a process of its own)
 
 from node import refclient_groups as rc  # noqa: E402
 from node.services import accounts  # noqa: E402
@@ -338,7 +339,8 @@ def run_carnet(
     pg_server: str | None = None,
 ) -> dict[str, Any]:
     """Seed (or reuse) a class of ``members`` families, serve it, measure (within ``budget`` s)."""
-    push = feed.FakePushService().start()
+    # in a process of its own: its work never holds up this process's streams
+    push = push_service.PushService().start()
     node: feed.Node | None = None
     try:
         node, school = seeded(root, members, history, push.url, seed_cache, pg_server)

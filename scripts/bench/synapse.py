@@ -11,7 +11,7 @@ member, every timestamp taken by this process's monotonic clock):
 
 - Carnet: a real ``carnet serve`` on 127.0.0.1 with a class of N families
   seeded as ``scripts/bench/feed.py`` does (each guardian with a push
-  subscription to the fake push service of ``feed.py``, so a post also
+  subscription to the fake push service of ``push.py``, so a post also
   fans out to Web Push, as in production; ``--history`` posts already
   there; with ``--seed-cache``, ``alert.py``'s cached school of that size).
   Every guardian has a session (opened in-process: a login's Argon2id
