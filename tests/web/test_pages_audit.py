@@ -63,6 +63,8 @@ async def test_a_guardian_deletes_their_account_after_typing_the_word(
     assert status == 200 and 'action="/account/erase"' in text
     status, text = await page(client, "/account/erase")
     assert status == 200 and "To confirm, type DELETE" in text
+    french = await client.get("/account/erase", headers={"Accept-Language": "fr-FR"})
+    assert "Pour confirmer, tapez SUPPRIMER" in await french.get_data(as_text=True)
     response = await client.post(
         "/account/erase", form={"csrf_token": token_of(text), "confirm": ""}
     )
