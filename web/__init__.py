@@ -27,6 +27,7 @@ def register(app: Quart) -> None:
     from web.views import calendar as calendar_feed
     from web.views import chat as chat_pages
     from web.views import export as export_page
+    from web.views import school_year as school_year_page
 
     app.static_folder = str(STATIC_DIR)
     app.static_url_path = "/static"
@@ -54,3 +55,4 @@ def register(app: Quart) -> None:
     app.register_blueprint(chat_pages.blueprint)
     app.register_blueprint(audit_pages.blueprint)
     app.register_blueprint(export_page.blueprint)
+    app.register_blueprint(school_year_page.blueprint)

@@ -51,6 +51,7 @@ ACTIONS = {
     "erasure_received": N_("Erasure from another school"),
     "family_purged": N_("Departed family erased"),
     "child_purged": N_("Departed child erased"),
+    "school_year_started": N_("New school year started"),
 }
 OUTCOMES = ("ok", "failed", "refused")
 PAGE_SIZE = 50
