@@ -564,3 +564,33 @@ async def test_a_method_override_header_changes_nothing(world: World) -> None:
         assert response.status_code == 405, header
     posts = await client.get(f"/api/v1/classes/{world.objects['class_y']}/posts")
     assert world.objects["post_y"] in [p["id"] for p in (await posts.get_json())["items"]]
+
+
+@dataclass
+class _Answer:
+    status_code: int
+    text: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    async def get_data(self, as_text: bool = True) -> str:
+        return self.text
+
+
+async def test_what_counts_as_a_refusal() -> None:
+    """The check itself: a success, a server error, a CSRF refusal or a redirect of the API is
+    not the refusal the matrix wants; 401/403/404 and the login page for a page are."""
+
+    class Rule:
+        def __init__(self, rule: str) -> None:
+            self.rule = rule
+
+    api, page, np = Rule("/api/v1/classes/<id:class_id>"), Rule("/classes"), Rule("/np/keys")
+    login = {"Location": "/login"}
+    assert await refusal(api, m.GA, "GET", _Answer(404)) is None
+    assert await refusal(page, m.ANON, "GET", _Answer(302, headers=login)) is None
+    assert await refusal(np, m.ANON, "POST", _Answer(401, "missing signature")) is None
+    assert await refusal(api, m.GA, "GET", _Answer(200)) is not None
+    assert await refusal(api, m.GA, "POST", _Answer(500)) is not None
+    assert await refusal(api, m.ANON, "GET", _Answer(302, headers=login)) is not None
+    assert await refusal(api, m.ANON, "POST", _Answer(403, "This form has expired")) is not None
+    assert await refusal(np, m.PEER, "POST", _Answer(401, "bad signature")) is not None
