@@ -2,10 +2,13 @@
 
 axe-core is pinned in ``tests/browser/package-lock.json`` and installed by
 ``scripts/install --dev`` (``npm ci --prefix tests/browser``).  It reaches the
-page as an init script of the browser context (``BrowserContext.add_init_script``,
-sent over the DevTools protocol): the node's Content-Security-Policy, which
-forbids inline scripts, stays in force for the page's own scripts and is not
-bypassed, while ``page.add_script_tag`` would be refused by it.
+page over the DevTools protocol, never as a ``<script>`` of the page: as an
+init script of the browser context (``install``), or evaluated in a page that
+does not have it yet (``check_page`` on any page).  So the node's
+Content-Security-Policy, which forbids inline scripts, stays in force and is
+not bypassed (``page.add_script_tag`` would be refused by it, rightly).
+
+Any browser test may call ``check_page(page, "what it shows")``.
 """
 
 from __future__ import annotations
@@ -33,15 +36,21 @@ _RUN = """async (tags) => {
 }"""
 
 
-def install(context: BrowserContext) -> None:
-    """Load axe-core in every page this context opens from now on."""
+def _source() -> str:
     if not AXE_JS.exists():
         raise AssertionError(f"{AXE_JS} is missing: run scripts/install --dev (npm ci)")
-    context.add_init_script(path=str(AXE_JS))
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def install(context: BrowserContext) -> None:
+    """Load axe-core in every page this context opens from now on."""
+    context.add_init_script(script=_source())
 
 
 def violations(page: Page) -> list[dict[str, Any]]:
     """The WCAG A/AA violations axe-core finds in the page as it is now."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_source())
     found: list[dict[str, Any]] = page.evaluate(_RUN, WCAG_AA)
     return found
 
