@@ -194,6 +194,8 @@ MATRIX: dict[str, Entry] = {
     "admin.create_staff": to({ADMIN}),
     "admin.reissue": to({ADMIN}, account_id="account_teacher_y"),
     "admin.disable": to({ADMIN}, account_id="account_guardian_b"),
+    "school_year.index": to({ADMIN}),
+    "school_year.start": to({ADMIN}),
     "audit.index": to({ADMIN}),
     "audit.pseudonym": to({ADMIN}),
     "api.audit_log": to({ADMIN}),
