@@ -37,29 +37,13 @@ from node.services import alerts, push_delivery
 from node.services.context import ServiceContext
 from node.storage import alerts as store
 from node.storage import notifications as notification_store
-from tests.alert_factories import make_alert_school
 from tests.faults import kill
-from tests.faults.conftest import running
-from tests.push_factories import fake_browser
+from tests.faults.conftest import CALIBRATION, AlertSchool
 
 pytestmark = pytest.mark.transport
 
-#: the families of ``make_class_feed``'s first phones (their client keys are made once per process)
-FAMILIES = 3
-#: unkilled runs that time the operation first
-CALIBRATION = 2
 #: A batch as small as this makes the worker's claim/push/record loop run several rounds.
 BATCH = 2
-
-
-@dataclasses.dataclass
-class School:
-    ctx: ServiceContext
-    admin: Any
-    guardians: int
-    children: int
-    #: one signed alert per trial, made by the admin's "browser" while the node ran
-    messages: list[dict[str, Any]]
 
 
 def _drain(ctx: ServiceContext, pushes: Path) -> None:
@@ -91,14 +75,14 @@ def _pushed(pushes: Path) -> list[tuple[int, str]]:
     return [tuple(json.loads(line)) for line in pushes.read_text().splitlines()]  # type: ignore[misc]
 
 
-def _check_alerts(school: School) -> set[str]:
+def _check_alerts(school: AlertSchool) -> set[str]:
     """Every alert present is whole; returns their ids."""
     present = set()
     for alert in store.Alert.select():
         assert alert.state == "active" and alert.sent_at is not None
         assert len(store.select_messages(alert.id)) == 1
         assert len(store.recipient_accounts(alert.id)) == school.guardians
-        assert len(store.select_children(alert.id)) == school.children
+        assert len(store.select_children(alert.id)) == school.guardians  # a child per family
         notices = notification_store.Notification.select().where(
             notification_store.Notification.alert_id == alert.id
         )
@@ -115,21 +99,11 @@ def _check_alerts(school: School) -> set[str]:
     return present
 
 
-@pytest.fixture
-async def school(node_folder: Path) -> School:
-    n = kill.trials() + CALIBRATION
-    async with running(node_folder) as app:
-        storage, ctx = app.config["CARNET_STORAGE"], app.config["CARNET_CTX"]
-        made = make_alert_school(storage, ctx, families=FAMILIES)
-        for person in made.guardians:
-            fake_browser().subscribe(storage, ctx, person.actor)
-        messages = [made.alert_message("lockdown", f"Confinement n°{i}.") for i in range(n)]
-    return School(ctx, made.admin.actor, FAMILIES, FAMILIES, messages)
-
-
 def test_an_alert_killed_mid_fan_out_is_all_or_nothing_and_every_push_goes_out(
-    node_folder: Path, school: School
+    school_folder: AlertSchool,
 ) -> None:
+    school = school_folder
+    node_folder = school.folder
     pushes = node_folder / "pushes.jsonl"
     ctx, admin = school.ctx, school.admin
 

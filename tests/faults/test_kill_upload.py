@@ -37,15 +37,14 @@ from node.services.context import Actor, ServiceContext
 from node.storage import feed as feed_store
 from node.storage.blobstore import BlobStore
 from tests.faults import kill
-from tests.faults.conftest import running
-from tests.feed_factories import make_class_feed
+from tests.faults.conftest import AlertSchool
 
 pytestmark = pytest.mark.transport
 
 #: bytes per part: three parts per file, each written and fsynced in its own request
 PART = 64 * 1024
 SIZE = 3 * PART - 1000
-CALIBRATION = 2
+CALIBRATION = 2  # unkilled runs that time the upload first
 
 
 @dataclasses.dataclass
@@ -54,6 +53,10 @@ class Uploader:
     teacher: Actor
     class_id: int
     store: BlobStore
+
+    @property
+    def folder(self) -> Path:
+        return self.store.root.parent
 
 
 def _file(n: int) -> bytes:
@@ -122,16 +125,15 @@ def _check_blobs(node: Uploader, sent: dict[str, bytes]) -> dict[str, str]:
 
 
 @pytest.fixture
-async def node(node_folder: Path) -> Uploader:
-    async with running(node_folder) as app:
-        storage, ctx = app.config["CARNET_STORAGE"], app.config["CARNET_CTX"]
-        feed = make_class_feed(storage, ctx, families=1)
-    return Uploader(ctx, feed.teacher.actor, feed.class_id, BlobStore(node_folder / "blobs"))
+def node(school_folder: AlertSchool) -> Uploader:
+    school = school_folder
+    return Uploader(school.ctx, school.teacher, school.class_id, BlobStore(school.folder / "blobs"))
 
 
 def test_an_upload_killed_midway_leaves_rows_and_files_that_agree_and_resumes(
-    node_folder: Path, node: Uploader
+    node: Uploader,
 ) -> None:
+    node_folder = node.folder
     sent: dict[str, bytes] = {}  # blob id → the file it belongs to
 
     def operation(n: int) -> Any:
@@ -187,9 +189,10 @@ def test_an_upload_killed_midway_leaves_rows_and_files_that_agree_and_resumes(
 
 
 def test_files_a_purge_killed_after_its_commit_left_behind_are_swept_by_the_next_housekeeping(
-    node_folder: Path, node: Uploader
+    node: Uploader,
 ) -> None:
     """Rows go first, files after the commit: a crash in between left ciphertext behind for good."""
+    node_folder = node.folder
     abandoned: list[str] = []
     with kill.open_node(node_folder):
         for n in range(2):  # two uploads nobody attached
