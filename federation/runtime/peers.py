@@ -115,6 +115,11 @@ def normalize_origin(ctx: ServiceContext, text: object) -> str:
         raise Invalid(N_("The other school's address must start with https://."), field="origin")
     if host in LOOPBACK_HOSTS and not local_node:
         raise Invalid(N_("That address is this machine, not another school."), field="origin")
+    if host not in LOOPBACK_HOSTS and "." not in (host or ""):
+        # a one-word name ("intranet") can only be a machine of the local network
+        raise Invalid(
+            N_("Enter the school's address alone, like https://ecole-b.example."), field="origin"
+        )
     if origin == ctx.config.origin:
         raise Invalid(N_("That is this school's own address."), field="origin")
     return origin

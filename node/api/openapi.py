@@ -43,6 +43,13 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
                         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                     },
                 },
+                "502": {
+                    "description": "Another school's Carnet did not answer, or answered badly "
+                    "(code unreachable; only operations that reach another school)",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
             },
         }
         params = re.findall(r"<(?:(\w+):)?(\w+)>", op.path)

@@ -1,0 +1,159 @@
+"""The federation inputs of the reliability research (§6) not tried by the other runtime tests.
+
+A confirmed peer signs each request correctly, so what is refused is the
+content: bodies that are not a transaction, a body one byte over the limit,
+odd transaction ids, an activity whose id names another school.  Each gets
+a 4xx with the NP/1 refusal body (``{"error": reason, "message": …}``) and
+nothing is applied or stored.  Signatures, replays, clocks and origins are
+covered by test_peering.py and test_inbox.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from pytest_httpx import HTTPXMock
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from federation.activity import Activity, build_activity
+from federation.canonical import canonical_json
+from federation.keys import key_id
+from federation.runtime.routes import Federation
+from federation.transaction import MAX_BODY_BYTES
+from node.services.context import ServiceContext
+from node.storage import activities as store
+from node.storage.db import Storage
+from tests.federation.runtime.peer_factories import (
+    PUBLIC_URL,
+    STREAM,
+    FakePeer,
+    activity,
+    as_admin,
+    note,
+    peered,
+    put_transaction,
+    transaction,
+    txn_id,
+)
+
+
+@pytest.fixture
+def applied(app: Quart) -> list[str]:
+    """Record the object id of every Create the node applies."""
+    seen: list[str] = []
+
+    def create(ctx: ServiceContext, peer_id: int, received: Activity) -> None:
+        assert isinstance(received.object, dict)
+        seen.append(received.object["id"])
+
+    fed: Federation = app.extensions["carnet_federation"]
+    fed.handlers["Create"] = create
+    return seen
+
+
+@pytest.fixture
+async def peer(
+    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock
+) -> FakePeer:
+    school = FakePeer()
+    await peered(client, storage, ctx, httpx_mock, school)
+    return school
+
+
+def received(storage: Storage) -> int:
+    """Transactions and activities the node recorded from peers."""
+    return storage.call(
+        lambda: store.FedTxnIn.select().count() + store.FedReceived.select().count()
+    )
+
+
+async def refusal(response: Any, status: int) -> str:
+    assert response.status_code == status, await response.get_data()
+    body = await response.get_json()
+    assert body["error"] and body["message"], body
+    reason: str = body["error"]
+    return reason
+
+
+NOT_TRANSACTIONS = [
+    b"not json",
+    b'{"txn": "a", "txn": "b"}',  # duplicate keys
+    b"[" * 10_000 + b"]" * 10_000,  # deep nesting
+    b"[]",
+    b'{"activities": NaN}',
+    b'{"activities": 1e309}',
+    b"\xff\xfe\x00",
+    b"{}",
+    b'{"activities": "all of them", "streams": [], "origin": 7}',
+]
+
+
+async def test_a_signed_body_that_is_not_a_transaction_is_refused(
+    client: Client, storage: Storage, peer: FakePeer, applied: list[str]
+) -> None:
+    before = received(storage)
+    for body in NOT_TRANSACTIONS:
+        response = await put_transaction(client, peer, txn_id(), body)
+        await refusal(response, 400)
+    assert applied == [] and received(storage) == before
+
+
+async def test_a_body_one_byte_over_the_limit_is_refused_before_it_is_read(
+    client: Client, storage: Storage, peer: FakePeer, applied: list[str]
+) -> None:
+    before = received(storage)
+    body = b" " * (MAX_BODY_BYTES + 1)
+    response = await put_transaction(client, peer, txn_id(), body)
+    assert response.status_code == 413
+    assert applied == [] and received(storage) == before
+
+
+@pytest.mark.parametrize(
+    "txn", ["x" * 300, "..%2F..%2Fapi%2Fv1%2Fme", "01J8Z6R4%00", "%C2%B2", "%20"]
+)
+async def test_an_odd_transaction_id_is_refused(
+    client: Client, storage: Storage, peer: FakePeer, applied: list[str], txn: str
+) -> None:
+    before = received(storage)
+    body = transaction(peer, txn_id(), [activity(peer, 1)])
+    response = await put_transaction(client, peer, txn, body)
+    assert 400 <= response.status_code < 500, await response.get_data()
+    assert applied == [] and received(storage) == before
+
+
+async def test_an_activity_whose_id_names_another_school_is_refused_alone(
+    client: Client, peer: FakePeer, applied: list[str]
+) -> None:
+    foreign = build_activity(
+        id="https://ecole-c.example/np/act/cm2-2", type="Create",
+        actor=f"{peer.origin}/users/teacher", stream=STREAM, seq=2,
+        published=int(time.time()), audience=STREAM + "#members", object=note(peer, 2),
+        signing_key=peer.keys["k1"], keyid=key_id(peer.origin, "k1"),
+        to=[PUBLIC_URL + "/users/7"],
+    )  # fmt: skip
+    txn = txn_id()
+    # our builder refuses to make it: the peer's body is written by hand
+    document = json.loads(transaction(peer, txn, [activity(peer, 1), activity(peer, 3)]))
+    document["activities"].insert(1, foreign)
+    body = canonical_json(document)
+    response = await put_transaction(client, peer, txn, body)
+    assert await refusal(response, 403) == "origin_mismatch"  # the whole transaction
+    assert applied == []
+
+
+@pytest.mark.parametrize("typed", ["intranet", "https://metadata", "https://[fd00::1]"])
+async def test_a_one_word_peer_address_is_refused_and_nothing_is_fetched(
+    client: Client, storage: Storage, ctx: ServiceContext, httpx_mock: HTTPXMock, typed: str
+) -> None:
+    """A school's Carnet has a public name; "intranet" can only be a machine next door."""
+    headers = await as_admin(client, storage, ctx)
+    response = await client.post("/api/v1/admin/peers", json={"origin": typed}, headers=headers)
+    assert response.status_code == 400
+    error = (await response.get_json())["error"]
+    assert error["message"] == "Enter the school's address alone, like https://ecole-b.example."
+    assert error["field"] == "origin"
+    assert httpx_mock.get_requests() == []
