@@ -272,8 +272,15 @@ MATRIX: dict[str, Entry] = {
     "api.remind": to({TY}, class_id="class_y", message_id="post_y"),
     "api.reply": to(IN_Y, class_id="class_y", message_id="post_y"),
     "api.mark_read": to(IN_Y, class_id="class_y", message_id="post_y"),
-    "api.answer_action": to({GB}, class_id="class_y", message_id="post_y"),
-    "api.action_answers": to({TY}, class_id="class_y", message_id="post_y"),
+    "api.answer_action": either(
+        case({GB}, class_id="class_y", message_id="post_y"),
+        # class X's poll, answered for child A by anyone but A's parents
+        case({GA, GA2}, class_id="class_x", message_id="poll_x", body={"child": "child_a"}),
+    ),
+    "api.action_answers": either(
+        case({TY}, class_id="class_y", message_id="post_y"),
+        case({TX}, class_id="class_x", message_id="poll_x"),
+    ),
     "api.remind_action": to({TY}, class_id="class_y", message_id="post_y"),
     # ---- absence notes: a family's note, read by the class's teacher
     "absences.class_absences": to(IN_Y | {ADMIN}, class_id="class_y"),
@@ -283,7 +290,10 @@ MATRIX: dict[str, Entry] = {
         # child A's note, in A's class, by anyone but A's parents
         case({GA, GA2}, class_id="class_x", body={"child": "child_a", "message": "own:absence"}),
     ),
-    "api.mark_seen": to({TY}, class_id="class_y", message_id="note_y"),
+    "api.mark_seen": either(
+        case({TY}, class_id="class_y", message_id="note_y"),
+        case({TX}, class_id="class_x", message_id="note_c"),
+    ),
     "api.withdraw": either(
         case({GB}, class_id="class_y", message_id="note_y"),
         case({GC}, class_id="class_x", message_id="note_c"),

@@ -127,6 +127,7 @@ def build(app: Quart) -> World:
     room_chat_y = str(say(y, gb, room_y, "Qui vient à la kermesse ?").message)
     conversation_y = open_conversation(y, teacher_y, "family", [teacher_y.me, gb.me], child=child_b)
     chat_y = str(say(y, teacher_y, conversation_y, "Bonjour").message)
+    poll_x = x.post(body | {"text": "Kermesse"}, action=structure("poll"))
     family_c = [x.teacher.me, gc.me]
     conversation_c = open_conversation(x, x.teacher, "family", family_c, child=gc.child_id)
     chat_c = str(say(x, x.teacher, conversation_c, "Bonjour").message)
@@ -159,7 +160,7 @@ def build(app: Quart) -> World:
         "class_x": str(x.class_id), "child_a": str(ga.child_id), "class_y": str(class_y), "child_b": str(child_b),
         "invitation_b": str(pending.invitation_id), "account_teacher_y": str(ty.account_id),
         "account_guardian_b": str(gb_actor.account_id), "alert": str(alert.alert_id),
-        "post_y": post_y, "conversation_y": conversation_y, "chat_y": chat_y, "room_y": room_y, "room_chat_y": room_chat_y,
+        "post_y": post_y, "poll_x": poll_x, "conversation_y": conversation_y, "chat_y": chat_y, "room_y": room_y, "room_chat_y": room_chat_y,
         "conversation_c": conversation_c, "chat_c": chat_c, "note_y": note_y, "note_c": note_c,
         "upload_y": upload.id, "blob_y": done.id, "setup_token": setup_token,
         "calendar_token": (link.url or "").rsplit("/", 1)[1].removesuffix(".ics"),
@@ -259,6 +260,8 @@ def operations(app: Quart) -> dict[tuple[str, str], Operation]:
 SAMPLES: dict[str, Any] = {
     "template": "lockdown", "phone": "+33639981099", "display_name": "Eve Martin",
     "op": "join", "kind": "family", "sms_code": "123456", "entries": [{"type": "add"}],
+    # a join goes through peer P, which the refused never reach (nothing leaves this process)
+    "school": FakePeer.origin,
 }  # fmt: skip
 #: where a field of the same name means something else
 BODY_SAMPLES: dict[str, dict[str, Any]] = {"NewAbsence": {"kind": "absent"}}
