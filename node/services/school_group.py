@@ -304,6 +304,7 @@ def create(ctx: ServiceContext, actor: Actor, entries: Any, envelopes: Any) -> s
             created_at=ctx.now(),
         )  # fmt: skip
         store_log(ctx, group, state, entries)
+        audit.record(ctx, "alert_role_changed", actor, None, keys=len(state.admins))  # named
         _store_envelopes(ctx, group, state, envelopes)
         _tell_schools(ctx, group, set(), entries, envelopes)
         return state.group
