@@ -14,6 +14,7 @@ from node.storage import accounts as account_store
 from node.storage import directory as directory_store
 from node.storage.db import Storage, write_transaction
 from tests.absence_factories import at
+from tests.alert_factories import add_alert_group
 from tests.factories import secret_for
 from tests.feed_factories import ClassFeed, make_class_feed
 from tests.retention_factories import DAY, audit_rows, remove
@@ -37,6 +38,8 @@ def test_each_action_is_recorded_with_pseudonyms_and_no_personal_data(cf: ClassF
     _login(cf, "dubois@school.test")
     with pytest.raises(Unauthenticated):
         _login(cf, "dubois@school.test", "A" * 43)
+    alerting = add_alert_group(cf.storage, ctx, cf)
+    alerting.send("lockdown", "Exercice", drill=True)
     remove(cf, cf.guardians[1])
     cf.storage.call(accounts.disable_account, ctx, admin, teacher.account_id)
     rows = audit_rows(cf)
@@ -49,7 +52,11 @@ def test_each_action_is_recorded_with_pseudonyms_and_no_personal_data(cf: ClassF
         ("guardian_approved", "ok"),
         ("guardian_removed", "ok"),
         ("account_disabled", "ok"),
+        ("alert_role_changed", "ok"),
+        ("alert_sent", "ok"),
     } <= seen
+    [sent] = [r for r in rows if r.action == "alert_sent"]
+    assert '"drill":true' in sent.details and sent.actor == audit.pseudonym(ctx, admin.account_id)
     me = audit.pseudonym(ctx, teacher.account_id)
     assert me is not None and len(me) == 16
     logins = [r for r in rows if r.action == "login" and r.target == me]
