@@ -6,10 +6,11 @@ What goes (docs/security.md, "Erasure"):
   blocks, and its keys and encrypted vault;
 - their guardianships; the invitations that held their name and phone are
   withdrawn and blanked (the row stays so the child can be found to have left);
-- what they wrote: comments, reactions, shares, chat messages, reports and
-  absence notes become tombstones (ciphertext, signature, sealed keys and
-  files deleted; the row stays so others' threads keep their shape, and the
-  schools that were sent a copy are told to delete it too); the openings of
+- what they wrote: comments, reactions, shares, chat messages and absence
+  notes become tombstones (ciphertext, signature, sealed keys and files
+  deleted; the row stays so others' threads keep their shape, and the
+  schools that were sent a copy are told to delete it too); their reports of
+  chat messages are deleted outright (nothing hangs on them); the openings of
   conversations and membership changes they made stay as they are, because
   others' messages hang on them (their author becomes nobody);
 - absence-note rows and the answers they gave to actionable posts;
@@ -69,6 +70,9 @@ def erase_account(ctx: ServiceContext, account_id: int) -> Erased:
                 "messages_deleted",
                 {"class_id": school_class.id, "messages": [[row.public_id, row.revision]]},
             )
+    # a report was for the teacher alone and nothing hangs on it: it goes with its row
+    # (a blank one would sit in the teacher's list as a report that cannot be read)
+    store.delete_messages([row.id for row in rows if row.kind == "report"])
     store.delete_absence_notes_by(account_id)
     store.delete_answers_by(account_id)
     _tell_their_classes(ctx, account_id)
