@@ -29,7 +29,8 @@ TRANSIENT_401 = frozenset({"unknown_key", "stale_signature"})
 
 def _retry_after(answer: Answer) -> int | None:
     value = answer.headers.get("Retry-After", "")
-    return int(value) if value.isdigit() else None
+    # ASCII digits only: int() refuses "²", which isdigit() accepts
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def _reason(answer: Answer) -> str:

@@ -269,8 +269,8 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> int 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return int(value)
+    if value.isascii() and value.isdigit():  # not "²": int() refuses it
+        return int(value[:9])
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -148,7 +148,15 @@ def remind(
     if row is None or row.deleted_at is not None or store.select_action(row.id) is None:
         return []  # deleted since, or not here yet: nothing to remind of
     me = f"{ctx.config.origin}/users/"
-    named = {int(a[len(me) :]) for a in to if a.startswith(me) and a[len(me) :].isdigit()}
+    # ASCII digits of a sane length: int() refuses "²" and 5,000 digits (a peer's addresses)
+    named = {
+        int(tail)
+        for a in to
+        if a.startswith(me)
+        and (tail := a[len(me) :]).isascii()
+        and tail.isdigit()
+        and len(tail) < 17
+    }
     addressed = feed_store.children_of_message(row.id)
     answered = {r.child_id for r in store.answers_of([row.id])}
     waiting = {

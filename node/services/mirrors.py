@@ -452,8 +452,14 @@ def remind(
     if row is None or row.deleted_at is not None or row.kind != "post":
         return []  # deleted since, or not here yet: nothing to remind of
     prefix = f"{ctx.config.origin}/users/"
+    # ASCII digits of a sane length: int() refuses "²" and 5,000 digits (a peer's addresses)
     named = {
-        int(a[len(prefix) :]) for a in to if a.startswith(prefix) and a[len(prefix) :].isdigit()
+        int(tail)
+        for a in to
+        if a.startswith(prefix)
+        and (tail := a[len(prefix) :]).isascii()
+        and tail.isdigit()
+        and len(tail) < 17
     }
     linked = {link.account_id for link in directory_store.guardian_links_of_class(mirror.id)}
     read = set(feed_store.read_by([row.id]).get(row.id, {}))

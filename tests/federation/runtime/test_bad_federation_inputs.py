@@ -14,6 +14,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 from quart import Quart
@@ -22,6 +23,8 @@ from quart.typing import TestClientProtocol as Client
 from federation.activity import Activity, build_activity
 from federation.canonical import canonical_json
 from federation.keys import key_id
+from federation.runtime import worker
+from federation.runtime.client import Answer
 from federation.runtime.routes import Federation
 from federation.transaction import MAX_BODY_BYTES
 from node.services.context import ServiceContext
@@ -157,3 +160,11 @@ async def test_a_one_word_peer_address_is_refused_and_nothing_is_fetched(
     assert error["message"] == "Enter the school's address alone, like https://ecole-b.example."
     assert error["field"] == "origin"
     assert httpx_mock.get_requests() == []
+
+
+def test_an_odd_retry_after_from_a_peer_is_ignored() -> None:
+    """Regression: "²" passed ``str.isdigit`` and made ``int()`` raise in the delivery worker."""
+    for value in ["²", "9" * 5000, "-1", "1e3", "", "soon"]:
+        answer = Answer(429, httpx.Headers({"Retry-After": value.encode()}), b"")
+        assert worker._retry_after(answer) is None, value
+    assert worker._retry_after(Answer(429, httpx.Headers({"Retry-After": "30"}), b"")) == 30

@@ -22,6 +22,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from node.push.webpush import parse_retry_after
 from node.storage.db import Storage
 from tests.factories import api_login, csrf, invite, make_school
 from tests.feed_factories import make_class_feed
@@ -497,3 +498,14 @@ async def test_a_time_that_is_not_a_time_of_day_is_refused(app: Quart, school: W
         message = "This field is too long." if len(value) > 5 else "Enter a time like 21:30."
         await refused(response, 400, message, case=value)
     snapshot.assert_unchanged()
+
+
+# --- What other servers answer ----------------------------------------------------------------
+
+
+def test_an_odd_retry_after_from_a_push_service_is_ignored() -> None:
+    """Regression: 5,000 digits passed ``str.isdigit`` and made ``int()`` raise in the worker."""
+    for value in ["²", "-1", "1e3", "soon", "\x00"]:
+        assert parse_retry_after(value) is None, value
+    assert parse_retry_after("9" * 5000) == 999_999_999
+    assert parse_retry_after(" 120 ") == 120
