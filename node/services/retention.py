@@ -23,6 +23,7 @@ goes, whatever happened to their other children.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from node.services import audit, erasure
@@ -30,11 +31,15 @@ from node.services.context import ServiceContext
 from node.storage import retention as store
 from node.storage.db import write_transaction
 
+log = logging.getLogger("carnet.retention")
+
 
 @dataclass(frozen=True)
 class Purged:
     accounts: int
     children: int
+    #: erasures that failed (logged; retried at the next pass)
+    failed: int = 0
 
 
 def _mark(ctx: ServiceContext) -> list[store.Departure]:
@@ -71,22 +76,35 @@ def purge_departed(ctx: ServiceContext) -> Purged:
     """Erase the guardians and children who left more than the retention period ago."""
     cutoff = ctx.now() - dt.timedelta(days=ctx.config.departed_family_retention_days)
     due = [r for r in _mark(ctx) if r.since <= cutoff]
-    accounts = children = 0
+    accounts = children = failed = 0
     # accounts first: a child's record goes after the guardians who wrote about them
     for row in sorted(due, key=lambda r: r.account_id is None):
-        with write_transaction():
-            if row.account_id is not None and store.guardians_in_no_class(row.account_id):
-                erased = erasure.erase_account(ctx, row.account_id)
-                audit.record(ctx, "family_purged", None, row.account_id, messages=erased.messages)
-                accounts += 1
-            elif row.child_id is not None and not store.children_back({row.child_id}):
-                erased = erasure.Erased(0, _erase_child(ctx, row.child_id))
-                audit.record(ctx, "child_purged", None, child=row.child_id)
-                children += 1
-            else:
-                continue
+        try:
+            erased = _erase_due(ctx, row)
+        except Exception:  # one row the erasure cannot delete must not hold back the others
+            log.exception("erasing departure %s failed; retried at the next pass", row.id)
+            failed += 1
+            continue
+        if erased is None:
+            continue
+        accounts += row.account_id is not None
+        children += row.child_id is not None
         erasure.delete_files(ctx, erased)
-    return Purged(accounts, children)
+    return Purged(accounts, children, failed)
+
+
+def _erase_due(ctx: ServiceContext, row: store.Departure) -> erasure.Erased | None:
+    """One departed account or child, in its own transaction (None: back in a class)."""
+    with write_transaction():
+        if row.account_id is not None and store.guardians_in_no_class(row.account_id):
+            erased = erasure.erase_account(ctx, row.account_id)
+            audit.record(ctx, "family_purged", None, row.account_id, messages=erased.messages)
+            return erased
+        if row.child_id is not None and not store.children_back({row.child_id}):
+            erased = erasure.Erased(0, _erase_child(ctx, row.child_id))
+            audit.record(ctx, "child_purged", None, child=row.child_id)
+            return erased
+        return None
 
 
 def purge_audit(ctx: ServiceContext) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from node.services import housekeeping, posts, retention
+from node.services import erasure, housekeeping, posts, retention
 from node.services.context import utcnow
 from node.storage import absences as absence_store
 from node.storage import accounts as account_store
@@ -159,3 +159,29 @@ def test_shadows_of_a_mirrored_class_s_other_members_are_never_purged(
     purged = storage.call(housekeeping.purge_expired, at(ctx, now + 400 * DAY))
     assert purged.departed.accounts == 0
     assert storage.call(account_store.select_account, shadow.id) is not None
+
+
+def test_an_erasure_that_fails_holds_back_no_other_and_is_retried(
+    cf: ClassFeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = cf.guardians
+    remove(cf, first)
+    remove(cf, second)
+    now = utcnow()
+    housekeeping_at(cf, now)
+    real = erasure.erase_account
+
+    def broken(ctx: Any, account_id: int) -> erasure.Erased:
+        if account_id == first.actor.account_id:
+            raise RuntimeError("a row nobody foresaw points at this account")
+        return real(ctx, account_id)
+
+    monkeypatch.setattr(erasure, "erase_account", broken)
+    later = now + 100 * DAY
+    purged = housekeeping_at(cf, later)
+    assert (purged.departed.accounts, purged.departed.failed) == (1, 1)
+    assert account_exists(cf, first.actor.account_id)  # its transaction rolled back whole
+    assert not account_exists(cf, second.actor.account_id)
+    monkeypatch.setattr(erasure, "erase_account", real)
+    assert housekeeping_at(cf, later + DAY).departed.accounts == 1
+    assert not account_exists(cf, first.actor.account_id)
