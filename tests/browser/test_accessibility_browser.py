@@ -253,10 +253,11 @@ _FOCUS = """(wanted) => {
   if (e.classList.contains('visually-hidden') && e.labels?.length) e = e.labels[0];
   const s = getComputedStyle(e);
   // past the last control, the focus leaves the page (to the browser's own toolbar) for one Tab
-  const seen = focused === document.body || focused.matches(':focus-visible')
-    && ((s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none');
+  const seen = focused === document.body
+    || (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none';
   const name = `${focused.tagName.toLowerCase()}${focused.id ? '#' + focused.id : ''}`
-    + ` "${(focused.textContent || focused.getAttribute('aria-label') || '').trim().slice(0, 40)}"`;
+    + ` "${(focused.textContent || focused.getAttribute('aria-label') || '').trim().slice(0, 40)}"`
+    + ` (outline: ${s.outlineStyle} ${s.outlineWidth}, box-shadow: ${s.boxShadow})`;
   return {reached: focused.matches(wanted), seen, name};
 }"""
 
@@ -331,6 +332,15 @@ def test_every_page_is_accessible(
     photo_with_gps(teacher, tmp_path / "musee.jpg")
     tab_to(teacher, "#post-text")
     teacher.keyboard.type("Sortie au musée : merci à tous les accompagnateurs.")
+    # with a permission slip, so that its answer buttons are checked on the parent's side too
+    tab_to(teacher, "#action-type")
+    for _ in range(3):  # a closed <select> changes with the arrow keys
+        teacher.keyboard.press("ArrowDown")
+    expect(teacher.locator("#action-type")).to_have_value("slip")
+    tab_to(teacher, "#action-title")
+    teacher.keyboard.type("Autorisation de sortie")
+    tab_to(teacher, "#action-slip-text")
+    teacher.keyboard.type("J'autorise mon enfant à participer à la sortie.")
     tab_to(teacher, "#post-files")
     with teacher.expect_file_chooser() as chooser:
         teacher.keyboard.press("Enter")
@@ -368,6 +378,9 @@ def test_every_page_is_accessible(
     expect(camille.locator("#posts li.comment").first).to_contain_text(
         "Merci pour cette belle sortie !", timeout=15_000
     )
+    tab_to(camille, "#posts .my-answer .answer-buttons button:first-child")  # "I agree and sign"
+    camille.keyboard.press("Enter")
+    expect(camille.locator("#posts .answered").first).to_contain_text("Agreed", timeout=15_000)
     audit.check(camille, "feed-guardian")
     audit.page(camille, "account.index", f"{node.url}/account", "account")
     audit.page(camille, "audit.erase_form", f"{node.url}/account/erase", "account-erase")
