@@ -58,6 +58,11 @@ _ULID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 
 
+def is_txn_id(text: str) -> bool:
+    """Whether ``text`` is a transaction id (a ULID): checked before it reaches a query."""
+    return _ULID_RE.fullmatch(text) is not None
+
+
 @dataclass(frozen=True)
 class StreamRange:
     """The batch holds every activity of ``stream`` with ``after < seq ≤ through`` for the destination."""

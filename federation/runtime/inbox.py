@@ -24,12 +24,17 @@ from typing import Any
 import nacl.signing
 
 from federation.activity import Activity
-from federation.errors import ActivityError, NodeDocumentError
+from federation.errors import ActivityError, NodeDocumentError, TransactionError
 from federation.keys import decode_public_key
 from federation.nodedoc import verify_node_document
 from federation.runtime.membership import drifted
 from federation.runtime.peers import unix
-from federation.transaction import ActivityResult, check_activities, check_transaction
+from federation.transaction import (
+    ActivityResult,
+    check_activities,
+    check_transaction,
+    is_txn_id,
+)
 from node.services.context import ServiceContext
 from node.storage import activities as store
 from node.storage import peers as peer_store
@@ -129,6 +134,8 @@ def receive_transaction(
     with write_transaction():
         peer = peer_store.select_peer(peer_id, lock=True)  # one transaction of a peer at a time
         assert peer is not None
+        if not is_txn_id(txn_id):  # PostgreSQL refuses a NUL in the lookup below: a 500
+            raise TransactionError("txn_id must be a ULID and match the request path")
         known = store.select_txn_in(peer_id, txn_id)
         if known is not None:
             return Received(json.loads(known.response))
