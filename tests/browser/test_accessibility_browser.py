@@ -9,6 +9,12 @@ the person who uses it, after its scripts finished (decrypted content shown),
 at 1280 px and at 360 px wide, and at 640 px (a 1280 px screen at 200 % zoom)
 with no horizontal scrolling.
 
+Keyboard only (Tab, Enter, arrows; every control reached shows its focus):
+logging in; a parent's first login up to the passphrase, with a wrong code
+first; the teacher approving the families and posting a photo with its
+description and a permission slip; a parent reading it (the description is the
+photo's ``alt``), commenting, signing the slip and writing to the teacher.
+
 axe-core reaches the pages as a context init script (``tests/browser/axe.py``):
 the node's Content-Security-Policy stays on, no ``bypass_csp``.
 
@@ -388,10 +394,14 @@ def test_every_page_is_accessible(
     audit.page(camille, "joins.index", f"{node.url}/joins", "joins")
     audit.page(camille, "joins.detail", f"{node.url}/joins/{ids['join']}", "join")
     audit.page(camille, "chat.chat_index", f"{node.url}/classes/{class_id}/chat", "chat")
-    camille.click("#family-form button[type=submit]")
+    tab_to(camille, "#family-form button[type=submit]")  # a thread with Léa's teacher
+    camille.keyboard.press("Enter")
+    expect(camille.locator("#chat-composer")).to_be_visible()
     settled(camille)
-    camille.fill("#chat-text", "Léa sera absente vendredi matin.")
-    camille.click("#chat-composer button[type=submit]")
+    tab_to(camille, "#chat-text")
+    camille.keyboard.type("Léa sera absente vendredi matin.")
+    tab_to(camille, "#chat-composer button[type=submit]")
+    camille.keyboard.press("Enter")
     expect(camille.locator("#messages .message-text")).to_have_count(1)
     # a notification's link to the message opens its conversation: one page, checked once
     conversation = camille.url
