@@ -181,6 +181,8 @@ def insert_children(alert_id: int, rows: list[tuple[int, int, int | None]]) -> N
 
 
 def select_alert(public_id: str, lock: bool = False) -> Alert | None:
+    if "\x00" in public_id:  # no id has one, and PostgreSQL refuses it in a query (a 500)
+        return None
     return locked(Alert.select().where(Alert.public_id == public_id), lock).first()
 
 

@@ -151,6 +151,20 @@ async def test_a_malformed_id_in_a_path_is_a_404(
     snapshot.assert_unchanged()
 
 
+async def test_a_nul_in_a_text_id_is_not_found(
+    app: Quart,
+    storage: Storage,
+    ctx,  # type: ignore[no-untyped-def]
+) -> None:
+    """Regression: on PostgreSQL an alert id with a NUL reached the query and was a 500."""
+    make_school(storage, ctx)
+    admin = app.test_client()
+    await api_login(admin, "admin@school.test")
+    for path in ["/api/v1/alerts/%00", "/api/v1/alerts/a%00b/reach", "/api/v1/setup/a%00b"]:
+        await refused(await admin.get(path), 404, "", case=path)
+    assert (await admin.get("/alerts/%00")).status_code == 404
+
+
 BAD_NUMBERS = ["²", "9" * 5000, "-1", "0", "1e3", "", "١", " 1", str(2**53)]
 
 
