@@ -11,6 +11,9 @@ covered by test_peering.py and test_inbox.py.
 from __future__ import annotations
 
 import json
+import os
+import random
+import string
 import time
 from typing import Any
 
@@ -168,3 +171,72 @@ def test_an_odd_retry_after_from_a_peer_is_ignored() -> None:
         answer = Answer(429, httpx.Headers({"Retry-After": value.encode()}), b"")
         assert worker._retry_after(answer) is None, value
     assert worker._retry_after(Answer(429, httpx.Headers({"Retry-After": "30"}), b"")) == 30
+
+
+# --- A peer that sends garbage ------------------------------------------------------------------
+
+#: bodies per route; scripts/fuzz's FUZZ_EXAMPLES and FUZZ_SEED reach this test too
+BODIES = int(os.environ.get("FUZZ_EXAMPLES", "1")) * 12
+SEED = int(os.environ.get("FUZZ_SEED", "0"))
+ODD_TEXT = ["", "\x00", "²", "\u202e", "\ud800", "x" * 3000, "https://ecole-b.example/", "../.."]
+
+
+def garbage(rng: random.Random, depth: int = 0) -> Any:
+    """A random JSON value: odd text, huge and negative numbers, floats, deep or empty containers."""
+    kind = rng.randrange(8 if depth < 4 else 5)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.choice([0, -1, 2**53, 2**63, -(2**64), rng.randrange(10**6)])
+    if kind == 2:
+        return rng.choice([1.5, 1e308, -0.0])
+    if kind in (3, 4):
+        return rng.choice(ODD_TEXT + [rng.choice(string.printable) * rng.randrange(1, 40)])
+    if kind == 5:
+        return [garbage(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = ["type", "id", "seq", "to", "object", "actor", "stream", "txn_id", "origin", "np"]
+    return {rng.choice(keys): garbage(rng, depth + 1) for _ in range(rng.randrange(5))}
+
+
+def mutate(rng: random.Random, document: Any) -> Any:
+    """The document with one value somewhere replaced by garbage, or a key removed."""
+    if not isinstance(document, (dict, list)) or not document or rng.random() < 0.3:
+        return garbage(rng)
+    copy = json.loads(json.dumps(document))
+    key = rng.choice(list(copy)) if isinstance(copy, dict) else rng.randrange(len(copy))
+    if isinstance(copy, dict) and rng.random() < 0.2:
+        del copy[key]
+    else:
+        copy[key] = mutate(rng, copy[key])
+    return copy
+
+
+def encode(document: Any) -> bytes:
+    try:
+        return canonical_json(document)
+    except Exception:  # floats, big numbers, lone surrogates: what a careless peer would send
+        return json.dumps(document).encode("utf-8", "surrogatepass")
+
+
+async def test_a_peers_garbage_never_breaks_the_node(
+    client: Client, storage: Storage, peer: FakePeer, applied: list[str]
+) -> None:
+    """Signed requests whose bodies are random or a valid transaction mutated: never a 5xx."""
+    rng = random.Random(SEED)
+    before = received(storage)
+    valid = json.loads(transaction(peer, txn_id(), [activity(peer, 1), activity(peer, 2)]))
+    answers: dict[int, int] = {}
+    for _ in range(BODIES):
+        txn = txn_id()
+        document = mutate(rng, {**valid, "txn_id": txn})
+        response = await put_transaction(client, peer, txn, encode(document))
+        answers[response.status_code] = answers.get(response.status_code, 0) + 1
+        assert response.status_code < 500, (document, await response.get_data())
+        if response.status_code >= 400:
+            await refusal(response, response.status_code)
+        body = encode(garbage(rng))
+        keys = await client.post("/np/keys", data=body, headers=peer.headers("/np/keys", body))
+        assert keys.status_code < 500, (body, await keys.get_data())
+    # a mutated transaction may still be a valid one: only Creates of this peer are applied
+    assert all(object_id.startswith(peer.origin) for object_id in applied)
+    assert received(storage) >= before and sum(answers.values()) == BODIES
