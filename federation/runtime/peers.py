@@ -101,11 +101,11 @@ def normalize_origin(ctx: ServiceContext, text: object) -> str:
     raw = text.strip().rstrip("/")
     if "://" not in raw:
         raw = "https://" + raw
-    parts = urlsplit(raw)
-    raw = f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}{parts.path}"
     try:
+        parts = urlsplit(raw)  # ValueError for an unbalanced "[" (an IPv6 literal): was a 500
+        raw = f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}{parts.path}"
         origin = check_origin(raw)
-    except EncodingError:
+    except (EncodingError, ValueError):
         raise Invalid(
             N_("Enter the school's address alone, like https://ecole-b.example."), field="origin"
         ) from None
