@@ -204,6 +204,11 @@ class Audit:
         settled(page)
         self.check(page, name)
 
+    def answer(self, page: Page, name: str) -> None:
+        """A page a form's POST answered with (a printable slip, a setup link)."""
+        settled(page)
+        self.check(page, name)
+
     def error_page(self, page: Page, url: str, status: int, name: str) -> None:
         """The page people see instead, when they may not see or there is nothing there."""
         response = page.goto(url)
@@ -367,6 +372,13 @@ def test_every_page_is_accessible(
     audit.page(teacher, "teacher.class_page", f"{node.url}/classes/{class_id}", "class")
     audit.page(teacher, "absences.class_absences", f"{node.url}/classes/{class_id}/absences",
                "absences-teacher")  # fmt: skip
+    # pages that answer a form: the printable slip of a parent who has not joined
+    teacher.goto(f"{node.url}/classes/{class_id}")
+    teacher.locator("ul.guardians li", has_text=NADIA[0]).get_by_role(
+        "button", name="New code and slip"
+    ).click()
+    teacher.wait_for_url(re.compile(r"/guardians/\d+/code$"))
+    audit.answer(teacher, "slip")
     audit.error_page(teacher, f"{node.url}/admin", 403, "forbidden")
     audit.page(teacher, "chat.chat_reports", f"{node.url}/classes/{class_id}/chat/reports",
                "chat-reports")  # fmt: skip
@@ -414,6 +426,9 @@ def test_every_page_is_accessible(
     # The admin: the school, partner schools, alerts (a drill, to have one to open).
     admin = person(browser, node, ADMIN, "/admin")
     audit.page(admin, "admin.index", f"{node.url}/admin", "admin")
+    admin.get_by_role("button", name="New setup link").click()  # the admin made by carnet init
+    admin.wait_for_url(re.compile(r"/admin/staff/\d+/setup-link$"))
+    audit.answer(admin, "setup-link")
     audit.page(admin, "audit.index", f"{node.url}/admin/audit", "audit")
     if "school_year.index" in audit.pages:  # the new school year page (being written meanwhile)
         audit.page(admin, "school_year.index", f"{node.url}/admin/year", "school-year")
