@@ -168,6 +168,10 @@ def record_failure(
         if peer is None:
             return
         txn = store.select_txn_out(peer_id, lock=True)
+        if not permanent and txn_id is not None and (txn is None or txn.txn_id != txn_id):
+            # that batch was settled meanwhile (another worker process delivered it, or it
+            # was rebuilt): this late failure says nothing about the peer now
+            return
         peer.last_error = error[:2000]
         if permanent and txn is not None and txn.txn_id == txn_id:
             for activity in json.loads(txn.body)["activities"]:

@@ -265,3 +265,23 @@ async def test_a_request_from_a_peer_ends_its_backoff(
     await client.get(path, headers=_signed_get(peer, path))
     assert woken == [True]
     assert storage.call(peer_store.select_peer, 1).next_attempt_at is None
+
+
+async def test_a_late_failure_of_a_batch_another_worker_delivered_changes_nothing(
+    worker: DeliveryWorker, storage: Storage, ctx: ServiceContext, peer: FakePeer
+) -> None:
+    """Two worker processes sent the same batch: one was answered 200, the other 429 (busy)."""
+    publish(storage, ctx, 2)
+    batch = storage.call(delivery.next_batch, ctx, 1)
+    assert batch is not None
+    results = {a["id"]: {} for a in json.loads(batch.body)["activities"]}
+    storage.call(delivery.record_success, ctx, 1, batch.txn_id, results)
+    storage.call(delivery.record_failure, ctx, 1, batch.txn_id, "HTTP 429", retry_after=1)
+    state = storage.call(peer_store.select_peer, 1)
+    assert (state.fail_count, state.next_attempt_at, state.last_error) == (0, None, None)
+    # a failure of the batch in flight still counts
+    publish(storage, ctx, 1)
+    current = storage.call(delivery.next_batch, ctx, 1)
+    assert current is not None
+    storage.call(delivery.record_failure, ctx, 1, current.txn_id, "HTTP 503")
+    assert storage.call(peer_store.select_peer, 1).fail_count == 1
