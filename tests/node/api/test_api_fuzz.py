@@ -265,6 +265,6 @@ def test_the_api_answers_every_request_as_documented(
                 fuzz_operation(session, operation, report)
     finally:
         asgi.shutdown_lifespans()  # stops the node's workers and closes its database
-    print(report.summary(), f"(outside names refused: {len(loopback_only)})")
+    print("\n" + report.summary(), f"(outside names refused: {len(loopback_only)})")
     assert report.operations >= (10 if role == "anonymous" else 100)
     assert report.failures == [], "\n\n".join(report.failures)
