@@ -118,16 +118,19 @@ async def test_a_body_one_byte_over_the_limit_is_refused_before_it_is_read(
     assert applied == [] and received(storage) == before
 
 
-@pytest.mark.parametrize(
-    "txn", ["x" * 300, "..%2F..%2Fapi%2Fv1%2Fme", "01J8Z6R4%00", "%C2%B2", "%20"]
-)
+#: the NUL one reached PostgreSQL's lookup and was a 500
+ODD_TXN_IDS = ["x" * 300, "..%2F..%2Fapi%2Fv1%2Fme", "01J8Z6R4%00", "%C2%B2", "%20"]
+
+
 async def test_an_odd_transaction_id_is_refused(
-    client: Client, storage: Storage, peer: FakePeer, applied: list[str], txn: str
+    client: Client, storage: Storage, peer: FakePeer, applied: list[str]
 ) -> None:
     before = received(storage)
     body = transaction(peer, txn_id(), [activity(peer, 1)])
-    response = await put_transaction(client, peer, txn, body)
-    assert 400 <= response.status_code < 500, await response.get_data()
+    for txn in ODD_TXN_IDS:
+        response = await put_transaction(client, peer, txn, body)
+        # "..%2F" is a slash once decoded: no such route, a 404 page; the others reach the inbox
+        assert 400 <= response.status_code < 500, (txn, await response.get_data())
     assert applied == [] and received(storage) == before
 
 
