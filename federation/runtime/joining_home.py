@@ -27,7 +27,7 @@ from node.errors import (
     Unauthenticated,
     Unreachable,
 )
-from node.services import joins
+from node.services import joins, policy
 from node.services.context import Actor, ServiceContext
 
 
@@ -85,6 +85,7 @@ async def start(
     fed: Federation, actor: Actor, school: object, code: object, locale: str
 ) -> joins.JoinView:
     """Send the access code to the class's node; it texts an SMS code to the parent."""
+    policy.require_guardian(actor)  # before anything about the address: staff learn nothing
     origin = peers.normalize_origin(fed.ctx, school)
     if not isinstance(code, str) or not code.strip() or len(code) > 80:
         raise Invalid(N_("Enter the access code printed on your slip."), field="code")
