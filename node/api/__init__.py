@@ -19,6 +19,7 @@ from federation.canonical import CanonicalJSONError, parse_json_strict
 from node.api.schema import Body
 from node.errors import N_, Invalid, Unauthenticated
 from node.services.context import Actor, ServiceContext
+from node.urlids import parse_id
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -110,6 +111,19 @@ def actor() -> Actor:
 async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a service off the event loop with the node's context as first argument."""
     return await current_app.config["CARNET_STORAGE"].run(fn, ctx(), *args, **kwargs)
+
+
+def before_id() -> int | None:
+    """The ``?before=`` cursor of a paged list (an id), or None for the first page."""
+    raw = request.args.get("before")
+    if raw is None:
+        return None
+    value = parse_id(raw)
+    if value is None:
+        raise Invalid(
+            N_("%(name)s must be a positive whole number."), field="before", name="before"
+        )
+    return value
 
 
 def to_json(value: Any) -> Any:

@@ -6,11 +6,10 @@ from typing import Any
 
 from quart import current_app, request
 
-from node.api import Api, actor, call, ok
+from node.api import Api, actor, before_id, call, ok
 from node.api.schema import Body, array, boolean, integer, obj, string
-from node.errors import N_, Invalid
 from node.services import chat_membership, chat_moderation, chat_views, conversations
-from node.urlids import MAX_ID, parse_id
+from node.urlids import MAX_ID
 
 _CONVERSATION = "<pubid:conversation_id>"
 _MESSAGE = "<pubid:message_id>"
@@ -65,18 +64,6 @@ def _announce(said: conversations.Said) -> None:
                 "message": said.message,
             },
         )
-
-
-def _before() -> int | None:
-    raw = request.args.get("before")
-    if raw is None:
-        return None
-    value = parse_id(raw)
-    if value is None:
-        raise Invalid(
-            N_("%(name)s must be a positive whole number."), field="before", name="before"
-        )
-    return value
 
 
 def register(api: Api) -> None:
@@ -142,7 +129,7 @@ def register(api: Api) -> None:
     )
     async def get_conversation(class_id: int, conversation_id: str) -> Any:
         return ok(
-            await call(chat_views.conversation, actor(), class_id, conversation_id, _before())
+            await call(chat_views.conversation, actor(), class_id, conversation_id, before_id())
         )
 
     @api.operation(

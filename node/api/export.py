@@ -4,24 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import g, request
+from quart import g
 
-from node.api import Api, actor, call, ok
-from node.errors import N_, Invalid
+from node.api import Api, actor, before_id, call, ok
 from node.services import export
-from node.urlids import parse_id
-
-
-def _before() -> int | None:
-    raw = request.args.get("before")
-    if raw is None:
-        return None
-    value = parse_id(raw)
-    if value is None:
-        raise Invalid(
-            N_("%(name)s must be a positive whole number."), field="before", name="before"
-        )
-    return value
 
 
 def register(api: Api) -> None:
@@ -43,7 +29,7 @@ def register(api: Api) -> None:
         tag="export",
     )
     async def export_posts() -> Any:
-        return ok(await call(export.posts, actor(), _before()))
+        return ok(await call(export.posts, actor(), before_id()))
 
     @api.operation(
         "GET",
@@ -52,4 +38,4 @@ def register(api: Api) -> None:
         tag="export",
     )
     async def export_conversation(class_id: int, conversation_id: str) -> Any:
-        return ok(await call(export.conversation, actor(), class_id, conversation_id, _before()))
+        return ok(await call(export.conversation, actor(), class_id, conversation_id, before_id()))
