@@ -53,6 +53,10 @@ from tests.multinode.tomlfile import deep_merge, render_toml
 from tests.multinode.waiting import wait_until
 
 HOST = "127.0.0.1"
+#: Idle connections are dropped after 3 s, before hypercorn closes them (5 s): reusing one
+#: the server is closing at that very moment fails a POST with "Server disconnected"
+#: (seen in CI), and httpx does not resend a POST.
+KEEP_ALIVE = httpx.Limits(keepalive_expiry=3.0)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Seconds to wait for ``carnet init`` and for a node to answer ``/healthz``.
 #: A ceiling for a broken run (a 2-core machine under xdist starts three nodes in ~3 s).
@@ -462,6 +466,7 @@ class Node:
         """
         kwargs.setdefault("timeout", 10.0)
         kwargs.setdefault("trust_env", False)
+        kwargs.setdefault("limits", KEEP_ALIVE)
         client = httpx.Client(base_url=self.origin, **kwargs)
         self._clients.append(client)
         return client
@@ -470,6 +475,7 @@ class Node:
         """An ``httpx.AsyncClient`` on this node's origin; close it yourself (``async with``)."""
         kwargs.setdefault("timeout", 10.0)
         kwargs.setdefault("trust_env", False)
+        kwargs.setdefault("limits", KEEP_ALIVE)
         return httpx.AsyncClient(base_url=self.origin, **kwargs)
 
 
