@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -449,22 +450,31 @@ def test_a_class_log_must_share_the_school_year(storage: Storage, ctx) -> None: 
 
 
 class _QueryCounter(logging.Handler):
+    """Counts the statements of one thread: the app's workers query on threads of their own."""
+
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
+        self.thread: int | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
+        if record.thread == self.thread:
+            self.count += 1
 
 
-def _queries(fn: Callable[[], object]) -> int:
-    """How many SQL statements ``fn`` runs (peewee logs each one at DEBUG)."""
+def _queries(storage: Storage, fn: Callable[..., object], *args: object) -> int:
+    """How many SQL statements ``fn(*args)`` runs in storage (peewee logs each at DEBUG)."""
     logger = logging.getLogger("peewee")
     counter, level = _QueryCounter(), logger.level
+
+    def counted() -> None:
+        counter.thread = threading.get_ident()
+        fn(*args)
+
     logger.addHandler(counter)
     logger.setLevel(logging.DEBUG)
     try:
-        fn()
+        storage.call(counted)
     finally:
         logger.removeHandler(counter)
         logger.setLevel(level)
@@ -485,14 +495,13 @@ def test_a_feed_page_costs_the_same_queries_for_2_posts_as_for_12(cf: ClassFeed)
             cf.reply(parent, family, "comment", {"text": "bien reçu"}, to=to)
 
     def pages() -> tuple[int, int]:
-        mine = _queries(lambda: cf.storage.call(feed.my_feed, cf.ctx, parent.actor))
-        theirs = _queries(
-            lambda: cf.storage.call(feed.class_feed, cf.ctx, teacher.actor, cf.class_id)
-        )
+        mine = _queries(cf.storage, feed.my_feed, cf.ctx, parent.actor)
+        theirs = _queries(cf.storage, feed.class_feed, cf.ctx, teacher.actor, cf.class_id)
         return mine, theirs
 
     add_posts(1)
     few = pages()
+    assert min(few) > 3  # the counter sees the service's own statements
     add_posts(5)
     assert len(cf.feed_of(parent)["items"]) == 12
     assert pages() == few
