@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from node.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
-from node.services import action_status, actions, groups, posts
+from node.services import action_status, actions, feed, groups, posts
 from node.storage import notifications as notification_store
 from node.storage.db import Storage, database_proxy
 from tests.action_factories import (
@@ -403,8 +403,8 @@ def test_nobody_to_remind_when_every_family_answered(cf: ClassFeed) -> None:
 def test_a_feed_page_of_actions_costs_a_fixed_number_of_queries(cf: ClassFeed) -> None:
     def pages() -> tuple[int, int]:
         return (
-            _queries(lambda: cf.feed_of(cf.guardians[0])),
-            _queries(lambda: cf.feed_of(cf.teacher)),
+            _queries(cf.storage, feed.my_feed, cf.ctx, cf.guardians[0].actor),
+            _queries(cf.storage, feed.class_feed, cf.ctx, cf.teacher.actor, cf.class_id),
         )
 
     answer(cf, cf.guardians[0], post_action(cf, "event"), ["yes"])

@@ -6,6 +6,7 @@ LOCKED`` and leases them; the same rule holds for one process on SQLite.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 
@@ -21,6 +22,9 @@ from node.storage.db import Storage, write_transaction
 async def no_sms_worker(app: Quart) -> None:
     """The app's own worker would take the texts these tests take by hand."""
     await app.extensions["carnet_sms"].stop()
+    # a pass it began may still be running in a storage thread (cancelling the task does
+    # not stop it) and could lease the texts queued next: let it end first
+    await asyncio.sleep(1.0)
 
 
 def _queue(storage: Storage, ctx: ServiceContext, count: int) -> list[str]:
