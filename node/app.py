@@ -67,6 +67,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         CARNET_CATALOGUES=catalogues,
         MAX_CONTENT_LENGTH=config.max_request_bytes,
         MAX_FORM_MEMORY_SIZE=config.max_request_bytes,
+        # every body read (JSON, forms, upload parts) waits this long at most, then 408
+        BODY_TIMEOUT=config.request_body_timeout,
         SESSION_COOKIE_NAME="carnet_unused",
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -96,6 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
+    from node import http11
     from node.app import create_app
 
     overrides: dict[str, Any] = {"data_dir": str(args.data)}
@@ -113,6 +114,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     hyper.accesslog = None
     hyper.graceful_timeout = 5
     hyper.include_server_header = False
+    # Runs from connect (or the previous answer) until a request's headers are in:
+    # a client trickling headers is closed after it, however many bytes it sends.
+    hyper.keep_alive_timeout = config.request_header_timeout
+    # read_timeout stays None: a live-updates stream (GET /api/v1/events) sends
+    # nothing for minutes; bodies are bounded by BODY_TIMEOUT (request_body_timeout).
+    hyper.read_timeout = None
+    # h11_max_incomplete_size stays 16 KiB: an unfinished request line or header
+    # block past it is answered 431 at once.
+    http11.install()  # no cleartext HTTP/2 (node/http11.py says why)
     print(
         f"Carnet ({config.school_name}) serving on http://{config.bind} — public URL {config.public_url}"
     )

@@ -111,6 +111,16 @@ class NodeConfig:
     max_request_bytes: int = 1_048_576
     #: Largest attachment (photo, video, audio, document), in bytes of ciphertext.
     max_attachment_bytes: int = 200_000_000
+    #: Seconds a client has to send a request's line and headers once it connects (or
+    #: after its previous answer), and the longest a connection may stay idle between
+    #: requests; then the node closes it without an answer (Hypercorn's
+    #: ``keep_alive_timeout``).  Cuts off "slowloris" clients that trickle headers.
+    request_header_timeout: float = 5.0
+    #: Seconds a request's body may take to arrive in full before the node answers
+    #: 408 (Quart's ``BODY_TIMEOUT``).  An attachment part is at most
+    #: ``max_request_bytes`` (1 MiB): 180 s lets a phone on a weak 2G/EDGE uplink
+    #: (about 64 kbit/s) send one.  Raise it with ``max_request_bytes``.
+    request_body_timeout: float = 180.0
     #: Run the background workers (texts, pushes, federation delivery, pulls,
     #: housekeeping) in this process.  ``carnet serve --no-workers`` turns them
     #: off for HTTP-only processes beside a ``carnet worker`` (PostgreSQL).
@@ -199,6 +209,9 @@ class NodeConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive number")
+        for name in ("request_header_timeout", "request_body_timeout"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ConfigError(f"{name} must be more than 0 and at most 3600 seconds")
         if not 0 < self.federation_backoff_factor <= 10:
             raise ConfigError("federation_backoff_factor must be between 0 and 10")
         for peer, url in self.federation_connect.items():
