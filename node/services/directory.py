@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,13 @@ def current_school_year(today: dt.date) -> str:
     return f"{start}-{start + 1}"
 
 
+def school_year_now(ctx: ServiceContext) -> str:
+    """The school year of the school's date now: at 00:30 on 1 August in Paris,
+    UTC still says 31 July, and the year has turned over all the same."""
+    zone = zoneinfo.ZoneInfo(ctx.config.timezone)
+    return current_school_year(ctx.now().replace(tzinfo=dt.UTC).astimezone(zone).date())
+
+
 def _class_view(c: store.SchoolClass) -> ClassView:
     return ClassView(c.id, c.name, c.school_year, c.teacher.display_name)
 
@@ -135,7 +143,7 @@ def create_class(
     """A teacher creates their own class; an admin may create one for a teacher."""
     policy.require_teacher(actor)
     clean = clean_name(name, "name", 80)
-    year = school_year or current_school_year(ctx.now().date())
+    year = school_year or school_year_now(ctx)
     match = _YEAR.fullmatch(year) if isinstance(year, str) else None
     if not match or int(match[2]) != int(match[1]) + 1 or not 2000 <= int(match[1]) <= 2100:
         raise Invalid(N_("The school year looks like 2026-2027."), field="school_year")

@@ -122,10 +122,19 @@ def next_digest(now: dt.datetime, zone: zoneinfo.ZoneInfo, at: str) -> dt.dateti
     """The next ``at`` (``HH:MM`` wall clock in ``zone``) strictly after ``now``, naive UTC."""
     local = now.replace(tzinfo=dt.UTC).astimezone(zone)
     clock = _parse_time(at)
-    when = dt.datetime.combine(local.date(), clock, tzinfo=zone)
-    if when <= local:
-        when = dt.datetime.combine(local.date() + dt.timedelta(days=1), clock, tzinfo=zone)
-    return when.astimezone(dt.UTC).replace(tzinfo=None)
+    when = _utc(dt.datetime.combine(local.date(), clock, tzinfo=zone))
+    # compared in UTC: on the night clocks go back, wall-clock times of one zone
+    # compare as if the hour between 02:00 and 03:00 came only once
+    if when <= now:
+        when = _utc(dt.datetime.combine(local.date() + dt.timedelta(days=1), clock, tzinfo=zone))
+    return when
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """An aware time as naive UTC.  A wall-clock time the spring change skips
+    (02:30 in Paris) is read with the offset before it: 03:30 summer time; one
+    that comes twice in autumn is its first occurrence."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def after_quiet_hours(
@@ -150,8 +159,12 @@ def after_quiet_hours(
             end_day += dt.timedelta(days=1)
     if not inside:
         return now
-    wake = dt.datetime.combine(end_day, finish, tzinfo=zone)
-    return wake.astimezone(dt.UTC).replace(tzinfo=None)
+    wake = _utc(dt.datetime.combine(end_day, finish, tzinfo=zone))
+    if wake <= now:
+        # the end falls in the hour that comes twice and its first occurrence
+        # has passed: the hours end at its second one
+        wake = _utc(dt.datetime.combine(end_day, finish, tzinfo=zone).replace(fold=1))
+    return max(wake, now)
 
 
 def _parse_time(text: str) -> dt.time:

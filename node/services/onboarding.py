@@ -186,10 +186,18 @@ def resend(ctx: ServiceContext, attempt_id: Any, client_ip: str, locale: str) ->
 
 
 def normalize_sms_code(raw: Any) -> str:
-    """Fold full-width digits and drop spaces; exactly six digits must remain."""
+    """Fold full-width digits; drop spaces, dashes and invisible marks; six digits must remain.
+
+    What a phone pastes or a person types around the digits ("123 456", "123-456",
+    a no-break space, a trailing newline, a zero-width space) is not part of the code.
+    """
     if not isinstance(raw, str) or len(raw) > 20:
         raise Invalid(N_("The code has 6 digits."), field="sms_code")
-    code = "".join(unicodedata.normalize("NFKC", raw).split()).replace("-", "")
+    code = "".join(
+        c
+        for c in unicodedata.normalize("NFKC", raw)
+        if not c.isspace() and unicodedata.category(c) not in ("Pd", "Cf")
+    )
     if len(code) != 6 or not code.isascii() or not code.isdigit():
         raise Invalid(N_("The code has 6 digits."), field="sms_code")
     return code
@@ -219,7 +227,12 @@ def check_sms_code(ctx: ServiceContext, attempt: store.LoginAttempt, code: str) 
     max_tries = ctx.config.sms_code_max_tries
     if attempt.sms_code_hash is None or attempt.sms_failures >= max_tries:
         return Gone(N_("This code can no longer be used. Ask for a new code."), field="sms_code")
-    if attempt.sms_code_expires_at is None or attempt.sms_code_expires_at <= ctx.now():
+    now = ctx.now()
+    expires = attempt.sms_code_expires_at
+    validity = dt.timedelta(minutes=ctx.config.sms_code_minutes)
+    # A clock set back after the code was sent would stretch its life: a code
+    # lives at most its validity after it was issued, on the clock that issued it.
+    if expires is None or expires <= now or now < expires - validity:
         attempt.sms_code_hash = None
         return Gone(N_("This code has expired. Ask for a new code."), field="sms_code")
     expected = keyed_hash(ctx.node_secret, SMS_CODE_PURPOSE, attempt.public_id + code)
@@ -231,7 +244,7 @@ def check_sms_code(ctx: ServiceContext, attempt: store.LoginAttempt, code: str) 
             return Gone(N_("Too many wrong codes. Ask for a new code."), field="sms_code")
         return Unauthenticated(N_("Wrong code. Tries left: {left}."), field="sms_code", left=left)
     attempt.sms_code_hash = None  # single use
-    attempt.verified_at = ctx.now()
+    attempt.verified_at = now
     attempt.save()
     return None
 

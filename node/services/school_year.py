@@ -34,7 +34,7 @@ from node.errors import N_, Invalid, NotFound
 from node.services import audit, policy
 from node.services.accounts import clean_name
 from node.services.context import Actor, ServiceContext
-from node.services.directory import current_school_year
+from node.services.directory import school_year_now
 from node.storage import accounts as account_store
 from node.storage import school_year as store
 from node.storage.db import write_transaction
@@ -111,7 +111,7 @@ def plan(ctx: ServiceContext, actor: Actor) -> YearPlan:
     policy.require_admin(actor)
     classes = store.active_classes()
     latest = max((c.school_year for c in classes), default=None)
-    next_year = _year_after(latest) if latest else current_school_year(ctx.now().date())
+    next_year = _year_after(latest) if latest else school_year_now(ctx)
     children: dict[int, list[PlanChild]] = {}
     for child in store.children_of(c.id for c in classes):
         children.setdefault(child.school_class_id, []).append(

@@ -20,7 +20,7 @@ async def _classes_page(
 ) -> Any:
     actor = require_actor()
     classes = await call(directory.list_classes, actor)
-    default_year = directory.current_school_year(current_app.config["CARNET_CTX"].now().date())
+    default_year = directory.school_year_now(current_app.config["CARNET_CTX"])
     html = await render_template(
         "teacher/classes.html",
         classes=classes,
