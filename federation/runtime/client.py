@@ -31,6 +31,8 @@ MAX_ANSWER_BYTES = 8 * 1024 * 1024
 MAX_REFUSAL_BYTES = 64 * 1024
 LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: Characters of a redirect's target or a path kept in an error message.
+SHOWN_CHARS = 100
 
 
 class FetchError(Exception):
@@ -77,6 +79,54 @@ def _unreachable(origin: str, error: httpx.HTTPError) -> FetchError:
     return FetchError(f"{origin} could not be reached ({type(error).__name__})")
 
 
+def _shown(text: str) -> str:
+    """``text`` fit for a log line or an admin's page: printable, at most ``SHOWN_CHARS``."""
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def _refusal(
+    origin: str, path: str, response: httpx.Response, limit: int | None
+) -> FetchError | None:
+    """Why an answer is refused on its headers alone (before any byte of its body), if it is.
+
+    ``limit``: the most its body may hold, when a longer one is refused whole.
+    """
+    where = origin + _shown(path)
+    status = response.status_code
+    if 300 <= status < 400:
+        location = response.headers.get("Location")
+        target = f"redirect to {_shown(location)}" if location else "a redirect without Location"
+        return FetchError(
+            f"{where} answered HTTP {status} ({target}): a node does not follow a peer's redirects"
+        )
+    encoding = response.headers.get("Content-Encoding", "")
+    if any(token.strip().lower() not in ("", "identity") for token in encoding.split(",")):
+        return FetchError(
+            f"{where} answered compressed (Content-Encoding: {_shown(encoding)}) although "
+            "asked for identity: a node does not inflate a peer's answers"
+        )
+    length = response.headers.get("Content-Length", "")
+    if limit is not None and length.isascii() and length.isdigit() and int(length) > limit:
+        return FetchError(f"{origin} answered more than {limit} bytes")
+    return None
+
+
+async def _read(origin: str, response: httpx.Response, limit: int) -> bytes:
+    """The body as sent, or FetchError past ``limit`` bytes.
+
+    Called only after ``_refusal``: with no ``Content-Encoding`` but identity,
+    httpx's decoder is its identity one and the bytes are those received.
+    """
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise FetchError(f"{origin} answered more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class FederationClient:
     def __init__(
         self,
@@ -92,6 +142,8 @@ class FederationClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(15.0, connect=5.0),
             follow_redirects=False,
+            # httpx asks for gzip and deflate by default; a peer's answer is never inflated
+            headers={"Accept-Encoding": "identity"},
             transport=transport or _transport(config),
         )
 
@@ -112,13 +164,11 @@ class FederationClient:
             async with self._http.stream(
                 method, self._url(origin, path), content=body, headers=headers
             ) as response:
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise FetchError(f"{origin} answered more than {limit} bytes")
-                    chunks.append(chunk)
-                return Answer(response.status_code, response.headers, b"".join(chunks))
+                refused = _refusal(origin, path, response, limit)
+                if refused is not None:
+                    raise refused
+                body = await _read(origin, response, limit)
+                return Answer(response.status_code, response.headers, body)
         except httpx.TimeoutException:
             raise FetchError(f"{origin} did not answer in time") from None
         except httpx.HTTPError as error:
@@ -183,6 +233,10 @@ class FederationClient:
             async with self._http.stream(
                 "GET", self._url(origin, path), headers=headers
             ) as response:
+                # no length refused here: the sink bounds a 200's body, a refusal is cut short
+                refused = _refusal(origin, path, response, None)
+                if refused is not None:
+                    raise refused
                 if response.status_code != 200:
                     body = b""
                     async for chunk in response.aiter_bytes():

@@ -14,6 +14,8 @@ from pytest_httpx import HTTPXMock
 
 from node.config import SmsConfig
 from node.sms import HttpSmsGateway, SmsStatus, make_gateway
+from node.sms.http import MAX_ANSWER_BYTES
+from tests.bomb_factories import CountedStream, bomb
 
 URL = "https://sms.provider.test/v1/messages"
 TOKEN = "tok_live_very-secret-4242"
@@ -306,3 +308,53 @@ async def test_an_alert_goes_from_the_alert_sender(
         await gw.aclose()
     alert, code = (json.loads(r.content)["from"] for r in httpx_mock.get_requests())
     assert (alert, code) == (expected, "EcoleJaures")
+
+
+# --- A provider's answer is never inflated, a redirect never followed (research §6) -----------
+
+
+async def test_a_compressed_or_too_long_answer_is_not_read_and_the_text_counts_as_sent(
+    httpx_mock: HTTPXMock, gateway: HttpSmsGateway, sleep: FakeSleep,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """The provider took the text (2xx): it is sent; its id, inside a bomb, is not read."""
+    padded = b'{"id": "SM1", "pad": "' + b"x" * (10 * MAX_ANSWER_BYTES) + b'"}'
+    bodies = [CountedStream(bomb("gzip")), CountedStream(bomb("deflate")), CountedStream(padded)]
+    for body, encoding in zip(bodies, ["gzip", "deflate", ""], strict=True):
+        headers = {"Content-Encoding": encoding} if encoding else {}
+        httpx_mock.add_response(headers=headers, stream=body)
+        result = await gateway.send(NUMBER, "t", reference="r")
+        assert result.status is SmsStatus.SENT and result.provider_id is None
+    gzip_body, deflate_body, long_body = bodies
+    assert gzip_body.taken == deflate_body.taken == 0  # not one compressed byte read
+    assert long_body.taken <= MAX_ANSWER_BYTES + 16384  # one piece past the bound, then it stops
+    assert "a compressed answer ('gzip') is not read" in caplog.text
+    assert "a compressed answer ('deflate') is not read" in caplog.text
+    assert f"an answer over {MAX_ANSWER_BYTES} bytes is not read" in caplog.text
+    assert {r.headers["Accept-Encoding"] for r in httpx_mock.get_requests()} == {"identity"}
+    assert sleep.calls == []
+
+
+REDIRECTS = [
+    (301, URL, "provider redirected to sms.provider.test (HTTP 301)"),  # to itself
+    (
+        302,
+        "http://169.254.169.254/latest/meta-data/",
+        "provider redirected to 169.254.169.254 (HTTP 302)",
+    ),  # noqa: E501
+    (307, f"{URL}?to={NUMBER}&again=1", "provider redirected to sms.provider.test (HTTP 307)"),
+    (308, "/v1/elsewhere", "provider redirected (HTTP 308)"),
+]
+
+
+async def test_a_redirect_fails_at_once_and_is_not_followed(
+    httpx_mock: HTTPXMock, gateway: HttpSmsGateway, sleep: FakeSleep
+) -> None:
+    for sent, (status, location, error) in enumerate(REDIRECTS, start=1):
+        httpx_mock.add_response(status_code=status, headers={"Location": location})
+        result = await gateway.send(NUMBER, "t", reference="r")
+        assert result.status is SmsStatus.FAILED and not result.retryable
+        assert result.error == f"{error}; redirects are not followed"
+        assert NUMBER not in result.error
+        assert [str(r.url) for r in httpx_mock.get_requests()] == [URL] * sent  # one each
+    assert sleep.calls == []

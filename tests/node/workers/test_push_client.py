@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from node.push.client import MAX_ANSWER_BYTES, PushClient, RefusedAddress, TransportError
+from node.push.webpush import classify
+from tests.bomb_factories import bomb
 from tests.push_factories import FakePushService, until
 
 
@@ -256,3 +258,29 @@ async def test_no_header_or_target_can_smuggle_a_line_into_the_request() -> None
                 await client.post(url, headers, b"")
         await client.aclose()
     assert server.connections == 0
+
+
+async def test_a_redirect_is_never_followed_nor_a_compressed_answer_inflated() -> None:
+    """Research §6: a push service that redirects (to the cloud metadata service, or to itself
+    in a loop) gets one request; a compressed bomb's body is not read at all (more than
+    ``MAX_ANSWER_BYTES``): the client has no decoder, and drops the connection instead."""
+    to_metadata = (
+        b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\nContent-Length: 0\r\n\r\n"
+    )
+    to_itself = b"HTTP/1.1 307 Again\r\nLocation: /push/x\r\nContent-Length: 0\r\n\r\n"
+    payload = bomb("gzip")
+    compressed = (
+        b"HTTP/1.1 201 Created\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+        % len(payload)
+        + payload
+    )
+    after = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+    async with CannedServer(to_metadata, to_itself, compressed, after) as server:
+        client = loopback_client()
+        answers = [await client.post(server.url, {}, b"x") for _ in range(4)]
+        await client.aclose()
+    assert [a.status for a in answers] == [302, 307, 201, 201]
+    assert [classify(a.status)[0] for a in answers] == ["rejected", "rejected", "ok", "ok"]
+    assert len(server.requests) == 4  # one per post: nothing followed
+    assert all(r.startswith(b"POST /push/x ") for r in server.requests)
+    assert server.connections == 2  # the bomb's connection was dropped, its body unread
