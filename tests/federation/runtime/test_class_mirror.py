@@ -217,6 +217,26 @@ async def test_the_guardian_reads_the_class_of_another_school_in_their_one_feed(
     assert "CE1 B" not in storage.call(listed)
 
 
+async def test_a_post_dated_by_a_fast_clock_is_dated_when_it_arrived(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    b = school_b
+    await accept_and_open(b, client)
+    ahead = b.resigned(b.note("Demain"), published="2099-01-01T00:00:00Z")
+    earlier = b.resigned(b.note("Hier"), published="2026-11-27T08:00:00Z")
+    sent_at = ctx.now()
+    assert await b.send(client, ahead, earlier) == {ahead["id"]: {}, earlier["id"]: {}}
+    arrived_by = ctx.now()
+    page = storage.call(feed.my_feed, ctx, b.guardian)
+    dated = {
+        read["body"]["text"]: item.created_at
+        for item, read in zip(page.items, read_feed(storage, ctx, b), strict=True)
+    }
+    # the one from the future is dated when it arrived; the other keeps its school's time
+    assert sent_at <= dated["Demain"] <= arrived_by
+    assert dated["Hier"] == dt.datetime(2026, 11, 27, 8, 0)
+
+
 async def test_edits_apply_by_version_and_a_delete_is_not_undone(
     client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
 ) -> None:
