@@ -15,6 +15,10 @@ first; the teacher approving the families and posting a photo with its
 description and a permission slip; a parent reading it (the description is the
 photo's ``alt``), commenting, signing the slip and writing to the teacher.
 
+Pages that only a one-way step shows are reached by doing it, at the end: a
+guardian deleting their account ("account deleted") and the admin starting
+the new school year ("school year started").
+
 axe-core reaches the pages as a context init script (``tests/browser/axe.py``):
 the node's Content-Security-Policy stays on, no ``bypass_csp``.
 
@@ -443,6 +447,25 @@ def test_every_page_is_accessible(
     admin.wait_for_url(re.compile(r"/alerts/[A-Za-z0-9_-]+$"), timeout=20_000)
     audit.page(admin, "alerts.alert", admin.url, "alert")
     audit.page(admin, "alerts.worklist", f"{node.url}/alerts/reach", "alerts-reach")
+
+    # Pages that answer a one-way step, done for real, last. Camille, whose pages are all
+    # checked, deletes her account, keyboard only: the "account deleted" page.
+    camille.goto(f"{node.url}/account/erase")
+    settled(camille)
+    tab_to(camille, "#erase-confirm")
+    camille.keyboard.type("DELETE")
+    camille.keyboard.press("Enter")
+    expect(camille.get_by_role("heading", level=1)).to_have_text("Your account is deleted")
+    audit.answer(camille, "account-erased")
+    # The admin starts the new school year as the page plans it (CE1 A archived).
+    admin.goto(f"{node.url}/admin/year")
+    settled(admin)
+    admin.once("dialog", lambda dialog: dialog.accept())
+    admin.get_by_role("button", name="Start the new school year").click()
+    expect(admin.get_by_role("heading", level=1)).to_have_text(
+        re.compile(r"^School year \d{4}-\d{4} started$")
+    )
+    audit.answer(admin, "year-done")
 
     for page in (anonymous, teacher, camille, admin):
         assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
