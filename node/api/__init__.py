@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from quart import Blueprint, Quart, current_app, g, jsonify, request
 
 from federation.canonical import CanonicalJSONError, parse_json_strict
-from node.api.schema import Body
+from node.api.schema import Body, Param, parse_query
 from node.errors import N_, Invalid, Unauthenticated
 from node.services.context import Actor, ServiceContext
-from node.urlids import parse_id
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -36,6 +35,10 @@ class Operation:
     raw_body: str | None = None
     #: the media type of a success answer when it is not JSON (a file, an event stream)
     produces: str = "application/json"
+    #: the query parameters, by name: the handler gets them parsed as ``query``
+    query: Mapping[str, Param] = dataclasses.field(default_factory=dict)
+    #: a file download that honours ``Range: bytes=…`` (206, or 416 with Content-Range)
+    ranges: bool = False
 
 
 class Api:
@@ -56,18 +59,27 @@ class Api:
         tag: str = "general",
         raw_body: str | None = None,
         produces: str = "application/json",
+        query: Mapping[str, Param] | None = None,
+        ranges: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register a handler.
 
         ``auth`` is ``session`` (logged in), ``none`` (public, CSRF-checked) or
         ``provider``: a machine caller authenticated by a shared secret in the
         handler, exempt from CSRF because it never carries browser cookies.
+
+        ``query`` declares the query parameters: they are checked before the
+        handler runs and given to it as ``query`` (None for an absent one).
+        Handlers never read ``request.args``: the OpenAPI document lists these
+        declarations, so what it says is what the code accepts.
         """
 
         def decorator(fn: Handler) -> Handler:
             async def view(**kwargs: Any) -> Any:
                 if auth == "session" and g.get("actor") is None:
                     raise Unauthenticated(N_("Log in first."))
+                if query is not None:
+                    kwargs["query"] = parse_query(query, request.args)
                 if body is not None:
                     kwargs["data"] = body.validate(await _json_body())
                 return await fn(**kwargs)
@@ -77,7 +89,18 @@ class Api:
                 path, endpoint=fn.__name__, view_func=view, methods=[method]
             )
             self.operations.append(
-                Operation(method, path, summary, body, auth, tag, raw_body, produces)
+                Operation(
+                    method,
+                    path,
+                    summary,
+                    body,
+                    auth,
+                    tag,
+                    raw_body,
+                    produces,
+                    query=dict(query or {}),
+                    ranges=ranges,
+                )  # fmt: skip
             )
             if auth == "provider":
                 self.csrf_exempt.add(f"{self.blueprint.name}.{fn.__name__}")
@@ -111,19 +134,6 @@ def actor() -> Actor:
 async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a service off the event loop with the node's context as first argument."""
     return await current_app.config["CARNET_STORAGE"].run(fn, ctx(), *args, **kwargs)
-
-
-def before_id() -> int | None:
-    """The ``?before=`` cursor of a paged list (an id), or None for the first page."""
-    raw = request.args.get("before")
-    if raw is None:
-        return None
-    value = parse_id(raw)
-    if value is None:
-        raise Invalid(
-            N_("%(name)s must be a positive whole number."), field="before", name="before"
-        )
-    return value
 
 
 def to_json(value: Any) -> Any:

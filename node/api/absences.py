@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import current_app, request
+from quart import current_app
 
 from node.api import Api, actor, call, ok
-from node.api.schema import Body, array, integer, obj, string
+from node.api.schema import Body, Param, array, integer, obj, string
+from node.errors import N_
 from node.services import absences
 
 _MESSAGE_ID = "<pubid:message_id>"
@@ -35,9 +36,19 @@ def register(api: Api) -> None:
         "/classes/<id:class_id>/absences",
         summary="Absence notes: the teacher's for a day (?day=YYYY-MM-DD), a guardian's own",
         tag="absences",
+        query={
+            "day": Param(
+                "string",
+                "The teacher's list: the notes covering this day (default: today, the school's "
+                "calendar); a guardian's list ignores it",
+                pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}",
+                format="date",
+                message=N_("Enter a date like 2026-03-14."),
+            )
+        },
     )
-    async def list_notes(class_id: int) -> Any:
-        return ok(await call(absences.list_notes, actor(), class_id, request.args.get("day")))
+    async def list_notes(class_id: int, query: dict[str, Any]) -> Any:
+        return ok(await call(absences.list_notes, actor(), class_id, query["day"]))
 
     @api.operation(
         "POST",

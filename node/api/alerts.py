@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import current_app, request
+from quart import current_app
 
 from node.api import Api, actor, call, ok
-from node.api.schema import Body, array, boolean, integer, obj, string
+from node.api.schema import Body, Param, array, boolean, integer, obj, string
+from node.errors import N_
 from node.services import alert_reach, alerts, school_group
 
 GROUP_WRITE = Body(
@@ -63,11 +64,22 @@ def _tell(sent: alerts.Sent, kind: str) -> None:
 
 def register(api: Api) -> None:
     @api.operation(
-        "GET", "/school-group", summary="The school's alert group as I may see it", tag="alerts"
+        "GET",
+        "/school-group",
+        summary="The school's alert group as I may see it",
+        tag="alerts",
+        query={
+            "group": Param(
+                "string",
+                "Another school's group, by its id (a guardian here reading that school's "
+                "alert); default: this school's",
+                pattern="[A-Za-z0-9_-]{1,64}",
+                message=N_("No such alert group."),
+            )
+        },
     )
-    async def school_group_view() -> Any:
-        # ?group=: another school's group (a guardian here reading that school's alert)
-        return ok(await call(school_group.view, actor(), request.args.get("group")))
+    async def school_group_view(query: dict[str, Any]) -> Any:
+        return ok(await call(school_group.view, actor(), query["group"]))
 
     @api.operation(
         "POST",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import current_app, jsonify, request
+from quart import current_app, jsonify
 
 from node.api import Api, actor, call, ok
-from node.api.schema import Body, string
+from node.api.schema import Body, Param, string
+from node.errors import N_
 from node.security import delete_cookie
 from node.services import audit, erasure
 
@@ -23,15 +24,32 @@ def register(api: Api) -> None:
         "/admin/audit",
         summary="The audit log, newest first (admins; ?action=, ?pseudonym=, ?page=)",
         tag="audit",
+        query={
+            "action": Param(
+                "string",
+                "Only the events of this action (default: every action)",
+                enum=tuple(sorted(audit.ACTIONS)),
+                message=N_("There is no such action in the audit log."),
+            ),
+            "pseudonym": Param(
+                "string",
+                "Only the events of this person: their pseudonym in the log",
+                pattern="[0-9a-fA-F]{16}",
+                message=N_("A pseudonym is 16 characters, 0-9 and a-f."),
+            ),
+            "page": Param(
+                "integer",
+                f"The page, from 1 (the newest {audit.PAGE_SIZE} events)",
+                minimum=1,
+                maximum=999_999,
+                message=N_("The page must be a number."),
+            ),
+        },
     )
-    async def audit_log() -> Any:
+    async def audit_log(query: dict[str, Any]) -> Any:
         return ok(
             await call(
-                audit.list_events,
-                actor(),
-                request.args.get("action"),
-                request.args.get("page"),
-                request.args.get("pseudonym"),
+                audit.list_events, actor(), query["action"], query["page"], query["pseudonym"]
             )
         )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import current_app, request
+from quart import current_app
 
-from node.api import Api, actor, before_id, call, ok
-from node.api.schema import Body, array, boolean, integer, obj, string
+from node.api import Api, actor, call, ok
+from node.api.schema import BEFORE, Body, Param, array, boolean, integer, obj, string
 from node.services import chat_membership, chat_moderation, chat_views, conversations
 from node.urlids import MAX_ID
 
@@ -126,10 +126,11 @@ def register(api: Api) -> None:
         f"/classes/<id:class_id>/conversations/{_CONVERSATION}",
         summary="A conversation's newest messages (?before=)",
         tag="chat",
+        query={"before": BEFORE},
     )
-    async def get_conversation(class_id: int, conversation_id: str) -> Any:
+    async def get_conversation(class_id: int, conversation_id: str, query: dict[str, Any]) -> Any:
         return ok(
-            await call(chat_views.conversation, actor(), class_id, conversation_id, before_id())
+            await call(chat_views.conversation, actor(), class_id, conversation_id, query["before"])
         )
 
     @api.operation(
@@ -199,9 +200,16 @@ def register(api: Api) -> None:
         "/classes/<id:class_id>/chat/reports",
         summary="Reported messages (teacher; ?handled=1 for the handled ones)",
         tag="chat",
+        query={
+            "handled": Param(
+                "string",
+                "1: the reports already handled; 0 (default): those to handle",
+                enum=("0", "1"),
+            )
+        },
     )
-    async def chat_reports(class_id: int) -> Any:
-        handled = request.args.get("handled") == "1"
+    async def chat_reports(class_id: int, query: dict[str, Any]) -> Any:
+        handled = query["handled"] == "1"
         return ok({"reports": await call(chat_moderation.reports, actor(), class_id, handled)})
 
     @api.operation(

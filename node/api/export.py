@@ -6,7 +6,8 @@ from typing import Any
 
 from quart import g
 
-from node.api import Api, actor, before_id, call, ok
+from node.api import Api, actor, call, ok
+from node.api.schema import BEFORE
 from node.services import export
 
 
@@ -27,15 +28,21 @@ def register(api: Api) -> None:
         "/me/export/posts",
         summary="My timeline's posts with their replies, 50 at a time (?before=)",
         tag="export",
+        query={"before": BEFORE},
     )
-    async def export_posts() -> Any:
-        return ok(await call(export.posts, actor(), before_id()))
+    async def export_posts(query: dict[str, Any]) -> Any:
+        return ok(await call(export.posts, actor(), query["before"]))
 
     @api.operation(
         "GET",
         "/me/export/conversations/<id:class_id>/<pubid:conversation_id>",
         summary="One of my conversations, newest messages first (?before=)",
         tag="export",
+        query={"before": BEFORE},
     )
-    async def export_conversation(class_id: int, conversation_id: str) -> Any:
-        return ok(await call(export.conversation, actor(), class_id, conversation_id, before_id()))
+    async def export_conversation(
+        class_id: int, conversation_id: str, query: dict[str, Any]
+    ) -> Any:
+        return ok(
+            await call(export.conversation, actor(), class_id, conversation_id, query["before"])
+        )

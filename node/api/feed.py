@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from quart import Response, current_app, request
+from quart import Response, after_this_request, current_app, request
+from quart.typing import ResponseTypes
 
 from federation.runtime import media
 from node.api import Api, actor, call, ok
-from node.api.schema import Body, array, boolean, integer, obj, string
-from node.errors import N_, Invalid
+from node.api.schema import BEFORE, Body, Param, array, boolean, id_param, integer, obj, string
+from node.errors import N_, CarnetError, Invalid
 from node.services import blobs, feed, groups, posts
-from node.urlids import parse_id
+from node.urlids import MAX_ID
 
 _MESSAGE_ID = "<pubid:message_id>"
 _RANGE = re.compile(r"bytes=([0-9]{1,15})-([0-9]{0,15})")
@@ -64,14 +65,45 @@ BLOB_DONE = Body(
 )
 
 
-def _cursor(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    value = parse_id(raw)
-    if value is None:
-        raise Invalid(N_("%(name)s must be a positive whole number."), field=name, name=name)
-    return value
+LIMIT = Param(
+    "integer",
+    f"How many posts in this page (default {feed.PAGE_SIZE})",
+    minimum=1,
+    maximum=feed.MAX_PAGE,
+    message=N_("limit must be between 1 and 50."),
+)
+OFFSET = Param(
+    "integer",
+    "Where this part starts in the ciphertext: the bytes the node has so far",
+    required=True,
+    minimum=0,
+    maximum=MAX_ID,
+    message=N_("The offset must be a whole number."),
+)
+
+
+class RangeNotSatisfiable(CarnetError):
+    """A ``Range`` the file cannot serve (RFC 9110 §15.5.17): answered with Content-Range."""
+
+    status = 416
+    code = "range_not_satisfiable"
+
+
+def _unsatisfiable(size: int) -> RangeNotSatisfiable:
+    # the error handler makes the JSON body; the current length goes in a header (§14.4)
+    @after_this_request
+    async def content_range(response: ResponseTypes) -> ResponseTypes:
+        response.headers["Content-Range"] = f"bytes */{size}"
+        return response
+
+    return RangeNotSatisfiable(
+        N_(
+            "This part of the file does not exist: the file has %(size)s bytes. "
+            "Download it again from the start."
+        ),
+        field="Range",
+        size=str(size),
+    )
 
 
 def register(api: Api) -> None:
@@ -126,11 +158,21 @@ def register(api: Api) -> None:
         "/feed",
         summary="My timeline across my children's classes (?before=&limit=&child=)",
         tag="feed",
+        query={
+            "before": BEFORE,
+            "limit": LIMIT,
+            "child": id_param("Only this child's posts: their class's and those about them"),
+        },
     )
-    async def my_feed() -> Any:
-        limit, child = _cursor("limit"), _cursor("child")
+    async def my_feed(query: dict[str, Any]) -> Any:
         return ok(
-            await call(feed.my_feed, actor(), before=_cursor("before"), limit=limit, child_id=child)
+            await call(
+                feed.my_feed,
+                actor(),
+                before=query["before"],
+                limit=query["limit"],
+                child_id=query["child"],
+            )
         )
 
     @api.operation(
@@ -138,11 +180,12 @@ def register(api: Api) -> None:
         "/classes/<id:class_id>/posts",
         summary="A class's posts (?before=&limit=)",
         tag="feed",
+        query={"before": BEFORE, "limit": LIMIT},
     )
-    async def class_posts(class_id: int) -> Any:
+    async def class_posts(class_id: int, query: dict[str, Any]) -> Any:
         return ok(
             await call(
-                feed.class_feed, actor(), class_id, before=_cursor("before"), limit=_cursor("limit")
+                feed.class_feed, actor(), class_id, before=query["before"], limit=query["limit"]
             )
         )
 
@@ -275,16 +318,14 @@ def register(api: Api) -> None:
         summary="Send the next part (?offset=, application/octet-stream)",
         raw_body="application/octet-stream",
         tag="files",
+        query={"offset": OFFSET},
     )
-    async def upload_part(blob_id: str) -> Any:
+    async def upload_part(blob_id: str, query: dict[str, Any]) -> Any:
         if request.mimetype != "application/octet-stream":
             raise Invalid(N_("Send the part as application/octet-stream."))
-        raw = request.args.get("offset", "")
-        # ASCII digits only: int() refuses some that isdigit() accepts ("²")
-        offset = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 16 else -1
         data = await request.get_data(as_text=False)
         assert isinstance(data, bytes)
-        return ok(await call(blobs.append_part, actor(), blob_id, offset, data))
+        return ok(await call(blobs.append_part, actor(), blob_id, query["offset"], data))
 
     @api.operation(
         "POST",
@@ -302,6 +343,7 @@ def register(api: Api) -> None:
         summary="Download ciphertext (supports Range)",
         tag="files",
         produces="application/octet-stream",
+        ranges=True,
     )
     async def download(blob_id: str) -> Any:
         blob = await call(blobs.readable_blob, actor(), blob_id)
@@ -311,13 +353,13 @@ def register(api: Api) -> None:
         start, end, status = 0, blob.size, 200
         header = request.headers.get("Range")
         if header:
-            match = _RANGE.fullmatch(header.strip())
+            match = _RANGE.fullmatch(header)
             if match is None or int(match[1]) >= blob.size:
-                return Response("", 416, {"Content-Range": f"bytes */{blob.size}"})
+                raise _unsatisfiable(blob.size)
             start = int(match[1])
             end = min(blob.size, int(match[2]) + 1) if match[2] else blob.size
             if end <= start:
-                return Response("", 416, {"Content-Range": f"bytes */{blob.size}"})
+                raise _unsatisfiable(blob.size)
             status = 206
 
         storage, context = current_app.config["CARNET_STORAGE"], current_app.config["CARNET_CTX"]

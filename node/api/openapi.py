@@ -26,6 +26,30 @@ ERROR = {
     },
 }
 
+#: the one byte range a download serves (RFC 9110 §14.2); no list of ranges
+RANGE = {
+    "name": "Range",
+    "in": "header",
+    "required": False,
+    "description": "One range of bytes, from a first byte to a last one or to the end "
+    "(bytes=first-last, bytes=first-): the answer is a 206 with Content-Range",
+    "schema": {"type": "string", "pattern": "^bytes=[0-9]{1,15}-[0-9]{0,15}$"},
+}
+
+#: RFC 9110 §15.5.17: the range is not in the file, or not one this node serves
+UNSATISFIABLE = {
+    "description": "Range Not Satisfiable: the range starts past the end of the file, ends "
+    "before it starts, or is not of the form bytes=first-last; Content-Range gives the size",
+    "headers": {
+        "Content-Range": {
+            "description": "bytes */size: the whole file's size in bytes",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"},
+        }
+    },
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
 
 def document(api: Api, server_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
@@ -52,19 +76,23 @@ def document(api: Api, server_url: str) -> dict[str, Any]:
                 },
             },
         }
-        params = re.findall(r"<(?:(\w+):)?(\w+)>", op.path)
-        if params:
-            entry["parameters"] = [
-                {
-                    "name": name,
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-                    if conv == "id"
-                    else {"type": "string", "maxLength": 64},
-                }
-                for conv, name in params
-            ]
+        parameters = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+                if conv == "id"
+                else {"type": "string", "maxLength": 64},
+            }
+            for conv, name in re.findall(r"<(?:(\w+):)?(\w+)>", op.path)
+        ]
+        parameters += [param.openapi(name) for name, param in op.query.items()]
+        if op.ranges:
+            parameters.append(RANGE)
+            entry["responses"]["416"] = UNSATISFIABLE
+        if parameters:
+            entry["parameters"] = parameters
         if op.body is not None:
             entry["requestBody"] = {
                 "required": True,

@@ -7,10 +7,13 @@ a 400 naming the field.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from node.errors import N_, Invalid
+from node.urlids import MAX_ID
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,95 @@ def _check(spec: Field, key: str, value: Any) -> Any:
             raise Invalid(N_("This field must be true or false."), field=key)
         return value
     raise AssertionError(spec.type)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter: its OpenAPI schema, and the check the operation runs on it.
+
+    Operations declare theirs (``Api.operation(query={name: Param})``) and read
+    them from the parsed ``query`` argument, never from ``request.args``: what
+    the document says is what the code accepts (tests/node/api/test_api_openapi.py
+    refuses any other read).
+    """
+
+    type: str  # "integer" | "string"
+    description: str
+    required: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    #: a regular expression the whole value matches
+    pattern: str | None = None
+    enum: tuple[str, ...] | None = None
+    format: str | None = None
+    #: the refusal, naming the value as %(name)s (the English msgid)
+    message: str = N_("%(name)s is not a valid value here.")
+
+    def openapi(self, name: str) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self.type}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if self.max_length is not None:
+            schema["maxLength"] = self.max_length
+        if self.pattern is not None:
+            schema["pattern"] = f"^{self.pattern}$"
+        if self.enum is not None:
+            schema["enum"] = list(self.enum)
+        if self.format is not None:
+            schema["format"] = self.format
+        return {
+            "name": name,
+            "in": "query",
+            "required": self.required,
+            "description": self.description,
+            "schema": schema,
+        }
+
+    def parse(self, name: str, raw: str | None) -> Any:
+        """The value (an int for integers), None when absent, or Invalid naming it."""
+        if raw is None:
+            if self.required:
+                raise Invalid(N_("This field is required."), field=name)
+            return None
+        if self.type == "integer":
+            # ASCII digits only: int() takes "²" and "1_0", and refuses 4,300 digits
+            if raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_ID)):
+                value = int(raw)
+                if (self.minimum is None or value >= self.minimum) and (
+                    self.maximum is None or value <= self.maximum
+                ):
+                    return value
+            raise Invalid(self.message, field=name, name=name)
+        if (
+            (self.max_length is not None and len(raw) > self.max_length)
+            or (self.pattern is not None and not re.fullmatch(self.pattern, raw))
+            or (self.enum is not None and raw not in self.enum)
+        ):
+            raise Invalid(self.message, field=name, name=name)
+        return raw
+
+
+def parse_query(params: Mapping[str, Param], args: Mapping[str, str]) -> dict[str, Any]:
+    """Every declared parameter (None when absent), checked; undeclared ones are ignored."""
+    return {name: spec.parse(name, args.get(name)) for name, spec in params.items()}
+
+
+def id_param(description: str) -> Param:
+    """An id in the query string (positive, JSON-safe), like the ``<id:…>`` path parts."""
+    return Param(
+        "integer",
+        description,
+        minimum=1,
+        maximum=MAX_ID,
+        message=N_("%(name)s must be a positive whole number."),
+    )
+
+
+#: the cursor of a paged list
+BEFORE = id_param("The previous page's next_before: the items older than this one (a paged list)")
 
 
 CREDENTIALS = Body(

@@ -157,8 +157,15 @@ async def test_encrypted_upload_in_parts_and_ranged_download(app: Quart, cf: Cla
         att.decrypt_chunk(key, prefix, len(content), 1, chunk)
         == content[att.CHUNK_SIZE : 2 * att.CHUNK_SIZE]
     )
-    beyond = await parent.get(f"/api/v1/blobs/{blob_id}", headers={"Range": f"bytes={len(blob)}-"})
-    assert beyond.status_code == 416
+    # RFC 9110 §15.5.17: 416 with the size in Content-Range, and the API's JSON error
+    for bad in (f"bytes={len(blob)}-", "bytes=5-4", "bytes=0-1,3-4", "items=0-1"):
+        refused = await parent.get(f"/api/v1/blobs/{blob_id}", headers={"Range": bad})
+        assert refused.status_code == 416, bad
+        assert refused.headers["Content-Range"] == f"bytes */{len(blob)}"
+        assert refused.mimetype == "application/json"
+        error = (await refused.get_json())["error"]
+        assert error["code"] == "range_not_satisfiable" and error["field"] == "Range"
+        assert f"the file has {len(blob)} bytes" in error["message"]
 
 
 async def test_upload_refusals(app: Quart, cf: ClassFeed) -> None:
