@@ -175,6 +175,11 @@ async def app(node_config: dict[str, Any]) -> AsyncIterator[Quart]:
     # Quart gives starting and stopping 6 s each; on the shared 2-core CI machine a
     # node stopping its workers and closing its database connections can take longer
     async with TestApp(application, startup_timeout=30, shutdown_timeout=30):
+        # No anti-entropy pass: it pulls every followed stream 3 s after start-up,
+        # a request to a (mocked) peer that a slow test had not planned for.  The
+        # pass is tested on its own (tests/federation/runtime/test_inbox.py).
+        for task in application.extensions["carnet_anti_entropy"]:
+            task.cancel()
         yield application
 
 
