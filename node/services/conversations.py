@@ -185,7 +185,10 @@ def current_members(ctx: ServiceContext, place: Place, conversation: Any) -> lis
     teacher and the child's approved guardians as they are now (on the class's node)."""
     if conversation.kind == "family" and not place.mirrored:
         assert conversation.child_id is not None
-        return place.family_audience(conversation.child_id)
+        try:
+            return place.family_audience(conversation.child_id)
+        except Invalid:  # the child's last guardian left or was erased: the thread stays readable
+            return [place.teacher()]
     stored = store.members_of([conversation.id]).get(conversation.id, [])
     return sorted(m.member for m in stored if m.member in place.active)
 
@@ -233,6 +236,11 @@ def say(
         if header["version"] != 1:
             raise Invalid(N_("A new message has version 1."), field="message")
         to = current_members(ctx, place, conversation)
+        if conversation.kind == "family" and to == [place.teacher()]:
+            raise Invalid(
+                N_("This child has no approved guardian any more: nobody would read this message."),
+                field="message",
+            )
         sealed = _keys(header, keys, to)
         row = _store_message(ctx, place, header, wire, sealed, opener)
         conversation.last_message_at = row.created_at

@@ -13,7 +13,7 @@ from node.e2e import messages as m
 from node.e2e.encoding import b64url_decode, b64url_encode
 from node.e2e.messages import MessageError
 from node.errors import Conflict, Invalid, NotFound, PermissionDenied
-from node.services import chat_moderation, chat_views, conversations, groups
+from node.services import chat_moderation, chat_views, conversations, directory, groups
 from node.storage import notifications as notification_store
 from node.storage.db import Storage
 from tests.chat_factories import (
@@ -298,6 +298,23 @@ def test_a_family_thread_is_the_teacher_and_every_guardian_of_the_child(cf: Clas
     set_chat(cf, parent_chat="off")
     say(cf, bis, thread, "Merci !")
     assert read(cf, cf.teacher, thread)[-1] == "Merci !"
+
+
+def test_a_family_thread_stays_readable_once_the_child_has_no_guardian(cf: ClassFeed) -> None:
+    g0 = cf.guardians[0]
+    thread = open_conversation(cf, g0, "family", sorted([cf.teacher.me, g0.me]), child=g0.child_id)
+    say(cf, cf.teacher, thread, "Rendez-vous jeudi ?")
+    roster = cf.storage.call(directory.class_roster, cf.ctx, cf.teacher.actor, cf.class_id)
+    [invitation] = [
+        g.invitation_id for c in roster if c.child.id == g0.child_id for g in c.guardians
+    ]
+    cf.storage.call(directory.remove_guardian, cf.ctx, cf.teacher.actor, invitation)
+    # the teacher still reads the thread (it was a 400 on every read), alone in it now
+    assert read(cf, cf.teacher, thread) == ["Rendez-vous jeudi ?"]
+    assert page(cf, cf.teacher, thread)["reply_to"] == [cf.teacher.me]
+    with pytest.raises(Invalid, match="no approved guardian any more"):
+        say(cf, cf.teacher, thread, "Personne ne lira ceci")
+    assert read(cf, cf.teacher, thread) == ["Rendez-vous jeudi ?"]
 
 
 def test_the_teacher_decides_who_starts_family_threads(cf: ClassFeed) -> None:
