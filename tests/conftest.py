@@ -103,6 +103,30 @@ def _empty_postgres(url: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     _share_route_builders()
+    _memoize_password_hashing()
+
+
+def _memoize_password_hashing() -> None:
+    """Compute each slow password hash once per test process.
+
+    The node hashes every login secret with Argon2id and a browser derives it
+    with PBKDF2 at 600,000 rounds, with the production settings the node
+    enforces (about 60 ms and 250 ms).  The factories reuse one client account
+    per login (``tests/factories.py``), so each test pays again for the same
+    inputs: a third of a service test's time.  Both functions are pure for
+    given inputs (Argon2id's salt aside, and any of its salts is valid), so a
+    memo changes no result.  Checking a secret is not memoized: a wrong
+    passphrase still fails as it would, and PBKDF2's known-answer vectors
+    (``tests/node/e2e/test_e2e_vectors.py``) are computed.
+    """
+    import functools
+
+    import nacl.pwhash
+
+    from node.e2e import primitives
+
+    primitives.pbkdf2_sha256 = functools.lru_cache(maxsize=4096)(primitives.pbkdf2_sha256)  # type: ignore[assignment]
+    nacl.pwhash.argon2id.str = functools.lru_cache(maxsize=4096)(nacl.pwhash.argon2id.str)  # type: ignore[assignment]
 
 
 def _share_route_builders() -> None:
