@@ -6,6 +6,10 @@ What the class stream carries, as objects on this node's origin:
   membership log, for every school with an approved member;
 - ``EpochKey`` ``{class}/keys/{epoch}/{member}/{enc key}``: an epoch key
   sealed to one member, for that member's school only;
+- ``Class`` ``{class}``: its settings, and (``families``) for a school with a
+  guardian of a child whose family changed, the approved guardians of its own
+  guardians' children: whom family threads and replies for a family are
+  sealed to;
 - ``Note`` ``{class}/messages/{id}``: a post, comment, reaction or share as
   ciphertext, with the keys sealed to that school's members, the children it
   concerns and its attachments (fetched with a signed GET, §7.2), for the
@@ -255,14 +259,21 @@ def class_entries(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     ]
     for origin in new_origins:
         _snapshot(ctx, cu, group, first, members, origin)
+    added, removed = set(), False  # who was approved; whether anyone was removed
     for text in group_store.select_entries(group.id):
         entry = json.loads(text)
         if entry["seq"] >= first:
             _publish(ctx, cu, "Create", _entry_object(ctx, cu, group, entry), members.recipients())
+            if entry.get("op") == "add":
+                added.add(entry.get("body", {}).get("member"))
+            removed = removed or entry.get("op") == "remove"
     again = {m for o in new_origins for m in members.by_origin[o]}
     _envelopes(ctx, cu, group, members, set(payload.get("members", [])) | again, again)
-    # a guardian approved or removed: family threads of the class change their people
-    chat_membership.refresh_families(ctx, group.school_class_id)
+    if added or removed:
+        # a guardian approved or removed: the schools of a child's guardians learn the
+        # child's family as it is now, and family threads of the class their new people
+        _families_changed(ctx, cu, group, members, None if removed else added, new_origins)
+        chat_membership.refresh_families(ctx, group.school_class_id)
 
 
 def _origin(peer_id: int) -> str | None:
@@ -353,7 +364,69 @@ def class_info(ctx: ServiceContext, class_id: int, child_id: int | None) -> dict
     }  # fmt: skip
     if child is not None:
         info["child"] = {"id": child_url(ctx, class_id, child.id), "name": child.first_name}
+        family = families(ctx, class_id, {child.id}).get(child.id)
+        info["child"]["guardians"] = family["guardians"] if family else []
     return info
+
+
+def families(ctx: ServiceContext, class_id: int, child_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Child id → ``{id, name, guardians}``: the child's approved guardians (``{member,
+    name}``), whom a family thread or a post for the child's family is sealed to with the
+    teacher.  Their schools' nodes are told, so their guardians seal to the same people."""
+    if not child_ids:
+        return {}
+    group = group_store.select_group_of_class(class_id)
+    links = directory_store.guardian_links_of_class(class_id, sorted(child_ids))
+    member_of = {(link.child_id, link.account_id): groups.link_member(ctx, link) for link in links}
+    active = (
+        group_store.active_members(group.id, sorted(set(member_of.values()))) if group else set()
+    )
+    names = directory_store.child_names(class_id, sorted(child_ids))
+    out: dict[int, dict[str, Any]] = {
+        c: {"id": child_url(ctx, class_id, c), "name": names[c], "guardians": []}
+        for c in sorted(child_ids) if c in names
+    }  # fmt: skip
+    for link in links:
+        member = member_of[(link.child_id, link.account_id)]
+        if link.child_id in out and member in active:
+            out[link.child_id]["guardians"].append({"member": member, "name": link.display_name})
+    return out
+
+
+def _families_changed(
+    ctx: ServiceContext, cu: str, group: Any, members: _Members, added: set[str] | None,
+    new_origins: list[str],
+) -> None:  # fmt: skip
+    """Each school with a guardian of a child whose family changed gets the families of its
+    own members' children (never another school's): a ``Class`` update.  ``added``: the
+    members approved (their children's families changed); None: any child's (a removed
+    member's links are gone already).  A school whose first members these are is told by
+    their Accept."""
+    class_id = group.school_class_id
+    links = directory_store.guardian_links_of_class(class_id)
+    changed = {
+        link.child_id for link in links if added is None or groups.link_member(ctx, link) in added
+    }
+    kids_of: dict[str, set[int]] = defaultdict(set)
+    for link in links:
+        for origin, theirs in members.by_origin.items():
+            if (
+                link.remote_member in theirs
+                and link.child_id in changed
+                and origin not in new_origins
+            ):
+                kids_of[origin].add(link.child_id)
+    found = families(ctx, class_id, {c for kids in kids_of.values() for c in kids})
+    if not found:
+        return
+    info = class_info(ctx, class_id, None)
+    version = 2 + store.announcements_of(cu)
+    for origin, kids in sorted(kids_of.items()):
+        obj = {
+            "id": cu, "type": "Class", "version": version, "attributedTo": cu, **info,
+            "families": [found[c] for c in sorted(kids) if c in found],
+        }  # fmt: skip
+        _publish(ctx, cu, "Update", obj, {origin: list(members.by_origin[origin].values())})
 
 
 def class_changed(ctx: ServiceContext, payload: dict[str, Any]) -> None:

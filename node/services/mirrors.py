@@ -14,6 +14,11 @@ with ``peer_id`` and ``remote_url``).  Rules:
   nothing, a Tombstone blanks the message for good;
 - the other members (the teacher, guardians of other schools) are shadow
   accounts (status ``remote``) so names and authors show as for any class;
+- a child's other approved guardians, as the class's node names them (with
+  the Accept, and in a ``Class`` update when the teacher approves or removes
+  someone), are linked to the child here through their shadow accounts: a
+  family thread or a reply for the family is sealed to the people the class's
+  node checks it against;
 - our guardians are told of new posts as for a class of ours.
 
 Errors are ``Invalid`` (the activity is refused and kept as a dead letter).
@@ -115,6 +120,7 @@ def accepted(ctx: ServiceContext, peer_id: int, class_url: str, account_id: int,
         row = _child(mirror, child["id"], _text(child.get("name"), 60), ctx.now())
         if not directory_store.is_guardian_of(account_id, row.id):
             directory_store.Guardianship.create(child=row, account=account_id, created_at=ctx.now())
+        _family(ctx, peer_id, mirror, row, child.get("guardians"))
     return created
 
 
@@ -145,7 +151,8 @@ def read_again(peer_id: int, class_url: str) -> None:
 
 
 def apply_class(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str, Any]) -> None:
-    """The class's settings changed there (applied in stream order, as everything)."""
+    """The class's settings changed there, or the families of our guardians' children
+    (applied in stream order, as everything)."""
     mirror = _mirror(peer_id, class_url)
     if obj.get("id") != class_url:
         raise Invalid(N_("This is another class."))
@@ -153,6 +160,37 @@ def apply_class(ctx: ServiceContext, peer_id: int, class_url: str, obj: dict[str
     mirror.comments_enabled = obj.get("commentsEnabled") is not False
     _chat_settings(mirror, obj)
     mirror.save()
+    families = obj.get("families")
+    for family in families[:200] if isinstance(families, list) else []:
+        if not isinstance(family, dict) or not isinstance(family.get("id"), str):
+            raise Invalid(N_("A child's family is malformed."))
+        row = _child(mirror, family["id"], _text(family.get("name"), 60), ctx.now())
+        _family(ctx, peer_id, mirror, row, family.get("guardians"))
+
+
+def _family(ctx: ServiceContext, peer_id: int, mirror: Any, child: Any, guardians: Any) -> None:
+    """The child's approved guardians of other nodes, as the class's node names them: linked
+    here to the child through their shadow accounts, so our guardians' family threads and
+    replies to posts for the family are sealed to the same people as there.  Our own
+    guardians' links follow their Accept and Remove only (not given: nothing changes)."""
+    if guardians is None:
+        return
+    if not isinstance(guardians, list) or len(guardians) > 50:
+        raise Invalid(N_("A child's family is malformed."))
+    wanted = set()
+    for guardian in guardians:
+        member = guardian.get("member") if isinstance(guardian, dict) else None
+        if not isinstance(member, str) or member.endswith("@" + _host(ctx)):
+            continue  # one of ours: their own Accept links them
+        wanted.add(_shadow(ctx, peer_id, member, _text(guardian.get("name"), 120)))
+    for link in directory_store.guardian_links_of_class(mirror.id, [child.id]):
+        if link.remote_member is not None and link.account_id not in wanted:
+            directory_store.delete_guardianship(child.id, link.account_id)
+    for account_id in sorted(wanted):
+        if not directory_store.is_guardian_of(account_id, child.id):
+            directory_store.Guardianship.create(
+                child=child, account=account_id, created_at=ctx.now()
+            )
 
 
 def _chat_settings(mirror: Any, info: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """Conversations across real nodes: a carpool group between a parent of the class's own
 school (A) and a parent whose home is another school (B), a third parent who sees nothing of
-it, and a family thread B's parent opens with A's teacher.
+it, and a family thread B's parent opens with A's teacher and the child's other guardian,
+a parent of A (B knows the child's whole family, so A takes her first message at once).
 
 Each person uses their own node's JSON API and encrypts and decrypts with the Python
 reference client, as their browser would.
@@ -83,7 +84,10 @@ def test_a_carpool_group_across_two_schools(make_cluster: Callable[..., Cluster]
     karim, sam = k.onboard_guardian(a, karim_slip), k.onboard_guardian(a, sam_slip)
     k.approve_waiting(ce1, 2)
     camille = family_at_home(admins["b"], "Camille Martin", "+33639980001", "Léa")
-    joined(camille, ce1, "Noé")
+    noe_at_a = joined(camille, ce1, "Noé").child_id
+    # Noé's other guardian, Inès, lives at A
+    ines = k.onboard_guardian(a, k.register_guardian(ce1, noe_at_a, "Inès Martin", "+33639980005"))
+    k.approve_waiting(ce1)
     ce1.teacher.send(
         "PUT", f"/api/v1/classes/{ce1.class_id}/chat/settings", {"parent_chat": "open"}
     )
@@ -168,14 +172,13 @@ def test_a_carpool_group_across_two_schools(make_cluster: Callable[..., Cluster]
     assert [c["id"] for c in chat(sam, ce1.class_id)["conversations"]] == []
     sam.get(f"/api/v1/classes/{ce1.class_id}/conversations/{group}", expect=404)
 
-    # Camille opens a family thread with A's teacher about Noé, from B
+    # Camille opens a family thread about Noé from B: B names his whole family as A does
+    # (the teacher, Camille and Inès), so A takes her message sealed to them at once
     noe = next(c for c in chat(camille.home, on_b)["children"])
-    teacher_me = next(
-        p["member"] for p in chat(camille.home, on_b)["people"] if p["role"] == "teacher"
-    )
-    opening = _seal(
-        camille.home, on_b, "conversation", {"title": ""}, [camille.home.me, teacher_me]
-    )
+    family = chat(ce1.teacher, ce1.class_id)["family_members"][str(noe_at_a)]
+    assert len(family) == 3
+    assert chat(camille.home, on_b)["family_members"] == {str(noe[0]): family}
+    opening = _seal(camille.home, on_b, "conversation", {"title": ""}, family)
     made = camille.home.post(
         f"/api/v1/classes/{on_b}/conversations", {"kind": "family", "child": noe[0], **opening}
     )
@@ -186,6 +189,8 @@ def test_a_carpool_group_across_two_schools(make_cluster: Callable[..., Cluster]
         lambda: texts(ce1.teacher, ce1.class_id, thread) == ["Noé sera en retard demain"],
         timeout=DELIVERY, what="the family thread on A", logs=[b, a],
     )  # fmt: skip
+    _keys(ines, ce1.class_id)
+    assert texts(ines, ce1.class_id, thread) == ["Noé sera en retard demain"]
     say(ce1.teacher, ce1.class_id, thread, "Merci de nous prévenir")
     wait_until(
         lambda: texts(camille.home, on_b, thread)[-1:] == ["Merci de nous prévenir"],

@@ -24,7 +24,7 @@ from node import refclient_groups as rc
 from node.e2e.encoding import b64url_encode
 from node.e2e.keys import AccountKeys, generate_account_keys
 from node.errors import PermissionDenied
-from node.services import directory, feed, groups, posts
+from node.services import chat_views, directory, feed, groups, posts
 from node.services.context import Actor, ServiceContext
 from node.storage import activities as fed_store
 from node.storage import directory as directory_store
@@ -470,3 +470,49 @@ async def test_the_teachers_reminder_notifies_our_guardian_until_they_read_the_p
     again = b.activity(CLASS, "Remind", post["object"]["id"])
     assert await b.send(client, again) == {again["id"]: {}}
     assert notified(storage, b.guardian.account_id).count("reminder") == before + 1  # read now
+
+
+async def test_the_child_s_family_at_the_class_school_is_the_family_here(
+    client: Client, storage: Storage, ctx: ServiceContext, school_b: ClassAtB
+) -> None:
+    """A co-guardian of the child at B: our guardian seals a family thread to them too, as
+    B's node checks (it refused a message sealed to the teacher and our guardian alone)."""
+    b = school_b
+    await accept_and_open(b, client)
+    co_keys = generate_account_keys()
+    co = "8@ecole-b.example"
+    candidate = {"member": co, "role": "guardian", "sign_pk": b64url_encode(co_keys.sign_pk),
+                 "enc_pk": b64url_encode(co_keys.enc_pk)}  # fmt: skip
+    [added], _ = rc.approve(b.teacher_keys, b.log, [candidate], b.epoch_key)
+    b.log.append(added)
+    entry = b.entry(added)
+    entry = b.resigned(entry, memberName="Karim Martin")
+
+    def family(guardians: list[str]) -> dict[str, Any]:
+        obj = {"id": CLASS, "type": "Class", "version": 2 + b.seq.get("v", 0), "attributedTo": CLASS,
+               "name": "CE1 B", "teacher": TEACHER, "commentsEnabled": True,
+               "families": [{"id": CLASS + "/children/3", "name": "Léa", "guardians": [
+                   {"member": m, "name": "Karim Martin" if m == co else "Parent H"}
+                   for m in guardians]}]}  # fmt: skip
+        b.seq["v"] = b.seq.get("v", 0) + 1
+        return b.activity(CLASS, "Update", obj)
+
+    both = family([b.me, co])
+    assert await b.send(client, entry, both) == {entry["id"]: {}, both["id"]: {}}
+    mirror = storage.call(mirror_store.select_mirror, CLASS).id
+    seen = storage.call(chat_views.overview, ctx, b.guardian, mirror)
+    [(child, name)] = seen.children
+    assert name == "Léa"
+    assert seen.family_members == {child: sorted([TEACHER, b.me, co])}
+    labels = {p.member: (p.name, p.children) for p in seen.people}
+    assert labels[co] == ("Karim Martin", ["Léa"])
+    # the teacher removed them there (their link went first): not in the family here either
+    alone = family([b.me])
+    assert await b.send(client, alone) == {alone["id"]: {}}
+    seen = storage.call(chat_views.overview, ctx, b.guardian, mirror)
+    assert seen.family_members == {child: sorted([TEACHER, b.me])}
+    # a family never names a child of another class
+    stray = b.resigned(
+        family([co]), families=[{"id": B + "/classes/8/children/1", "guardians": []}]
+    )
+    assert (await b.send(client, stray))[stray["id"]]["message"] == "A child must be of this class."
