@@ -1,9 +1,9 @@
 """Issue 8 across real nodes: "Delete my account" at home reaches the school of the other child.
 
 Camille's own school is A (Léa's class); Noé is in CE1 B at school B, which
-she joined from A. From A she comments on a post of CE1 B and answers Karim,
-a parent of B (another family), in the carpool group he opened with her;
-Karim comments on the same post. School C, another peer of B, then sends B
+she joined from A; Karim, Noé's other guardian, is a parent of B. From A she
+comments on a post of CE1 B and answers Karim in Noé's family thread, which
+B's teacher opened with them both; Karim comments on the same post. School C, another peer of B, then sends B
 a Delete of Camille signed with C's own key: B refuses it and keeps her.
 Then Camille deletes her account on A (``POST /api/v1/me/erasure``). A
 sends B one signed Delete of her person; B's answer is lost on the way
@@ -98,15 +98,9 @@ def test_an_erasure_at_home_erases_the_guardian_at_the_other_school_once(
     k.add_peer(admins["b"], c)  # B trusts C's key (C, which never sends B anything, needs no admin)
     camille = family_at_home(admins["a"], "Camille Martin", "+33639980001", "Léa")
     ce1 = teacher_class(admins["b"], "CE1 B")
-    tom = k.register_guardian(
-        ce1, k.add_child(ce1, "Tom", "Bernard"), "Karim Bernard", "+33639980003"
-    )  # fmt: skip
-    karim = k.onboard_guardian(b, tom)
+    noe = joined(camille, ce1, "Noé").child_id
+    karim = k.onboard_guardian(b, k.register_guardian(ce1, noe, "Karim Bernard", "+33639980003"))
     k.approve_waiting(ce1)
-    joined(camille, ce1, "Noé")
-    ce1.teacher.send(
-        "PUT", f"/api/v1/classes/{ce1.class_id}/chat/settings", {"parent_chat": "open"}
-    )
     post_id = k.post(ce1, "Sortie au musée jeudi")
     wait_until(
         lambda: any(i["class_name"] == "CE1 B" for i in k.feed_items(camille.home)),
@@ -114,34 +108,31 @@ def test_an_erasure_at_home_erases_the_guardian_at_the_other_school_once(
     )  # fmt: skip
     on_a = next(i["class_id"] for i in k.feed_items(camille.home) if i["class_name"] == "CE1 B")
 
-    # the post, commented by Camille (from A) and by Karim, of another family (on B)
+    # the post, commented by Camille (from A) and by Karim (on B)
     k.comment(camille.home, on_a, post_id, "Merci, Noé viendra")
-    k.comment(karim, ce1.class_id, post_id, "Tom viendra aussi")
+    k.comment(karim, ce1.class_id, post_id, "Je l'accompagnerai")
     wait_until(
-        lambda: comments(ce1) == ["Merci, Noé viendra", "Tom viendra aussi"],
+        lambda: comments(ce1) == ["Je l'accompagnerai", "Merci, Noé viendra"],
         timeout=DELIVERY, what="both comments on B", logs=[a, b],
     )  # fmt: skip
 
-    # Karim opens a carpool group with Camille on B; she answers from A
-    wait_until(
-        lambda: chat(camille.home, on_a)["settings"]["parent_chat"] == "open",
-        timeout=DELIVERY, what="A hears parent chat is open", logs=[b, a],
-    )  # fmt: skip
-    for session, class_id in ((karim, ce1.class_id), (camille.home, on_a)):
-        session.post(f"/api/v1/classes/{class_id}/chat/conduct", expect=200)
-    opening = _seal(
-        karim, ce1.class_id, "conversation", {"title": "Covoiturage"}, [karim.me, camille.home.me]
-    )
+    # B's teacher opens Noé's family thread (the teacher, Karim, Camille); Karim writes
+    # in it on B and Camille answers from A, sealed to the same three
+    seen = chat(ce1.teacher, ce1.class_id)
+    family, teacher_me = seen["family_members"][str(noe)], seen["me"]
+    assert family == sorted([teacher_me, karim.me, camille.home.me])
+    assert list(chat(camille.home, on_a)["family_members"].values()) == [family]  # A knows it too
+    opening = _seal(ce1.teacher, ce1.class_id, "conversation", {"title": ""}, family)
     group = str(
-        karim.post(
+        ce1.teacher.post(
             f"/api/v1/classes/{ce1.class_id}/conversations",
-            {"kind": "group", "members": [camille.home.me], **opening},
+            {"kind": "family", "child": noe, **opening},
         )["id"]
     )
     say(karim, ce1.class_id, group, "Je conduis mardi")
     wait_until(
         lambda: any(c["id"] == group for c in chat(camille.home, on_a)["conversations"]),
-        timeout=DELIVERY, what="the group on A", logs=[b, a],
+        timeout=DELIVERY, what="the family thread on A", logs=[b, a],
     )  # fmt: skip
     wait_until(
         lambda: texts(camille.home, on_a, group) == ["Je conduis mardi"],
@@ -166,7 +157,7 @@ def test_an_erasure_at_home_erases_the_guardian_at_the_other_school_once(
         return sorted(page["conversation"]["members"])
 
     assert guardians_on_b() == ["Camille Martin", "Karim Bernard"]
-    assert group_members() == sorted([karim.me, camille.home.me])
+    assert group_members() == family
     assert not k.group_view(ce1.teacher, ce1.class_id)["to_remove"]
 
     # C, a peer of B but not Camille's school, signs a Delete of her: refused, she stays
@@ -175,7 +166,7 @@ def test_an_erasure_at_home_erases_the_guardian_at_the_other_school_once(
     assert forged.status_code == 200, forged.text
     [result] = forged.json()["results"].values()
     assert result["error"] == "origin_mismatch", result
-    assert comments(ce1) == ["Merci, Noé viendra", "Tom viendra aussi"]
+    assert comments(ce1) == ["Je l'accompagnerai", "Merci, Noé viendra"]
     assert guardians_on_b() == ["Camille Martin", "Karim Bernard"]
 
     # Camille deletes her account at home; A's first send of the Delete reaches B, but
@@ -200,12 +191,12 @@ def test_an_erasure_at_home_erases_the_guardian_at_the_other_school_once(
     assert received["total"] == 1, received  # her one shadow account, erased once
 
     # B, through its own API: her words are gone, the threads and the other family's stay
-    assert comments(ce1) == ["Tom viendra aussi"]
-    assert [s.comments for s in k.read_feed(karim)] == [("Tom viendra aussi",)]
+    assert comments(ce1) == ["Je l'accompagnerai"]
+    assert [s.comments for s in k.read_feed(karim)] == [("Je l'accompagnerai",)]
     assert texts(karim, ce1.class_id, group) == ["Je conduis mardi"]
-    # her membership: not Noé's guardian any more, out of the group, her key to remove
+    # her membership: not Noé's guardian any more, out of his family thread, her key to remove
     assert guardians_on_b() == ["Karim Bernard"]
-    assert group_members() == [karim.me]
+    assert group_members() == sorted([teacher_me, karim.me])
     to_remove = [m["member"] for m in k.group_view(ce1.teacher, ce1.class_id)["to_remove"]]
     assert to_remove == [camille.home.me], to_remove
     people = {p["member"] for p in chat(ce1.teacher, ce1.class_id)["people"]}
