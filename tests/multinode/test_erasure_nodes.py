@@ -3,8 +3,9 @@
 Camille's own school is A (Léa's class); Noé is in CE1 B at school B, which
 she joined from A; Karim, Noé's other guardian, is a parent of B. From A she
 comments on a post of CE1 B and answers Karim in Noé's family thread, which
-B's teacher opened with them both; Karim comments on the same post. School C, another peer of B, then sends B
-a Delete of Camille signed with C's own key: B refuses it and keeps her.
+B's teacher opened with them both; Karim comments on the same post. School
+C, another peer of B, then sends B a Delete of Camille signed with C's own
+key: B refuses it and keeps her.
 Then Camille deletes her account on A (``POST /api/v1/me/erasure``). A
 sends B one signed Delete of her person; B's answer is lost on the way
 back, so A sends the same transaction again, and B applies it once. What
