@@ -272,8 +272,31 @@ def class_entries(ctx: ServiceContext, payload: dict[str, Any]) -> None:
     if added or removed:
         # a guardian approved or removed: the schools of a child's guardians learn the
         # child's family as it is now, and family threads of the class their new people
-        _families_changed(ctx, cu, group, members, None if removed else added, new_origins)
+        changed = None if removed else _children_of(ctx, group.school_class_id, added)
+        _families_changed(ctx, cu, group, members, changed, new_origins)
         chat_membership.refresh_families(ctx, group.school_class_id)
+
+
+def families_changed(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+    """A guardian was linked to or unlinked from children of the class outside its log
+    (unlinked by the teacher, erased, left from their node, or an approved member linked
+    to another child): as for an approval or a removal, the schools of those children's
+    guardians learn their families, and family threads their new people."""
+    group = group_store.select_group_of_class(payload["class_id"])
+    if group is None:
+        return
+    cu = class_url(ctx, group.school_class_id)
+    _families_changed(ctx, cu, group, _Members(group), set(payload["children"]), [])
+    chat_membership.refresh_families(ctx, group.school_class_id)
+
+
+def _children_of(ctx: ServiceContext, class_id: int, members: set[str]) -> set[int]:
+    """The children of the class those members are guardians of."""
+    return {
+        link.child_id
+        for link in directory_store.guardian_links_of_class(class_id)
+        if groups.link_member(ctx, link) in members
+    }
 
 
 def _origin(peer_id: int) -> str | None:
@@ -394,19 +417,16 @@ def families(ctx: ServiceContext, class_id: int, child_ids: set[int]) -> dict[in
 
 
 def _families_changed(
-    ctx: ServiceContext, cu: str, group: Any, members: _Members, added: set[str] | None,
+    ctx: ServiceContext, cu: str, group: Any, members: _Members, children: set[int] | None,
     new_origins: list[str],
 ) -> None:  # fmt: skip
     """Each school with a guardian of a child whose family changed gets the families of its
-    own members' children (never another school's): a ``Class`` update.  ``added``: the
-    members approved (their children's families changed); None: any child's (a removed
-    member's links are gone already).  A school whose first members these are is told by
-    their Accept."""
+    own members' children (never another school's): a ``Class`` update.  ``children``:
+    those whose families changed; None: any child's (a removed member's links are gone
+    already).  A school whose first members these are is told by their Accept."""
     class_id = group.school_class_id
     links = directory_store.guardian_links_of_class(class_id)
-    changed = {
-        link.child_id for link in links if added is None or groups.link_member(ctx, link) in added
-    }
+    changed = {link.child_id for link in links if children is None or link.child_id in children}
     kids_of: dict[str, set[int]] = defaultdict(set)
     for link in links:
         for origin, theirs in members.by_origin.items():
@@ -469,6 +489,7 @@ TRANSLATORS = {
     "post_reminder": post_reminder,
     "class_changed": class_changed,
     "class_entries": class_entries,
+    "families_changed": families_changed,
     "class_envelopes": envelopes,
     "message_changed": message_changed,
     "messages_deleted": messages_deleted,

@@ -24,7 +24,7 @@ from node.secrets_util import (
     keyed_hash,
     normalize_access_code,
 )
-from node.services import audit, policy
+from node.services import audit, families, policy
 from node.services.accounts import clean_name
 from node.services.context import Actor, ServiceContext
 from node.services.keyring import fingerprint_of
@@ -364,8 +364,12 @@ def remove_guardian(ctx: ServiceContext, actor: Actor, invitation_id: int) -> No
         inv.save()
         audit.record(ctx, "guardian_removed", actor, inv.account_id, invitation=inv.id)
         if inv.account_id is not None:
+            # an approved guardian leaves the child's family at once (no log change):
+            # the schools of the child's other guardians must seal to it without them
+            changed = families.approved_links(ctx, inv.account_id, inv.child_id)
             store.delete_guardianship(inv.child_id, inv.account_id)
             _tell_their_node(ctx, inv)
+            families.tell(ctx, changed)
 
 
 def _tell_their_node(ctx: ServiceContext, inv: store.GuardianInvitation) -> None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.errors import N_, Invalid, PermissionDenied
-from node.services import audit, mirrors, posts
+from node.services import audit, families, mirrors, posts
 from node.services.context import Actor, ServiceContext
 from node.storage import retention as store
 from node.storage.db import write_transaction
@@ -78,8 +78,10 @@ def erase_account(ctx: ServiceContext, account_id: int) -> Erased:
     _tell_their_classes(ctx, account_id)
     files += store.blob_ids_owned(account_id)
     store.delete_blobs_owned(account_id)
+    changed = families.approved_links(ctx, account_id)  # the families they leave
     store.delete_links_of(account_id, now)
     store.delete_account(account_id)
+    families.tell(ctx, changed)
     return Erased(len(rows), files)
 
 

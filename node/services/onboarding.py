@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from node.errors import N_, Conflict, Gone, Invalid, NotFound, Unauthenticated
 from node.phone import mask_phone, normalize_phone
 from node.secrets_util import generate_sms_code, keyed_hash, new_token, normalize_access_code
-from node.services import audit, ratelimit, sms_outbox
+from node.services import audit, families, ratelimit, sms_outbox
 from node.services.accounts import SessionGrant, _open_session, _store_credentials
 from node.services.context import ServiceContext
 from node.services.credentials import (
@@ -286,6 +286,8 @@ def _finish(
         directory_store.Guardianship.create(
             child=inv.child_id, account=account, invitation=inv, created_at=now
         )
+        # already approved (a second child of the class): in the child's family at once
+        families.tell(ctx, families.approved_links(ctx, account.id, inv.child_id))
     # ``used_at`` kills the code; its HMAC stays so a reuse gets "already used".
     inv.used_at = now
     inv.account = account

@@ -27,7 +27,7 @@ from typing import Any
 from node.errors import N_, Conflict, Gone, Invalid, NotFound, Unauthenticated
 from node.phone import mask_phone
 from node.secrets_util import keyed_hash, new_token, normalize_access_code
-from node.services import onboarding, ratelimit
+from node.services import families, onboarding, ratelimit
 from node.services.context import ServiceContext
 from node.services.credentials import b64url_bytes
 from node.services.directory import ACCESS_CODE_PURPOSE
@@ -223,6 +223,8 @@ def _link(ctx: ServiceContext, pending: _Pending) -> JoinLinked:
         directory_store.Guardianship.create(
             child=invitation.child_id, account=account, invitation=invitation, created_at=now
         )
+        # already approved (a second child of the class): in the child's family at once
+        families.tell(ctx, families.approved_links(ctx, account.id, invitation.child_id))
     invitation.used_at, invitation.account = now, account
     invitation.save()
     attempt.completed_at = now
@@ -242,9 +244,12 @@ def left(ctx: ServiceContext, peer_id: int, follow_id: str) -> bool:
     if follow is None or follow.peer_id != peer_id:
         return False
     if follow.state in ("linked", "accepted") and follow.account_id and follow.invitation:
-        directory_store.delete_guardianship(follow.invitation.child_id, follow.account_id)
+        child_id = follow.invitation.child_id
+        changed = families.approved_links(ctx, follow.account_id, child_id)
+        directory_store.delete_guardianship(child_id, follow.account_id)
         follow.state, follow.updated_at = "left", ctx.now()
         follow.save()
+        families.tell(ctx, changed)  # they leave the child's family before the teacher's removal
     return True
 
 
