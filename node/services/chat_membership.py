@@ -7,8 +7,10 @@ Who may do what:
 - the event is sealed to the members after the change (and its author), so
   readers replay the signed chain and check that the node added nobody;
 - a change forwarded by another node says what it is by whom it is sealed to;
-- a family thread's people follow the class: when a guardian of the child is
-  approved or removed, the other schools are told the thread's new people.
+- a family thread's people follow the class: when the child's approved guardians
+  change (an approval or removal, an unlink, an erasure, a guardian leaving or an
+  approved one linked to the child: node/services/families.py), the other
+  schools are told the thread's new people.
 """
 
 from __future__ import annotations
