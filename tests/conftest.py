@@ -95,9 +95,21 @@ def _empty_postgres(url: str) -> None:
     db = peewee.PostgresqlDatabase(url.rsplit("/", 1)[1], **_pg_params(url.rsplit("/", 1)[0]))
     with db.connection_context():
         tables = [t for t in db.get_tables() if t != "schema_version"]
-        if tables:
+        if not tables:
+            return
+        # What TRUNCATE ... RESTART IDENTITY does, ten times faster on the few rows a
+        # test leaves (TRUNCATE makes new files for all 58 tables: 0.12 s a test):
+        # DELETE with foreign-key triggers off (the test cluster's superuser may),
+        # then the tables' own sequences back to 1.
+        with db.atomic():
+            db.execute_sql("SET LOCAL session_replication_role = replica")
+            db.execute_sql("; ".join(f'DELETE FROM "{t}"' for t in tables))
             db.execute_sql(
-                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                "SELECT setval(s.oid, 1, false) FROM pg_class s"
+                " JOIN pg_depend d ON d.objid = s.oid AND d.deptype = 'a'"
+                " JOIN pg_class t ON t.oid = d.refobjid"
+                " WHERE s.relkind = 'S' AND t.relname = ANY(%s)",
+                (tables,),
             )
 
 
