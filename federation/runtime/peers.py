@@ -41,6 +41,11 @@ from node.storage.db import write_transaction
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def _loopback(host: str | None) -> bool:
+    """``127.0.0.1``, ``localhost``, ``::1``, or a name under ``.localhost`` (RFC 6761)."""
+    return host in LOOPBACK_HOSTS or (host or "").endswith(".localhost")
+
+
 def unix(moment: dt.datetime) -> int:
     return int(moment.replace(tzinfo=dt.UTC).timestamp())
 
@@ -94,7 +99,8 @@ def normalize_origin(ctx: ServiceContext, text: object) -> str:
     """The peer origin an admin typed, in canonical form; a clear error otherwise.
 
     ``ecole-b.example`` means ``https://ecole-b.example``.  Plain http is for
-    loopback test nodes only, and only when this node is one too.
+    loopback test nodes only (``*.localhost`` too, as in the compose demo), and
+    only when this node is one too.
     """
     if not isinstance(text, str) or not text.strip():
         raise Invalid(N_("Enter the address of the other school's Carnet."), field="origin")
@@ -110,10 +116,10 @@ def normalize_origin(ctx: ServiceContext, text: object) -> str:
             N_("Enter the school's address alone, like https://ecole-b.example."), field="origin"
         ) from None
     scheme, host = urlsplit(origin).scheme, urlsplit(origin).hostname
-    local_node = urlsplit(ctx.config.public_url).hostname in LOOPBACK_HOSTS
-    if scheme == "http" and not (host in LOOPBACK_HOSTS and local_node):
+    local_node = _loopback(urlsplit(ctx.config.public_url).hostname)
+    if scheme == "http" and not (_loopback(host) and local_node):
         raise Invalid(N_("The other school's address must start with https://."), field="origin")
-    if host in LOOPBACK_HOSTS and not local_node:
+    if _loopback(host) and not local_node:
         raise Invalid(N_("That address is this machine, not another school."), field="origin")
     if host not in LOOPBACK_HOSTS and "." not in (host or ""):
         # a one-word name ("intranet") can only be a machine of the local network

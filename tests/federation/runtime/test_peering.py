@@ -6,6 +6,7 @@ its document is served by pytest-httpx, so every outbound fetch is visible.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -19,6 +20,8 @@ from federation.httpsig import sign_request
 from federation.keys import fingerprint, key_id
 from federation.keystatements import build_revocation, build_rotation
 from federation.nodedoc import NodeKey, verify_node_document
+from federation.runtime.peers import normalize_origin
+from node.errors import Invalid
 from node.services.context import ServiceContext
 from node.storage.db import Storage
 from tests.conftest import PUBLIC_URL
@@ -91,6 +94,26 @@ async def test_a_bad_peer_address_is_a_clear_400_and_nothing_is_fetched(
     assert response.status_code == 400
     assert message in (await response.get_json())["error"]["message"]
     assert httpx_mock.get_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("public_url", "typed", "result"),
+    [
+        # the compose demo: schools on *.localhost (RFC 6761: loopback) over plain http
+        ("http://a.localhost:8001", "http://b.localhost:8002", "http://b.localhost:8002"),
+        ("https://ecole-a.example", "https://ecole-b.localhost", "this machine"),
+        ("https://ecole-a.example", "http://ecole-b.localhost:8002", "must start with https://"),
+    ],
+)
+def test_names_under_localhost_are_this_machine(
+    ctx: ServiceContext, public_url: str, typed: str, result: str
+) -> None:
+    node = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, public_url=public_url))
+    if result.startswith("http"):
+        assert normalize_origin(node, typed) == result
+    else:
+        with pytest.raises(Invalid, match=result):
+            normalize_origin(node, typed)
 
 
 async def test_an_unreachable_or_lying_peer_is_explained(
