@@ -179,6 +179,7 @@ class Node:
         port: The port it serves on, fixed for its lifetime (restarts reuse it).
         origin: ``http://127.0.0.1:<port>``, its configured ``public_url``.
         config: Extra settings merged into ``carnet.toml`` at every start.
+        serve_argv: The ``carnet`` arguments that serve it.
         federation_connect: Routes written as the ``federation_connect`` table.
         admin_email: The first admin's login (``None`` if init made none).
         admin_setup_url: The one-time setup link ``carnet init`` printed for that admin.
@@ -194,6 +195,8 @@ class Node:
         database: Database | None = None,
         database_url: str | None = None,
         admin: bool = True,
+        data_dir: Path | None = None,
+        serve_argv: Sequence[str] | None = None,
     ) -> None:
         """Describe a node; nothing runs until :meth:`init` or :meth:`start`.
 
@@ -205,6 +208,11 @@ class Node:
             database: ``sqlite`` or ``postgresql``; default: the suite's backend.
             database_url: Use this database as is (not created or dropped here).
             admin: Create a first admin with ``carnet init --admin-email``.
+            data_dir: A data folder the caller initialised itself (``root/name`` by
+                default): :meth:`init` is not run, and its ``carnet.toml`` is read and
+                kept as it is unless :attr:`config` or routes are set.
+            serve_argv: The ``carnet`` arguments that serve the node (default
+                ``serve --data DATA_DIR``).
         """
         if not _NAME_RE.fullmatch(name):
             raise ValueError(f"node name {name!r} must match {_NAME_RE.pattern}")
@@ -215,7 +223,9 @@ class Node:
                 raise NodeError("CARNET_TEST_POSTGRES_DSN is not set (scripts/test sets it)")
         self.name = name
         self.school = school or f"École {name.upper()}"
-        self.data_dir = root / name
+        self.data_dir = data_dir or root / name
+        self._given_data_dir = data_dir is not None
+        self.serve_argv = list(serve_argv or ["serve", "--data", str(self.data_dir)])
         self.log_path = root / f"{name}.log"
         self._reservation = reserve_port()  # released by close()
         self.port = port_of(self._reservation)
@@ -352,13 +362,16 @@ class Node:
             raise NodeError(f"{self.name}: already running (pid {self.pid})")
         if self.closed:
             raise NodeError(f"{self.name}: closed (its port was released)")
-        if not self.initialised:
+        if not self.initialised and self._given_data_dir:
+            self._init_values = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
+        elif not self.initialised:
             self.init()
-        self.write_config()
+        if not self._given_data_dir or self.config or self.federation_connect:
+            self.write_config()
         self.starts += 1
         self.returncode = None
         self._mark(f"carnet serve, start #{self.starts}")
-        self._process = _spawn(["serve", "--data", str(self.data_dir)], log=self.log_path)
+        self._process = _spawn(self.serve_argv, log=self.log_path)
         self._terminating = False
         _LIVE.add(self)
 
