@@ -3,7 +3,10 @@
 Each check gives one line: ✓ (fine), ! (a warning: works, but act soon) or
 ✗ (broken), with a fix hint.  Rules: the doctor only *reads* (it never
 migrates, creates or repairs anything) and contacts nothing but the node's
-own configured ``public_url`` (its ``/healthz`` and node document): the
+own configured ``public_url`` (its ``/healthz`` and node document), through
+the node's own ``federation_connect`` route when it has one (the compose demo:
+inside a container the public name is not this node, the route is how the
+other schools reach it): the
 clock is compared with the ``Date`` that answer carries, and with
 ``timedatectl`` when the machine has it.
 """
@@ -184,12 +187,17 @@ def _clock_from(response: httpx.Response, sent: float, received: float) -> Check
 
 def _public_url(config: NodeConfig, keys: NodeKeys | None, timeout: float) -> list[Check]:
     checks: list[Check] = []
+    route = config.federation_connect.get(config.origin)
     hint = (
         f"is `carnet serve` running, and do DNS and the reverse proxy send {config.public_url} "
         "to it? (the doctor contacts nothing else)"
     )
+    if route is not None:
+        hint = f"is `carnet serve` running, and reachable at {route} (federation_connect)?"
     try:
-        with httpx.Client(base_url=config.public_url, timeout=timeout, trust_env=False) as client:
+        with httpx.Client(
+            base_url=route or config.public_url, timeout=timeout, trust_env=False
+        ) as client:
             sent = time.time()
             health = client.get("/healthz")
             received = time.time()
@@ -215,7 +223,10 @@ def _public_url(config: NodeConfig, keys: NodeKeys | None, timeout: float) -> li
             )
         )
     else:
-        checks.append(Check(OK, f"public URL {config.public_url} reachable and serving this node"))
+        through = f" (through {route})" if route is not None else ""
+        checks.append(
+            Check(OK, f"public URL {config.public_url}{through} reachable and serving this node")
+        )
     return checks
 
 

@@ -237,6 +237,8 @@ def test_the_three_schools_of_the_compose_file_run_and_federate_on_postgresql(
             assert _files(nodes[school].data_dir) == made[school]
             doctor = doctors[school].communicate(timeout=PROCESS_TIMEOUT)[0]
             assert "✓ keys readable" in doctor and DOCTOR_DATABASE_OK.search(doctor), doctor
+            # the public URL is checked through the node's own route, as inside a container
+            assert "reachable and serving this node" in doctor and "✗" not in doctor, doctor
 
         # each node on its own database as its own role; no role may enter another's database
         assert _sessions(cluster_dsn) == {(f"carnet_{s}", f"carnet_{s}") for s in SCHOOLS}

@@ -129,6 +129,23 @@ def test_an_unreachable_public_url_fails(
     )
 
 
+def test_the_nodes_own_federation_connect_route_is_used_when_it_has_one(
+    data_dir: Path, public_url: PublicUrl
+) -> None:
+    """The compose demo: inside its container, a.localhost:8001 is not the node;
+    the route the other schools use (carnet-a:8000) is."""
+    served_at = public_url.url
+    public_url.url = "http://school-a.localhost:9"  # nothing listens there
+    (data_dir / "carnet.toml").write_text(
+        f'school_name = "École A"\npublic_url = "{public_url.url}"\n'
+        f'[federation_connect]\n"{public_url.url}" = "{served_at}"\n',
+        encoding="utf-8",
+    )
+    checks = {c.what: c.status for c in run_doctor(data_dir, timeout=5)}
+    line = f"public URL {public_url.url} (through {served_at}) reachable and serving this node"
+    assert checks[line] == OK, checks
+
+
 def test_loose_modes_fail_with_the_chmod_to_run(data_dir: Path, public_url: PublicUrl) -> None:
     os.chmod(data_dir / SIGNING_KEY_FILE, 0o644)
     os.chmod(data_dir, 0o755)
