@@ -67,6 +67,7 @@ def login(client: httpx.Client, login_name: str, passphrase: str) -> httpx.Respo
 # --------------------------------------------------------------------------- nodes
 
 
+@pytest.mark.transport  # processes, whatever the database: the SQLite phase covers it
 def test_three_nodes_start_in_parallel_and_answer_health(
     three_nodes: Callable[..., Cluster],
 ) -> None:
@@ -153,6 +154,7 @@ def test_leaving_a_cluster_stops_every_process(
     assert all(not n.running and n.returncode == 0 for n in cluster)
 
 
+@pytest.mark.transport  # processes, whatever the database: the SQLite phase covers it
 def test_a_node_that_cannot_start_reports_its_log(tmp_path: Path) -> None:
     cluster = Cluster(tmp_path, ("a",), config={"no_such_setting_for_the_harness": 1})
     with cluster, pytest.raises(NodeError, match="unknown setting no_such_setting_for_the_harness"):
