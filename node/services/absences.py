@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,8 +102,7 @@ class AbsenceList:
 
 def today(ctx: ServiceContext) -> dt.date:
     """The school's date now (days are wall-clock days in its time zone)."""
-    zone = zoneinfo.ZoneInfo(ctx.config.timezone)
-    return ctx.now().replace(tzinfo=dt.UTC).astimezone(zone).date()
+    return ctx.today()
 
 
 def parse_day(raw: Any, field: str) -> dt.date:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,11 @@ class ServiceContext:
 
     def now(self) -> dt.datetime:
         return self.clock()
+
+    def today(self) -> dt.date:
+        """The school's date now (days are wall-clock days in its time zone)."""
+        zone = zoneinfo.ZoneInfo(self.config.timezone)
+        return self.now().replace(tzinfo=dt.UTC).astimezone(zone).date()
 
     def publish(self, kind: str, payload: dict[str, Any]) -> None:
         """Record an event for other schools in the current write transaction."""

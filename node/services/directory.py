@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,8 +109,7 @@ def current_school_year(today: dt.date) -> str:
 def school_year_now(ctx: ServiceContext) -> str:
     """The school year of the school's date now: at 00:30 on 1 August in Paris,
     UTC still says 31 July, and the year has turned over all the same."""
-    zone = zoneinfo.ZoneInfo(ctx.config.timezone)
-    return current_school_year(ctx.now().replace(tzinfo=dt.UTC).astimezone(zone).date())
+    return current_school_year(ctx.today())
 
 
 def _class_view(c: store.SchoolClass) -> ClassView:
